@@ -1,0 +1,4 @@
+//! apt: Debian packages. Relations and versions now; index, resolve, install and
+//! inventory as they land.
+
+pub mod relation;

@@ -1,0 +1,308 @@
+//! The command line: clap definitions only. What each command does lives in `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Reproducible container runtimes: lock apt, pip and R packages against \
+the base image they extend, and build images whose digest is the same on every machine.";
+
+const LONG_ABOUT: &str = "\
+Reproducible container runtimes.
+
+rtlock resolves a small manifest (runtime.toml) against the base image it extends into a \
+lockfile (runtime.lock) that pins the base digest, exact apt versions, pip wheels and R \
+packages by sha256. From that lock alone, `rtlock build` makes an image whose digest is \
+identical on every machine and every run.";
+
+const AFTER_HELP: &str = "\
+Typical workflow:
+  rtlock lock                      # runtime.toml -> runtime.lock
+  rtlock build -o oci:out:latest   # runtime.lock -> image; prints the digest
+  rtlock diff HEAD:runtime.lock runtime.lock --format markdown
+  rtlock audit registry.example.com/ml/team-runtime:1 -l runtime.lock
+
+Exit codes: 0 success, 1 error / out-of-date lock / not reproducible, 2 usage, 3 audit drift.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rtlock",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Where downloads and indexes are cached, by sha256 [default: $XDG_CACHE_HOME/rtlock]
+    #[arg(long, global = true, env = "RTLOCK_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Use only what is already in the cache; fail clearly when something is missing
+    #[arg(long, global = true, env = "RTLOCK_OFFLINE")]
+    pub offline: bool,
+
+    /// Say more (repeat for debug output)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Say only what is asked for, and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to use colours (NO_COLOR is honoured by `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Lock(LockArgs),
+    Build(BuildArgs),
+    Diff(DiffArgs),
+    Why(WhyArgs),
+    Audit(AuditArgs),
+    Inspect(InspectArgs),
+    Fetch(FetchArgs),
+    Export(ExportArgs),
+}
+
+/// Resolve runtime.toml against its base image and write runtime.lock
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock lock                          # read runtime.toml, write runtime.lock
+  rtlock lock -m team/runtime.toml -o team/runtime.lock
+  rtlock lock --check                  # in CI: fail when the lock is missing or stale
+  rtlock lock --update pandas numpy    # re-resolve only these, keep every other pin
+
+The lock pins the base image digest, every apt, pip and R package by sha256, and the \
+image config. It is written atomically: an interrupted lock never leaves a broken file.
+`--check` writes nothing and exits 1 when runtime.lock does not match runtime.toml.")]
+pub struct LockArgs {
+    /// The manifest to read
+    #[arg(short, long, default_value = "runtime.toml", value_name = "PATH")]
+    pub manifest: PathBuf,
+
+    /// Where to write the lock [default: runtime.lock next to the manifest]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Exit 1 (and say why) when the lock is missing or out of date; write nothing
+    #[arg(long, conflicts_with = "update")]
+    pub check: bool,
+
+    /// Re-resolve only the named packages; keep every other pin
+    #[arg(long, num_args = 1.., value_name = "NAME")]
+    pub update: Vec<String>,
+}
+
+/// Build the image from runtime.lock alone
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock build -o oci:out/runtime:latest
+  rtlock build -o docker://registry.example.com/ml/team-runtime:1 -o docker-daemon:team-runtime:1
+  rtlock build --check                 # build twice from scratch and compare digests
+
+Destinations use skopeo's transport names: oci:PATH[:TAG], oci-archive:PATH,
+docker-archive:PATH[:REF], docker://REF, docker-daemon:REF. A bare REF means docker://REF.
+The image manifest digest is printed as the last line of standard output.")]
+pub struct BuildArgs {
+    /// The lock to build from
+    #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
+    pub lock: PathBuf,
+
+    /// Where to put the image (repeatable)
+    #[arg(short, long = "output", value_name = "DEST")]
+    pub outputs: Vec<String>,
+
+    /// Build twice with no shared layer cache; exit 1 naming the first difference
+    #[arg(long)]
+    pub check: bool,
+
+    /// Other apt mirrors, Python indexes or CRAN-like repos to try when a URL fails
+    #[arg(
+        long = "mirror",
+        value_name = "URL",
+        env = "RTLOCK_MIRRORS",
+        value_delimiter = ' '
+    )]
+    pub mirrors: Vec<String>,
+
+    /// Do not use a Docker Engine: maintainer scripts are not run (they are listed)
+    #[arg(long)]
+    pub no_daemon: bool,
+
+    /// Output format of the result
+    #[arg(long, value_enum, default_value_t = BuildFormat::Text)]
+    pub format: BuildFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildFormat {
+    Text,
+    Json,
+}
+
+/// Show what changed between two locks
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock diff old.lock runtime.lock
+  rtlock diff main:runtime.lock runtime.lock --format markdown   # for a pull request
+  rtlock diff HEAD~1:runtime.lock HEAD:runtime.lock --format json
+
+OLD and NEW are paths, or REV:PATH to read a file from git.")]
+pub struct DiffArgs {
+    /// The old lock (PATH or REV:PATH)
+    pub old: String,
+    /// The new lock (PATH or REV:PATH)
+    pub new: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Explain why a package is in the lock
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock why libgvc6                   # the paths from requested packages to libgvc6
+  rtlock why numpy -l team/runtime.lock")]
+pub struct WhyArgs {
+    /// The package to explain
+    pub name: String,
+    /// The lock to read
+    #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
+    pub lock: PathBuf,
+}
+
+/// Compare what an image really contains with the lock
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock audit registry.example.com/ml/team-runtime:1 -l runtime.lock
+  rtlock audit container:3f2a9c --format json
+  rtlock audit oci:out/runtime:latest --format cyclonedx > sbom.json
+
+Exit code 3 means drift: packages missing, changed, extra, or files modified.")]
+pub struct AuditArgs {
+    /// The image or container (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, container:)
+    pub image: String,
+    /// The lock to compare with
+    #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
+    pub lock: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Text,
+    Json,
+    Spdx,
+    Cyclonedx,
+}
+
+/// Show what a (base) image holds
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock inspect registry.example.com/ml/runtime-python3.11:2024.02.1
+  rtlock inspect oci:out/runtime:latest --format json
+
+Reports the OS, architecture, glibc, apt sources and keyrings, dpkg packages, Python \
+interpreters with their site-packages, pip configuration and distributions, and R with \
+its library and repos.")]
+pub struct InspectArgs {
+    /// The image (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, or a bare reference)
+    pub image: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+/// Download and verify every artifact of a lock
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock fetch                         # fill the cache, then `rtlock --offline build` works
+  rtlock fetch --into mirror/          # a directory usable as a mirror for air-gapped builds
+
+Every file is checked against the sha256 and size in the lock before it is kept.")]
+pub struct FetchArgs {
+    /// The lock whose artifacts to fetch
+    #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
+    pub lock: PathBuf,
+    /// Also copy the artifacts into DIR, laid out as a mirror
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+}
+
+/// Export the lock in another tool's format
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock export requirements > requirements.txt   # pip, with --hash for every file
+  rtlock export pylock > pylock.toml              # PEP 751
+  rtlock export renv > renv.lock
+  rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile")]
+pub struct ExportArgs {
+    /// What to write
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// The lock to read
+    #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
+    pub lock: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Requirements,
+    Pylock,
+    Renv,
+    Dockerfile,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

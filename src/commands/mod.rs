@@ -1,0 +1,35 @@
+//! What each command does: thin orchestration over the pipeline modules.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub mod fetch;
+pub mod lock;
+
+/// Exit codes of SPEC.md: 0 success, 1 error, 2 usage (clap), 3 audit drift.
+pub const EXIT_ERROR: u8 = 1;
+
+/// Runs the command line and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Lock(args) => lock::run(args, global),
+        Command::Fetch(args) => fetch::run(args, global).map(|()| ExitCode::SUCCESS),
+        Command::Build(_) => not_yet("build", "reproducible image builds"),
+        Command::Diff(_) => not_yet("diff", "lock diffs"),
+        Command::Why(_) => not_yet("why", "dependency explanations"),
+        Command::Audit(_) => not_yet("audit", "image audits"),
+        Command::Inspect(_) => not_yet("inspect", "image inspection"),
+        Command::Export(_) => not_yet("export", "exports"),
+    }
+}
+
+/// Commands whose implementation has not landed say so plainly and fail; they never
+/// pretend to have done something.
+fn not_yet(command: &str, what: &str) -> anyhow::Result<ExitCode> {
+    anstream::eprintln!(
+        "error: `rtlock {command}` is not available yet in this version of rtlock ({what} are still being built)"
+    );
+    Ok(ExitCode::from(EXIT_ERROR))
+}

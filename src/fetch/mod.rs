@@ -1,0 +1,1 @@
+//! The fetch layer: one HTTP client, retries, revalidation and the content-addressed cache.

@@ -1,0 +1,16 @@
+//! rtlock: lock apt, pip and R packages against the base image they extend, and build
+//! images from that lock whose digest is the same on every machine and every run.
+//!
+//! The modules follow the pipeline (see DESIGN.md):
+//! manifest → resolve → lock → install → image → outputs; image → inventory → audit.
+
+pub mod apt;
+pub mod atomic_file;
+pub mod cli;
+pub mod commands;
+pub mod diagnostic;
+pub mod fetch;
+pub mod lockfile;
+pub mod manifest;
+pub mod progress;
+pub mod r;

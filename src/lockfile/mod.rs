@@ -1,0 +1,234 @@
+//! `runtime.lock`, the lockfile: written by `rtlock lock`, reviewed in pull requests,
+//! read by `build`, `fetch`, `diff`, `why`, `audit` and `export`.
+//!
+//! Writing is canonical ([`Lockfile::to_toml`]): entries sorted by name (then
+//! architecture), keys in a fixed order, one package per block, so the same inputs give
+//! the same bytes and an upgrade is a small, local diff hunk. Files are replaced
+//! atomically ([`crate::atomic_file`]).
+
+mod read;
+mod write;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diagnostic::SourceError;
+
+pub use read::parse;
+
+/// The lockfile format this rtlock reads and writes.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// A parsed `runtime.lock`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Lockfile {
+    pub version: i64,
+    /// `sha256:…` of the normalized manifest.
+    pub manifest: String,
+    /// Seconds since the epoch used for every timestamp in the image.
+    pub source_date_epoch: i64,
+    /// RFC 3339; present when the manifest sets `[lock] as-of`.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    pub base: BaseLock,
+    #[serde(default)]
+    pub image: ImageLock,
+    #[serde(default)]
+    pub apt: Vec<AptPackage>,
+    #[serde(default)]
+    pub pip: Vec<PipPackage>,
+    #[serde(default)]
+    pub r: Vec<RPackage>,
+}
+
+/// `[base]`: what the base reference resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BaseLock {
+    pub reference: String,
+    /// The digest the reference resolved to (an index or a manifest).
+    pub digest: String,
+    /// The manifest for `platform`.
+    pub manifest: String,
+    pub platform: String,
+}
+
+/// `[image]`: the image config, with `[runtime]` already expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ImageLock {
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// `gzip` or `zstd`; it decides the layer digests.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+}
+
+fn default_compression() -> String {
+    "gzip".to_string()
+}
+
+/// `[[apt]]`: one Debian package to install or upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AptPackage {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub url: String,
+    /// The archive-relative `pool/…` path, so the lock stays buildable from other mirrors.
+    pub filename: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default)]
+    pub requested: bool,
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+/// `[[pip]]`: one wheel to install.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PipPackage {
+    pub name: String,
+    pub version: String,
+    /// The wheel's file name.
+    pub file: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default)]
+    pub requested: bool,
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+/// `[[r]]`: one R package to install.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RPackage {
+    pub name: String,
+    pub version: String,
+    pub kind: RKind,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default)]
+    pub requested: bool,
+    #[serde(default)]
+    pub requires: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RKind {
+    Binary,
+    Source,
+}
+
+impl RKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RKind::Binary => "binary",
+            RKind::Source => "source",
+        }
+    }
+}
+
+/// Why a lock could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LockfileError {
+    #[error("{} does not exist: run `rtlock lock` to create it", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Box<SourceError>),
+    #[error(
+        "{} has lockfile format version {found}, but this rtlock reads version {FORMAT_VERSION}: \
+         it was written by a newer rtlock; upgrade rtlock to use it",
+        path.display()
+    )]
+    Newer { path: PathBuf, found: i64 },
+    #[error("{}: {message}", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Lockfile {
+    /// Reads and checks the lock at `path`.
+    pub fn read(path: &Path) -> Result<Lockfile, LockfileError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LockfileError::Missing {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(source) => {
+                return Err(LockfileError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        parse(&text, path)
+    }
+
+    /// The canonical bytes of this lock.
+    pub fn to_toml(&self) -> String {
+        write::to_toml(self)
+    }
+
+    /// Writes the lock to `path` atomically: readers see the old file or the new one,
+    /// never a half-written one.
+    pub fn write(&self, path: &Path) -> Result<(), LockfileError> {
+        crate::atomic_file::write(path, self.to_toml().as_bytes()).map_err(|source| {
+            LockfileError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    }
+
+    /// Sorts every list the way the file lists them, so that two locks with the same
+    /// content compare equal.
+    pub fn sort(&mut self) {
+        self.apt
+            .sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+        self.pip
+            .sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        self.r
+            .sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        for requires in self
+            .apt
+            .iter_mut()
+            .map(|p| &mut p.requires)
+            .chain(self.pip.iter_mut().map(|p| &mut p.requires))
+            .chain(self.r.iter_mut().map(|p| &mut p.requires))
+        {
+            requires.sort();
+            requires.dedup();
+        }
+    }
+}

@@ -1,0 +1,56 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use rtlock::cli::{Cli, ColorChoice};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_output(&cli.global);
+    match rtlock::commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            report(&error);
+            ExitCode::from(rtlock::commands::EXIT_ERROR)
+        }
+    }
+}
+
+/// Colours: `--color` wins; with `auto`, NO_COLOR and a non-terminal turn them off
+/// (anstream checks both). Logging: `-v` info, `-vv` debug, `-q` errors only;
+/// `RUST_LOG` overrides.
+fn init_output(global: &rtlock::cli::GlobalArgs) {
+    let choice = match global.color {
+        ColorChoice::Always => anstream::ColorChoice::Always,
+        ColorChoice::Never => anstream::ColorChoice::Never,
+        ColorChoice::Auto => anstream::ColorChoice::Auto,
+    };
+    choice.write_global();
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("rtlock={level}")));
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// `error: …` then each cause on its own line, the way cargo prints them.
+fn report(error: &anyhow::Error) {
+    let red = anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()));
+    anstream::eprintln!("{red}error{red:#}: {error}");
+    for cause in error.chain().skip(1) {
+        anstream::eprintln!("\n{red}caused by{red:#}: {cause}");
+    }
+}

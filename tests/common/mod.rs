@@ -1,0 +1,6 @@
+//! Helpers shared by the integration tests: the test bed of real services started by
+//! `scripts/test` (registries, Docker Engine, base images) and a static file server.
+#![allow(dead_code)]
+
+pub mod server;
+pub mod testbed;
