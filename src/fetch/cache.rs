@@ -1,0 +1,321 @@
+//! The content-addressed cache on disk.
+//!
+//! ```text
+//! <cache>/CACHEDIR.TAG                      marks the tree as a cache for backup tools
+//! <cache>/blobs/sha256/<2 hex>/<64 hex>     content, named by its own sha256
+//! <cache>/http/<64 hex>.json                what a mutable URL last served (HttpRecord)
+//! <cache>/tmp/                              partial downloads, on the same filesystem
+//! ```
+//!
+//! Several rtlock processes may share one cache (parallel CI jobs, a build next to a
+//! lock). Nothing is ever written in place: every file is written to `tmp/` and renamed
+//! to its final name, and a rename within one filesystem is atomic. Two processes that
+//! fetch the same blob write identical bytes (the name *is* the hash), so whichever
+//! rename lands last changes nothing; a reader sees the old file or the new one, never a
+//! half-written one.
+//!
+//! Blobs are not fsynced before the rename. A crash can at worst leave a blob with the
+//! wrong content under its name, and every read re-hashes the blob ([`verify_blob`]), so
+//! such a blob is caught and fetched again; paying an fsync per file would slow every
+//! download for a case that verification already handles.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+use super::FetchError;
+
+/// Buffer size for hashing and copying: large enough that the SHA-NI hash path, not
+/// syscalls, sets the pace.
+pub(crate) const IO_BUFFER: usize = 256 * 1024;
+
+/// Partial downloads older than this belong to a process that died (a kill -9, a power
+/// cut); they are swept when a fetcher starts.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This directory is a cache created by rtlock; it can be deleted at any time.\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/// What a mutable URL (an index page, an InRelease file) served last time, so that the
+/// next request can be conditional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRecord {
+    /// The URL, without credentials.
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The blob holding the body.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The state of a cached blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobState {
+    /// Present, and its content hashes to its name.
+    Valid {
+        size: u64,
+    },
+    Missing,
+    /// Present with other content (a disk error, a crash, a hand edit).
+    Corrupt {
+        actual_sha256: String,
+    },
+}
+
+/// The cache directory. Plain paths; all I/O goes through the functions below.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Cache { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this (lowercase hex) sha256 lives.
+    pub fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join("sha256")
+            .join(&sha256[..2])
+            .join(sha256)
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn record_path(&self, key: &str) -> PathBuf {
+        self.root.join("http").join(format!("{key}.json"))
+    }
+
+    /// A new, empty temporary file in `tmp/`, removed when dropped unless persisted.
+    pub fn temp_file(&self) -> Result<NamedTempFile, FetchError> {
+        let tmp = self.tmp_dir();
+        fs::create_dir_all(&tmp).map_err(|e| FetchError::cache(&tmp, e))?;
+        self.tag_once();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("partial-");
+        // Cached files are content, not secrets; 0644 keeps a shared cache, and mirrors
+        // hard-linked out of it, readable by other users (a web server, a build user).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        builder
+            .tempfile_in(&tmp)
+            .map_err(|e| FetchError::cache(&tmp, e))
+    }
+
+    /// Renames a verified temporary file to the blob's name.
+    pub fn persist_blob(&self, temp: NamedTempFile, sha256: &str) -> Result<PathBuf, FetchError> {
+        let path = self.blob_path(sha256);
+        persist(temp, &path)?;
+        Ok(path)
+    }
+
+    /// The record for a mutable URL, if one was written and can be read. A record that
+    /// cannot be parsed (an older rtlock, a torn disk) is treated as absent: the only
+    /// cost is one unconditional request.
+    pub fn read_record(&self, key: &str) -> Option<HttpRecord> {
+        let bytes = fs::read(self.record_path(key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Writes a record atomically (temp file + rename).
+    pub fn write_record(&self, key: &str, record: &HttpRecord) -> Result<(), FetchError> {
+        let path = self.record_path(key);
+        let mut temp = self.temp_file()?;
+        let json = serde_json::to_vec_pretty(record).expect("records serialize");
+        temp.write_all(&json)
+            .map_err(|e| FetchError::cache(temp.path(), e))?;
+        persist(temp, &path)
+    }
+
+    /// Removes partial downloads left by processes that died long ago. Best effort: a
+    /// cache we cannot clean is still a cache we can use.
+    pub fn sweep_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.tmp_dir()) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Writes `CACHEDIR.TAG` if it is not there yet, so backup tools skip the cache.
+    fn tag_once(&self) {
+        let tag = self.root.join("CACHEDIR.TAG");
+        if tag.exists() {
+            return;
+        }
+        let tmp = self.tmp_dir();
+        if let Ok(mut temp) = tempfile::Builder::new().prefix("tag-").tempfile_in(&tmp)
+            && temp.write_all(CACHEDIR_TAG.as_bytes()).is_ok()
+        {
+            let _ = temp.persist(&tag);
+        }
+    }
+}
+
+/// Renames `temp` to `path`, creating the parent directory.
+fn persist(temp: NamedTempFile, path: &Path) -> Result<(), FetchError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| FetchError::cache(parent, e))?;
+    }
+    temp.persist(path)
+        .map_err(|e| FetchError::cache(path, e.error))?;
+    Ok(())
+}
+
+/// Checks a blob against its expected hash (and size, when known), by reading it whole.
+///
+/// Blocking: call it through `spawn_blocking` from async code.
+pub fn verify_blob(path: &Path, sha256: &str, size: Option<u64>) -> io::Result<BlobState> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BlobState::Missing),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_file() {
+        return Ok(BlobState::Corrupt {
+            actual_sha256: "(not a regular file)".to_string(),
+        });
+    }
+    let (actual, actual_size) = match hash_file(path) {
+        Ok(hashed) => hashed,
+        // Deleted between the metadata call and the read (another process repairing it).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BlobState::Missing),
+        Err(e) => return Err(e),
+    };
+    if actual != sha256 || size.is_some_and(|size| size != actual_size) {
+        return Ok(BlobState::Corrupt {
+            actual_sha256: actual,
+        });
+    }
+    Ok(BlobState::Valid { size: actual_size })
+}
+
+/// The sha256 (lowercase hex) and size of a file, read in large chunks.
+pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// The sha256 of some bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Normalizes an expected digest: 64 hex digits, any case, optionally `sha256:`-prefixed.
+pub fn normalize_sha256(sha256: &str) -> Option<String> {
+    let hex = sha256.strip_prefix("sha256:").unwrap_or(sha256);
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_layout() {
+        let cache = Cache::new("/c");
+        let sha = "ab".repeat(32);
+        assert_eq!(
+            cache.blob_path(&sha),
+            Path::new("/c/blobs/sha256/ab").join(&sha)
+        );
+    }
+
+    #[test]
+    fn normalizes_digests() {
+        let hex = "AB".repeat(32);
+        assert_eq!(normalize_sha256(&hex), Some("ab".repeat(32)));
+        assert_eq!(
+            normalize_sha256(&format!("sha256:{hex}")),
+            Some("ab".repeat(32))
+        );
+        assert_eq!(normalize_sha256("abc"), None);
+        assert_eq!(normalize_sha256(&"zz".repeat(32)), None);
+    }
+
+    #[test]
+    fn verify_detects_missing_corrupt_and_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let content = b"hello, cache";
+        let sha = sha256_hex(content);
+
+        let path = cache.blob_path(&sha);
+        assert_eq!(verify_blob(&path, &sha, None).unwrap(), BlobState::Missing);
+
+        let mut temp = cache.temp_file().unwrap();
+        temp.write_all(content).unwrap();
+        let path = cache.persist_blob(temp, &sha).unwrap();
+        assert_eq!(
+            verify_blob(&path, &sha, Some(12)).unwrap(),
+            BlobState::Valid { size: 12 }
+        );
+        assert!(matches!(
+            verify_blob(&path, &sha, Some(13)).unwrap(),
+            BlobState::Corrupt { .. }
+        ));
+
+        fs::write(&path, b"hello, cachE").unwrap();
+        assert!(matches!(
+            verify_blob(&path, &sha, None).unwrap(),
+            BlobState::Corrupt { .. }
+        ));
+        assert!(dir.path().join("CACHEDIR.TAG").is_file());
+        assert_eq!(fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.read_record("k"), None);
+        let record = HttpRecord {
+            url: "http://127.0.0.1/x".into(),
+            etag: Some("\"1\"".into()),
+            last_modified: None,
+            sha256: "00".repeat(32),
+            size: 3,
+        };
+        cache.write_record("k", &record).unwrap();
+        assert_eq!(cache.read_record("k"), Some(record));
+    }
+}

@@ -1,0 +1,207 @@
+//! When to try a request again, and how long to wait first.
+//!
+//! Mirrors and indexes fail transiently all the time (a dropped connection, a 503 from a
+//! load balancer, a rate limit); a lock or build of a few hundred files must ride that
+//! out. Failures that another attempt cannot fix (404, a bad certificate, a hash
+//! mismatch) fail at once, so the user hears about them without waiting.
+
+use std::error::Error as _;
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// How many times to try, and how long to wait between tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first one included (at least 1).
+    pub attempts: u32,
+    /// The wait before the second attempt; it doubles for each further one.
+    pub base_delay: Duration,
+    /// The longest wait rtlock accepts, whether from backoff or from a server's
+    /// `Retry-After`: a server asking for an hour should fail the run, not stall it.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 4 attempts, waiting 250 ms, 500 ms, then 1 s (plus jitter): under two seconds in
+    /// all for a blip, and a permanently broken URL is reported quickly.
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait after failed attempt number `attempt` (1-based), or `None` when no
+    /// attempt is left.
+    ///
+    /// A `Retry-After` from the server wins over the backoff (capped at `max_delay`);
+    /// otherwise the delay doubles from `base_delay`, with up to 25 % jitter so that
+    /// parallel downloads that failed together do not all come back at once.
+    pub fn delay_after(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        if attempt >= self.attempts.max(1) {
+            return None;
+        }
+        if let Some(wait) = retry_after {
+            return Some(wait.min(self.max_delay));
+        }
+        let exp = attempt.saturating_sub(1).min(16);
+        let backoff = self.base_delay.saturating_mul(1 << exp);
+        let jitter = backoff.mul_f64(jitter_fraction() * 0.25);
+        Some((backoff + jitter).min(self.max_delay))
+    }
+}
+
+/// A number in [0, 1) that differs between calls. Good enough for jitter, and needs no
+/// random-number crate: std seeds every `RandomState` afresh.
+fn jitter_fraction() -> f64 {
+    let bits = RandomState::new().hash_one(std::time::Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Statuses that mean "try again later" rather than "no".
+pub fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+}
+
+/// A `Retry-After` given in seconds. The HTTP-date form is rare from mirrors and would
+/// need the server's clock to agree with ours; it falls back to the normal backoff.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// What kind of failure a transport error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A connection, timeout or mid-transfer failure: worth another attempt.
+    Transient,
+    /// The peer's certificate was rejected: another attempt gives the same answer.
+    Certificate,
+    /// Anything else (a malformed URL, too many redirects).
+    Permanent,
+}
+
+/// Sorts a reqwest error into [`ErrorClass`].
+pub fn classify(error: &reqwest::Error) -> ErrorClass {
+    if is_tls_certificate_error(error) {
+        return ErrorClass::Certificate;
+    }
+    if error.is_connect()
+        || error.is_timeout()
+        || error.is_body()
+        || error.is_decode()
+        || error.is_request()
+    {
+        ErrorClass::Transient
+    } else {
+        ErrorClass::Permanent
+    }
+}
+
+/// Whether a rustls certificate error hides somewhere in the error's chain.
+///
+/// rustls errors reach us wrapped in `io::Error`s, whose `source()` skips the wrapped
+/// error itself, so each `io::Error` is also opened with `get_ref()`.
+fn is_tls_certificate_error(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = error.source();
+    while let Some(err) = next {
+        if is_certificate(err) {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && is_certificate(inner)
+        {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+fn is_certificate(err: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        err.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stops() {
+        let policy = RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        };
+        let between = |attempt, low: u64, high: u64| {
+            let d = policy.delay_after(attempt, None).unwrap();
+            assert!(
+                d >= Duration::from_millis(low) && d <= Duration::from_millis(high),
+                "attempt {attempt}: {d:?}"
+            );
+        };
+        between(1, 100, 125);
+        between(2, 200, 250);
+        between(3, 400, 500);
+        assert_eq!(policy.delay_after(4, None), None);
+        assert_eq!(RetryPolicy::none().delay_after(1, None), None);
+    }
+
+    #[test]
+    fn retry_after_wins_but_is_capped() {
+        let policy = RetryPolicy {
+            max_delay: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            policy.delay_after(1, Some(Duration::from_secs(3600))),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn retry_after_seconds_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for code in [408, 429, 500, 502, 503, 504] {
+            assert!(is_transient_status(StatusCode::from_u16(code).unwrap()));
+        }
+        for code in [400, 401, 403, 404, 410] {
+            assert!(!is_transient_status(StatusCode::from_u16(code).unwrap()));
+        }
+    }
+}
