@@ -49,7 +49,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Manifest, SourceError> {
                 0..0,
                 "missing [base] table: which image does this runtime extend?",
             )
-            .with_help("add\n[base]\nimage = \"registry.example.com/ml/runtime:tag\""));
+            .with_help("add a [base] table with image = \"registry.example.com/ml/runtime:tag\""));
     };
     let base = cx.base(base)?;
     let apt = match root.get("apt") {
