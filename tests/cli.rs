@@ -1,0 +1,217 @@
+//! The command line as users meet it: help, exit codes, `lock --check`, and commands
+//! that have not landed yet saying so instead of pretending.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use rtlock::lockfile::{BaseLock, ImageLock, Lockfile};
+use rtlock::manifest::Manifest;
+
+fn rtlock() -> Command {
+    let mut cmd = Command::cargo_bin("rtlock").unwrap();
+    cmd.env("NO_COLOR", "1").env_remove("RTLOCK_CACHE_DIR");
+    cmd
+}
+
+const MANIFEST: &str = r#"
+[base]
+image = "registry.example.com/ml/runtime:1"
+
+[apt]
+packages = ["graphviz"]
+"#;
+
+/// A lock whose manifest hash matches `manifest`.
+fn lock_for(manifest: &Path) -> Lockfile {
+    let m = Manifest::load(manifest).unwrap();
+    Lockfile {
+        version: 1,
+        manifest: m.normalized_hash(),
+        source_date_epoch: 1_793_491_200,
+        as_of: None,
+        base: BaseLock {
+            reference: m.base.image.clone(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            manifest: format!("sha256:{}", "b".repeat(64)),
+            platform: m.base.platform.to_string(),
+        },
+        image: ImageLock::default(),
+        apt: vec![],
+        pip: vec![],
+        r: vec![],
+    }
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = rtlock().arg("--help").assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for command in [
+        "lock", "build", "diff", "why", "audit", "inspect", "fetch", "export",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(command)),
+            "`{command}` missing from --help:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn long_help_teaches_with_examples() {
+    for command in [
+        "lock", "build", "diff", "why", "audit", "inspect", "fetch", "export",
+    ] {
+        rtlock()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    rtlock().arg("frobnicate").assert().code(2);
+    rtlock().args(["diff", "only-one"]).assert().code(2);
+    rtlock()
+        .args(["lock", "--check", "--update", "x"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn unfinished_commands_say_so_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 6] = [
+        &["build", "-o", "oci:out"],
+        &["diff", "a.lock", "b.lock"],
+        &["why", "curl"],
+        &["audit", "oci:img"],
+        &["inspect", "oci:img"],
+        &["export", "requirements"],
+    ];
+    for args in cases {
+        rtlock()
+            .current_dir(dir.path())
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("not available yet"));
+    }
+    // Nothing was written by any of them.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn lock_check_fails_when_the_lock_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("runtime.toml"), MANIFEST).unwrap();
+    rtlock()
+        .current_dir(dir.path())
+        .args(["lock", "--check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("runtime.lock does not exist"));
+    assert!(
+        !dir.path().join("runtime.lock").exists(),
+        "--check writes nothing"
+    );
+}
+
+#[test]
+fn lock_check_passes_when_only_formatting_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("runtime.toml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    lock_for(&manifest)
+        .write(&dir.path().join("runtime.lock"))
+        .unwrap();
+    let before = std::fs::read(dir.path().join("runtime.lock")).unwrap();
+
+    let reformatted = "# team runtime\n[apt]\npackages = [ 'graphviz' ]   # dot\n\n[base]\nimage='registry.example.com/ml/runtime:1'\n";
+    std::fs::write(&manifest, reformatted).unwrap();
+    rtlock()
+        .current_dir(dir.path())
+        .args(["lock", "--check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("up to date"));
+    assert_eq!(
+        std::fs::read(dir.path().join("runtime.lock")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn lock_check_fails_when_the_manifest_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("team.toml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    let lock_path = dir.path().join("team.lock");
+    lock_for(&manifest).write(&lock_path).unwrap();
+    std::fs::write(
+        &manifest,
+        MANIFEST.replace("graphviz", "graphviz\", \"libpq5"),
+    )
+    .unwrap();
+    rtlock()
+        .args(["lock", "--check", "-m"])
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&lock_path)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is out of date"))
+        .stderr(predicate::str::contains("run `rtlock lock`"));
+}
+
+#[test]
+fn a_bad_manifest_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runtime.toml"),
+        "[base]\nimage = \"registry.example.com/ml/runtime:1\"\n\n[apt]\npakages = [\"curl\"]\n",
+    )
+    .unwrap();
+    rtlock()
+        .current_dir(dir.path())
+        .args(["lock", "--check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown key `pakages` in [apt]"))
+        .stderr(predicate::str::contains("runtime.toml:5:1"))
+        .stderr(predicate::str::contains("did you mean `packages`?"));
+}
+
+#[test]
+fn a_lock_from_a_newer_rtlock_asks_for_an_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("runtime.toml");
+    std::fs::write(&manifest, MANIFEST).unwrap();
+    let text = lock_for(&manifest)
+        .to_toml()
+        .replace("version = 1", "version = 2");
+    std::fs::write(dir.path().join("runtime.lock"), text).unwrap();
+    rtlock()
+        .current_dir(dir.path())
+        .args(["lock", "--check"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("format version 2"))
+        .stderr(predicate::str::contains("upgrade rtlock"));
+}
+
+#[test]
+fn lock_without_check_does_not_pretend() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("runtime.toml"), MANIFEST).unwrap();
+    rtlock()
+        .current_dir(dir.path())
+        .arg("lock")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot resolve yet"));
+    assert!(!dir.path().join("runtime.lock").exists());
+}
