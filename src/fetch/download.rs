@@ -19,7 +19,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use url::Url;
 
 use super::cache::{Cache, IO_BUFFER};
-use super::error::redact;
+use super::error::{error_chain, redact};
 use super::retry::{self, ErrorClass, RetryPolicy};
 use super::{ByteRange, FetchError, RangeBytes};
 use crate::progress::Progress;
@@ -73,7 +73,8 @@ where
                     return Err(error);
                 };
                 tracing::warn!(
-                    "{error}; retrying in {:.1} s (attempt {} of {})",
+                    "{}; retrying in {:.1} s (attempt {} of {})",
+                    error_chain(&error),
                     delay.as_secs_f64(),
                     number + 1,
                     policy.attempts

@@ -1,6 +1,10 @@
 //! What can go wrong while fetching, said so that a user knows what failed, where, and
 //! what to do next.
 //!
+//! Causes are exposed through `source()`, not repeated in the message: the command line
+//! prints each cause on its own line, and [`error_chain`] joins them where one line is
+//! needed.
+//!
 //! Every URL in a message goes through [`redact`] first: lock files and sources may carry
 //! `user:token@` credentials, and an error message is the most likely thing to be pasted
 //! into an issue or a CI log.
@@ -26,7 +30,7 @@ pub enum FetchError {
     InvalidSha256 { url: String, sha256: String },
 
     /// The network failed (connect, timeout, broken transfer) on every attempt.
-    #[error("could not download {url} (gave up after {attempts} attempt{s}): {source}", s = plural(*.attempts))]
+    #[error("could not download {url}{}", attempts_note(*.attempts))]
     Network {
         url: String,
         attempts: u32,
@@ -37,7 +41,7 @@ pub enum FetchError {
     /// The server refused the TLS connection's certificate: no retry helps, a trust
     /// anchor is missing.
     #[error(
-        "could not download {url}: the server's TLS certificate is not trusted ({source}); \
+        "could not download {url}: the server's TLS certificate is not trusted; \
          if a proxy or private CA signs it, point SSL_CERT_FILE at that CA's certificate (PEM)"
     )]
     Certificate {
@@ -100,7 +104,7 @@ pub enum FetchError {
     },
 
     /// A local file (a `file://` URL) could not be read.
-    #[error("could not read {}: {source}", .path.display())]
+    #[error("could not read {}", .path.display())]
     LocalFile {
         path: PathBuf,
         #[source]
@@ -108,7 +112,7 @@ pub enum FetchError {
     },
 
     /// The cache directory could not be read or written.
-    #[error("cache error at {}: {source}; check that the cache directory is writable (--cache-dir)", .path.display())]
+    #[error("could not use the cache at {} (check that --cache-dir is writable)", .path.display())]
     Cache {
         path: PathBuf,
         #[source]
@@ -125,8 +129,21 @@ impl FetchError {
     }
 }
 
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// An error and its causes on one line, `a: b: c`, for logs and lists where the
+/// caller's error report (which prints causes on their own lines) is not used.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    text
 }
 
 fn attempts_note(attempts: u32) -> String {

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex};
-pub use error::{FetchError, redact};
+pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
 pub use retry::RetryPolicy;
 

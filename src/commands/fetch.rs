@@ -1,0 +1,324 @@
+//! `rtlock fetch`: download and verify every artifact of a lock, for offline and
+//! air-gapped builds.
+//!
+//! Every `[[apt]]`, `[[pip]]` and `[[r]]` entry is fetched into the cache (at most
+//! [`PARALLEL`] at once) and checked against its sha256 and size. A later
+//! `rtlock build --offline` with the same cache then needs no network at all.
+//!
+//! With `--into DIR` the artifacts are also laid out in DIR as a mirror that can be
+//! copied to another machine and served or used as `build --mirror file://…`:
+//!
+//! ```text
+//! DIR/apt/<filename>                         the lock's archive-relative pool/… path,
+//!                                            so DIR/apt is an apt mirror root
+//! DIR/pip/<file>                             a flat directory of wheels (find-links)
+//! DIR/r/<binary|source>/src/contrib/<file>   CRAN-like roots, one per kind: binary and
+//!                                            source tarballs share file names
+//! ```
+//!
+//! Only the artifacts are written, not indexes (apt `dists/`, `PACKAGES`, index pages):
+//! the lock already names every file by path and hash, and a signed apt index cannot be
+//! made up. Each file is placed atomically (temp name + rename), as a hard link to the
+//! cached blob when the mirror is on the same filesystem (no second copy of gigabytes),
+//! else as a copy. A hard-linked file edited by hand also changes the cached blob; the
+//! cache notices on its next read (it re-hashes every blob) and downloads it again.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::Context as _;
+use futures_util::StreamExt;
+use indicatif::HumanBytes;
+use url::Url;
+
+use crate::cli::{FetchArgs, GlobalArgs};
+use crate::fetch::{Blob, FetchError, FetchSettings, Fetcher, default_cache_dir, error_chain};
+use crate::lockfile::Lockfile;
+use crate::progress::Progress;
+
+/// Downloads in flight at once: enough to hide per-request latency, few enough not to
+/// trip a mirror's rate limits.
+const PARALLEL: usize = 8;
+
+/// One file the lock needs.
+#[derive(Debug, Clone)]
+struct Artifact {
+    /// How a person would name it: `pip pandas 2.2.3`.
+    what: String,
+    url: String,
+    sha256: String,
+    size: u64,
+    /// Where it goes under `--into DIR`.
+    mirror_path: PathBuf,
+}
+
+pub fn run(args: &FetchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let lock = Lockfile::read(&args.lock)?;
+    let artifacts = artifacts(&lock)?;
+    if artifacts.is_empty() {
+        if !global.quiet {
+            anstream::eprintln!(
+                "nothing to fetch: {} has no apt, pip or R packages",
+                args.lock.display()
+            );
+        }
+        return Ok(());
+    }
+
+    let cache_dir = global.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let fetcher = Fetcher::new(FetchSettings {
+        offline: global.offline,
+        progress: Progress::for_stderr(global.quiet),
+        ..FetchSettings::new(&cache_dir)
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let results = runtime.block_on(fetch_all(&fetcher, &artifacts));
+
+    let mut failures = Vec::new();
+    let mut fetched = Vec::new();
+    for (artifact, result) in artifacts.iter().zip(results) {
+        match result {
+            Ok(blob) => fetched.push((artifact, blob)),
+            Err(error) => failures.push(format!("{}: {}", artifact.what, error_chain(&error))),
+        }
+    }
+
+    if let Some(dir) = &args.into {
+        for (artifact, blob) in &fetched {
+            let dest = dir.join(&artifact.mirror_path);
+            place(&blob.path, &dest).with_context(|| {
+                format!("could not write {} into {}", artifact.what, dest.display())
+            })?;
+        }
+    }
+
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "could not fetch {} of {} artifacts of {}:\n  {}",
+            failures.len(),
+            artifacts.len(),
+            args.lock.display(),
+            failures.join("\n  ")
+        );
+    }
+
+    if !global.quiet {
+        let bytes: u64 = fetched.iter().map(|(_, blob)| blob.size).sum();
+        let mut summary = format!(
+            "fetched {} artifact{} ({}), verified, in {}",
+            fetched.len(),
+            if fetched.len() == 1 { "" } else { "s" },
+            HumanBytes(bytes),
+            cache_dir.display()
+        );
+        if let Some(dir) = &args.into {
+            summary.push_str(&format!(" and {}", dir.display()));
+        }
+        anstream::eprintln!("{summary}");
+    }
+    Ok(())
+}
+
+/// Fetches every artifact, [`PARALLEL`] at a time; results come back in input order.
+async fn fetch_all(fetcher: &Fetcher, artifacts: &[Artifact]) -> Vec<Result<Blob, FetchError>> {
+    let bar = fetcher.progress().items("Fetching", artifacts.len() as u64);
+    let mut results: Vec<Option<Result<Blob, FetchError>>> =
+        (0..artifacts.len()).map(|_| None).collect();
+    let mut stream = futures_util::stream::iter(artifacts.iter().enumerate())
+        .map(|(index, artifact)| async move {
+            let result = match Url::parse(&artifact.url) {
+                Ok(url) => {
+                    fetcher
+                        .fetch_verified(&url, &artifact.sha256, Some(artifact.size))
+                        .await
+                }
+                Err(_) => Err(FetchError::UnsupportedUrl {
+                    url: artifact.url.clone(),
+                }),
+            };
+            (index, result)
+        })
+        .buffer_unordered(PARALLEL);
+    while let Some((index, result)) = stream.next().await {
+        bar.inc(1);
+        results[index] = Some(result);
+    }
+    results
+        .into_iter()
+        .map(|result| result.expect("every artifact has a result"))
+        .collect()
+}
+
+/// The lock's artifacts, with their mirror paths checked before anything is downloaded.
+fn artifacts(lock: &Lockfile) -> anyhow::Result<Vec<Artifact>> {
+    let mut artifacts = Vec::new();
+    for p in &lock.apt {
+        artifacts.push(Artifact {
+            what: format!("apt {} {} ({})", p.name, p.version, p.arch),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            mirror_path: Path::new("apt").join(relative(&p.filename, "filename")?),
+        });
+    }
+    for p in &lock.pip {
+        artifacts.push(Artifact {
+            what: format!("pip {} {}", p.name, p.version),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            mirror_path: Path::new("pip").join(file_name(&p.file, "file")?),
+        });
+    }
+    for p in &lock.r {
+        let basename = Url::parse(&p.url)
+            .ok()
+            .and_then(|url| url.path_segments()?.next_back().map(percent_decode))
+            .unwrap_or_default();
+        artifacts.push(Artifact {
+            what: format!("r {} {} ({})", p.name, p.version, p.kind.as_str()),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            mirror_path: Path::new("r")
+                .join(p.kind.as_str())
+                .join("src/contrib")
+                .join(file_name(&basename, "url")?),
+        });
+    }
+    Ok(artifacts)
+}
+
+/// A relative path that stays inside the mirror directory (no `..`, no root): the lock
+/// is reviewed by people, but a path in it must still never write outside `--into`.
+fn relative(path: &str, field: &str) -> anyhow::Result<PathBuf> {
+    let candidate = Path::new(path);
+    let inside = !path.is_empty()
+        && candidate
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    anyhow::ensure!(
+        inside,
+        "the lock's `{field}` {path:?} is not a relative path inside the archive"
+    );
+    Ok(candidate.to_path_buf())
+}
+
+/// A single path component.
+fn file_name(name: &str, field: &str) -> anyhow::Result<PathBuf> {
+    let path = relative(name, field)?;
+    anyhow::ensure!(
+        path.components().count() == 1,
+        "the lock's `{field}` {name:?} does not end in a plain file name"
+    );
+    Ok(path)
+}
+
+/// `%2B` → `+` in a URL path segment (and nothing else: `+` stays `+`).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Puts the cached `blob` at `dest` atomically: a hard link when possible, else a copy.
+fn place(blob: &Path, dest: &Path) -> io::Result<()> {
+    let parent = dest.parent().expect("mirror paths have a parent");
+    fs::create_dir_all(parent)?;
+    if already_linked(blob, dest) {
+        // Renaming a link over another link to the same file is a no-op that would leave
+        // the temporary name behind.
+        return Ok(());
+    }
+    let mut temp = tempfile::Builder::new();
+    temp.prefix(".rtlock-");
+    match temp.make_in(parent, |path| fs::hard_link(blob, path)) {
+        Ok(linked) => linked.persist(dest).map(drop).map_err(|e| e.error),
+        Err(_) => {
+            let mut copy = temp.tempfile_in(parent)?;
+            io::copy(&mut fs::File::open(blob)?, copy.as_file_mut())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                copy.as_file()
+                    .set_permissions(fs::Permissions::from_mode(0o644))?;
+            }
+            copy.persist(dest).map(drop).map_err(|e| e.error)
+        }
+    }
+}
+
+#[cfg(unix)]
+fn already_linked(blob: &Path, dest: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(blob), fs::metadata(dest)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn already_linked(_blob: &Path, _dest: &Path) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_paths_stay_inside() {
+        assert!(relative("pool/main/h/hello/hello_2.10-3_amd64.deb", "filename").is_ok());
+        assert!(relative("../etc/passwd", "filename").is_err());
+        assert!(relative("/etc/passwd", "filename").is_err());
+        assert!(relative("pool/../../x", "filename").is_err());
+        assert!(relative("", "filename").is_err());
+        assert!(file_name("a-1.0-py3-none-any.whl", "file").is_ok());
+        assert!(file_name("sub/a.whl", "file").is_err());
+    }
+
+    #[test]
+    fn decodes_percent_escapes_only() {
+        assert_eq!(
+            percent_decode("data.table_1.15.4.tar.gz"),
+            "data.table_1.15.4.tar.gz"
+        );
+        assert_eq!(percent_decode("a%2Bb+c%2"), "a+b+c%2");
+    }
+
+    #[test]
+    fn place_links_then_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("blob");
+        fs::write(&blob, b"content").unwrap();
+        let dest = dir.path().join("mirror/pip/a.whl");
+        place(&blob, &dest).unwrap();
+        place(&blob, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"content");
+        let names: Vec<_> = fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.whl")]);
+    }
+}
