@@ -116,17 +116,22 @@ pub fn classify(error: &reqwest::Error) -> ErrorClass {
 
 /// Whether a rustls certificate error hides somewhere in the error's chain.
 ///
-/// rustls errors reach us wrapped in `io::Error`s, whose `source()` skips the wrapped
-/// error itself, so each `io::Error` is also opened with `get_ref()`.
+/// rustls errors reach us wrapped in `io::Error`s, sometimes an `io::Error` inside
+/// another, and an `io::Error`'s `source()` skips the error it wraps; so each
+/// `io::Error` is also opened with `get_ref()`, recursively.
 fn is_tls_certificate_error(error: &reqwest::Error) -> bool {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = error.source();
+    error.source().is_some_and(has_certificate_error)
+}
+
+fn has_certificate_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
     while let Some(err) = next {
         if is_certificate(err) {
             return true;
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>()
             && let Some(inner) = io.get_ref()
-            && is_certificate(inner)
+            && has_certificate_error(inner)
         {
             return true;
         }
@@ -193,6 +198,17 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn certificate_errors_are_found_inside_nested_io_errors() {
+        let rejected = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let nested = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rejected,
+        ));
+        assert!(has_certificate_error(&nested));
+        assert!(!has_certificate_error(&std::io::Error::other("reset")));
     }
 
     #[test]

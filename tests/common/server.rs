@@ -12,12 +12,15 @@
 //! requests (304) and byte ranges all behave as a real web server's would. The server
 //! runs on its own thread with its own tokio runtime, so it serves tests that are
 //! synchronous, async, or spawn rtlock as a child process alike. It stops when dropped.
+//! [`StaticServer::start_tls`] serves the same over HTTPS with a certificate of the test's
+//! choosing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -25,6 +28,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::sync::Notify;
 use tower_http::services::ServeDir;
 use url::Url;
 
@@ -56,21 +61,59 @@ struct Controls {
     /// Path → (fault, how many more requests get it).
     faults: Mutex<HashMap<String, (Fault, usize)>>,
     no_etags: AtomicBool,
+    gate: Gate,
 }
+
+/// Holds each response until a number of requests for the same path have arrived.
+#[derive(Default)]
+struct Gate {
+    /// 0 = open.
+    quorum: AtomicUsize,
+    arrivals: Mutex<HashMap<String, usize>>,
+    changed: Notify,
+    timeouts: AtomicUsize,
+}
+
+/// How long a gated request waits for its quorum before it is served anyway (and counted
+/// in [`StaticServer::gate_timeouts`]): long enough never to matter when the quorum
+/// comes, short enough that a broken test fails instead of hanging.
+const GATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running server. Dropping it shuts it down.
 pub struct StaticServer {
     addr: SocketAddr,
+    scheme: &'static str,
     controls: Arc<Controls>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl StaticServer {
-    /// Serves `dir` on a free port of 127.0.0.1.
+    /// Serves `dir` over HTTP on a free port of 127.0.0.1.
     pub fn start(dir: impl AsRef<Path>) -> StaticServer {
-        let root = dir.as_ref().to_path_buf();
+        StaticServer::launch(dir.as_ref(), None)
+    }
+
+    /// Serves `dir` over HTTPS with this certificate chain and key, e.g. a leaf for
+    /// `127.0.0.1` signed by a test CA that only the client under test trusts.
+    pub fn start_tls(
+        dir: impl AsRef<Path>,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> StaticServer {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a valid test certificate and key");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        StaticServer::launch(dir.as_ref(), Some(Arc::new(config)))
+    }
+
+    fn launch(root: &Path, tls: Option<Arc<rustls::ServerConfig>>) -> StaticServer {
         let controls = Arc::new(Controls {
-            root: root.clone(),
+            root: root.to_path_buf(),
             ..Controls::default()
         });
         // Bound here, before the thread starts: connections made right after `start`
@@ -81,8 +124,12 @@ impl StaticServer {
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
 
         let app = Router::new()
-            .fallback_service(ServeDir::new(&root))
+            .fallback_service(ServeDir::new(root))
             .layer(middleware::from_fn_with_state(controls.clone(), control));
+        let stopped = async {
+            let _ = stopped.await;
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
 
         std::thread::Builder::new()
             .name(format!("static-server-{}", addr.port()))
@@ -93,27 +140,38 @@ impl StaticServer {
                     .build()
                     .expect("a tokio runtime for the test server");
                 runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stopped.await;
-                        })
-                        .await
-                        .expect("the test server runs");
+                    let tcp = tokio::net::TcpListener::from_std(listener).unwrap();
+                    match tls {
+                        None => axum::serve(tcp, app)
+                            .with_graceful_shutdown(stopped)
+                            .await
+                            .expect("the test server runs"),
+                        Some(config) => {
+                            let listener = TlsListener {
+                                tcp,
+                                acceptor: tokio_rustls::TlsAcceptor::from(config),
+                            };
+                            axum::serve(listener, app)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                                .expect("the test server runs")
+                        }
+                    }
                 });
             })
             .expect("spawn the test server thread");
 
         StaticServer {
             addr,
+            scheme,
             controls,
             shutdown: Some(shutdown),
         }
     }
 
-    /// `http://127.0.0.1:<port>/`
+    /// `http://127.0.0.1:<port>/` (`https://` for [`start_tls`](Self::start_tls)).
     pub fn base_url(&self) -> Url {
-        Url::parse(&format!("http://{}/", self.addr)).unwrap()
+        Url::parse(&format!("{}://{}/", self.scheme, self.addr)).unwrap()
     }
 
     /// The URL of a path below the served directory (`"a/b.whl"` or `"/a/b.whl"`).
@@ -189,6 +247,50 @@ impl StaticServer {
     pub fn set_etags(&self, enabled: bool) {
         self.controls.no_etags.store(!enabled, Ordering::SeqCst);
     }
+
+    /// Holds every response until `quorum` requests for its path have arrived (0 turns
+    /// the gate off). With `quorum` = the number of clients, each file is in flight to
+    /// all of them at once: concurrency made certain rather than left to timing.
+    pub fn gate(&self, quorum: usize) {
+        self.controls.gate.quorum.store(quorum, Ordering::SeqCst);
+        self.controls.gate.changed.notify_waiters();
+    }
+
+    /// Gated requests that gave up waiting for their quorum.
+    pub fn gate_timeouts(&self) -> usize {
+        self.controls.gate.timeouts.load(Ordering::SeqCst)
+    }
+}
+
+impl Gate {
+    async fn pass(&self, path: &str) {
+        if self.quorum.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        *self
+            .arrivals
+            .lock()
+            .unwrap()
+            .entry(path.to_string())
+            .or_default() += 1;
+        self.changed.notify_waiters();
+        let deadline = tokio::time::Instant::now() + GATE_TIMEOUT;
+        loop {
+            // Registered before the check, so a notification between the check and the
+            // wait is not lost.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let quorum = self.quorum.load(Ordering::SeqCst);
+            if quorum == 0 || self.arrivals.lock().unwrap()[path] >= quorum {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                self.timeouts.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
 }
 
 impl Drop for StaticServer {
@@ -204,6 +306,33 @@ fn normalize(path: &str) -> String {
         path.to_string()
     } else {
         format!("/{path}")
+    }
+}
+
+/// Accepts TCP connections and completes their TLS handshakes. A client that rejects
+/// the certificate only fails its own handshake; the server goes on accepting.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
@@ -244,7 +373,10 @@ async fn control(
             response
         }
         Some(Fault::Truncate) => truncated(&controls.root, &path),
-        None => next.run(request).await,
+        None => {
+            controls.gate.pass(&path).await;
+            next.run(request).await
+        }
     };
     if no_etags {
         response.headers_mut().remove(header::ETAG);
