@@ -13,13 +13,17 @@ use rtlock::fetch::{
 };
 use url::Url;
 
-/// Deterministic, incompressible-looking bytes (a sha256 chain), `len` long.
+/// Deterministic, incompressible-looking bytes, `len` long (xorshift seeded by the
+/// seed's hash: fast even in a debug build).
 fn pseudo_random(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 32);
-    let mut block = sha256_hex(seed.as_bytes());
+    let digest = hex::decode(sha256_hex(seed.as_bytes())).unwrap();
+    let mut state = u64::from_le_bytes(digest[..8].try_into().unwrap()) | 1;
+    let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
-        block = sha256_hex(block.as_bytes());
-        out.extend_from_slice(&hex::decode(&block).unwrap());
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
     }
     out.truncate(len);
     out

@@ -2,7 +2,7 @@
 //! air-gapped builds.
 //!
 //! Every `[[apt]]`, `[[pip]]` and `[[r]]` entry is fetched into the cache (at most
-//! [`PARALLEL`] at once) and checked against its sha256 and size. A later
+//! `PARALLEL` = 8 at once) and checked against its sha256 and size. A later
 //! `rtlock build --offline` with the same cache then needs no network at all.
 //!
 //! With `--into DIR` the artifacts are also laid out in DIR as a mirror that can be

@@ -1,23 +1,4 @@
-//! The content-addressed cache on disk.
-//!
-//! ```text
-//! <cache>/CACHEDIR.TAG                      marks the tree as a cache for backup tools
-//! <cache>/blobs/sha256/<2 hex>/<64 hex>     content, named by its own sha256
-//! <cache>/http/<64 hex>.json                what a mutable URL last served (HttpRecord)
-//! <cache>/tmp/                              partial downloads, on the same filesystem
-//! ```
-//!
-//! Several rtlock processes may share one cache (parallel CI jobs, a build next to a
-//! lock). Nothing is ever written in place: every file is written to `tmp/` and renamed
-//! to its final name, and a rename within one filesystem is atomic. Two processes that
-//! fetch the same blob write identical bytes (the name *is* the hash), so whichever
-//! rename lands last changes nothing; a reader sees the old file or the new one, never a
-//! half-written one.
-//!
-//! Blobs are not fsynced before the rename. A crash can at worst leave a blob with the
-//! wrong content under its name, and every read re-hashes the blob ([`verify_blob`]), so
-//! such a blob is caught and fetched again; paying an fsync per file would slow every
-//! download for a case that verification already handles.
+//! The content-addressed cache on disk: layout, atomic writes, verification on read.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -69,7 +50,26 @@ pub enum BlobState {
     },
 }
 
-/// The cache directory. Plain paths; all I/O goes through the functions below.
+/// The content-addressed cache on disk.
+///
+/// ```text
+/// <cache>/CACHEDIR.TAG                      marks the tree as a cache for backup tools
+/// <cache>/blobs/sha256/<2 hex>/<64 hex>     content, named by its own sha256
+/// <cache>/http/<sha256 of URL>.json         what a mutable URL last served (HttpRecord)
+/// <cache>/tmp/                              partial downloads, on the same filesystem
+/// ```
+///
+/// Several rtlock processes may share one cache (parallel CI jobs, a build next to a
+/// lock). Nothing is ever written in place: every file is written to `tmp/` and renamed
+/// to its final name, and a rename within one filesystem is atomic. Two processes that
+/// fetch the same blob write identical bytes (the name *is* the hash), so whichever
+/// rename lands last changes nothing; a reader sees the old file or the new one, never a
+/// half-written one.
+///
+/// Blobs are not fsynced before the rename. A crash can at worst leave a blob with the
+/// wrong content under its name, and every read re-hashes the blob (`verify_blob`), so
+/// such a blob is caught and fetched again; paying an fsync per file would slow every
+/// download for a case that verification already handles.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,

@@ -12,7 +12,7 @@
 //! Either way the caller gets a [`Blob`]: a path inside the cache whose content has just
 //! been checked against its sha256, on the way in and again on the way out. A cache entry
 //! that went bad (disk, crash, a hand edit) is noticed and fetched again; with
-//! `--offline` it is an error that says so. See [`cache`] for the layout on disk and why
+//! `--offline` it is an error that says so. See [`Cache`] for the layout on disk and why
 //! concurrent rtlock processes can share it.
 //!
 //! Offline mode never opens a connection: it is decided here, once, not by each caller.
