@@ -129,7 +129,10 @@ impl Cache {
     /// cost is one unconditional request.
     pub fn read_record(&self, key: &str) -> Option<HttpRecord> {
         let bytes = fs::read(self.record_path(key)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let record: HttpRecord = serde_json::from_slice(&bytes).ok()?;
+        // The digest names a file: only a well-formed one may.
+        (normalize_sha256(&record.sha256).as_deref() == Some(record.sha256.as_str()))
+            .then_some(record)
     }
 
     /// Writes a record atomically (temp file + rename).
@@ -316,6 +319,13 @@ mod tests {
             size: 3,
         };
         cache.write_record("k", &record).unwrap();
-        assert_eq!(cache.read_record("k"), Some(record));
+        assert_eq!(cache.read_record("k"), Some(record.clone()));
+
+        let bad = HttpRecord {
+            sha256: "../x".into(),
+            ..record
+        };
+        cache.write_record("k", &bad).unwrap();
+        assert_eq!(cache.read_record("k"), None);
     }
 }

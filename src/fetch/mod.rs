@@ -230,10 +230,7 @@ impl Fetcher {
             }
         }
 
-        let downloaded = match self.get(url, headers, size).await? {
-            Outcome::Fresh(downloaded) => downloaded,
-            Outcome::NotModified => unreachable!("an unconditional request got 304"),
-        };
+        let downloaded = fresh(self.get(url, headers, size).await?, &shown)?;
         if let Some(expected) = size
             && downloaded.size != expected
         {
@@ -274,10 +271,7 @@ impl Fetcher {
         let shown = redact(url);
         if is_file_url(url) {
             // A local file has no validators worth keeping; reading it is the check.
-            let downloaded = match self.get(url, headers, None).await? {
-                Outcome::Fresh(downloaded) => downloaded,
-                Outcome::NotModified => unreachable!("local files are never conditional"),
-            };
+            let downloaded = fresh(self.get(url, headers, None).await?, &shown)?;
             let (sha256, size) = (downloaded.sha256, downloaded.size);
             let path = self.inner.cache.persist_blob(downloaded.temp, &sha256)?;
             return Ok(Blob { path, sha256, size });
@@ -344,12 +338,7 @@ impl Fetcher {
                     tracing::debug!("{shown}: not modified, served from the cache");
                     Ok(blob)
                 }
-                // A 304 to an unconditional request: a broken server or proxy.
-                None => Err(FetchError::Status {
-                    url: shown,
-                    status: reqwest::StatusCode::NOT_MODIFIED,
-                    attempts: 1,
-                }),
+                None => Err(unexpected_not_modified(shown)),
             },
             Outcome::Fresh(downloaded) => {
                 let record = HttpRecord {
@@ -442,6 +431,23 @@ impl Fetcher {
             retry: &self.inner.retry,
             progress: &self.inner.progress,
         }
+    }
+}
+
+/// The body of an unconditional request.
+fn fresh(outcome: Outcome, shown: &str) -> Result<download::Downloaded, FetchError> {
+    match outcome {
+        Outcome::Fresh(downloaded) => Ok(downloaded),
+        Outcome::NotModified => Err(unexpected_not_modified(shown.to_string())),
+    }
+}
+
+/// A 304 to a request that was not conditional: a broken server or proxy.
+fn unexpected_not_modified(url: String) -> FetchError {
+    FetchError::Status {
+        url,
+        status: reqwest::StatusCode::NOT_MODIFIED,
+        attempts: 1,
     }
 }
 
