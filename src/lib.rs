@@ -12,5 +12,6 @@ pub mod diagnostic;
 pub mod fetch;
 pub mod lockfile;
 pub mod manifest;
+pub mod oci;
 pub mod progress;
 pub mod r;

@@ -1,0 +1,10 @@
+//! OCI images: references, digests, manifest/index/config types with canonical JSON, the
+//! registry client, image layouts and archives, reading an image's filesystem, and the
+//! deterministic layer writer.
+
+pub mod canonical_json;
+pub mod digest;
+pub mod media_type;
+pub mod types;
+
+pub use digest::Digest;
