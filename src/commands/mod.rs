@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod diff;
 pub mod fetch;
 pub mod lock;
 
@@ -17,7 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lock(args) => lock::run(args, global),
         Command::Fetch(args) => fetch::run(args, global).map(|()| ExitCode::SUCCESS),
         Command::Build(_) => not_yet("build", "reproducible image builds"),
-        Command::Diff(_) => not_yet("diff", "lock diffs"),
+        Command::Diff(args) => diff::run(args, global),
         Command::Why(_) => not_yet("why", "dependency explanations"),
         Command::Audit(_) => not_yet("audit", "image audits"),
         Command::Inspect(_) => not_yet("inspect", "image inspection"),
