@@ -16,3 +16,4 @@ pub mod manifest;
 pub mod oci;
 pub mod progress;
 pub mod r;
+pub mod why;

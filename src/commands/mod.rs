@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 pub mod diff;
 pub mod fetch;
 pub mod lock;
+pub mod why;
 
 /// Exit codes of SPEC.md: 0 success, 1 error, 2 usage (clap), 3 audit drift.
 pub const EXIT_ERROR: u8 = 1;
@@ -19,7 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(args, global).map(|()| ExitCode::SUCCESS),
         Command::Build(_) => not_yet("build", "reproducible image builds"),
         Command::Diff(args) => diff::run(args, global),
-        Command::Why(_) => not_yet("why", "dependency explanations"),
+        Command::Why(args) => why::run(args, global),
         Command::Audit(_) => not_yet("audit", "image audits"),
         Command::Inspect(_) => not_yet("inspect", "image inspection"),
         Command::Export(_) => not_yet("export", "exports"),
