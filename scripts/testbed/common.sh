@@ -52,6 +52,17 @@ testbed_wait_for() { # SECONDS CMD…
     done
 }
 
+# Waits up to SECONDS for CMD… to succeed while process PID lives; fails early when it dies.
+testbed_wait_for_pid() { # SECONDS PID CMD…
+    local deadline=$((SECONDS + $1)) pid="$2"
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
 # True when something listens on 127.0.0.1:PORT.
 testbed_port_busy() { # PORT
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null

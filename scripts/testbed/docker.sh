@@ -12,7 +12,7 @@ testbed_start_dockerd() { # EXTRA_ARG…
     echo "==> dockerd $* ($(date -u +%FT%TZ))" >>"$log"
     setsid dockerd "$@" </dev/null >>"$log" 2>&1 &
     pid=$!
-    if testbed_wait_for 60 testbed_docker_answers; then
+    if testbed_wait_for_pid 90 "$pid" testbed_docker_answers; then
         testbed_record_pid dockerd "$pid"
         TESTBED_STARTED_DOCKERD="$pid"
         return 0
@@ -38,4 +38,17 @@ testbed_docker() {
         testbed_log "Docker Engine: started dockerd $TESTBED_STARTED_DOCKERD ($(docker info -f '{{.Driver}}' 2>/dev/null))"
     fi
     TESTBED_DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}"
+}
+
+# Removes from the Docker Engine the image tags pulled from the bed's registries (their
+# ports are new on every bed, so the tags would only pile up). Images a container still
+# uses stay.
+testbed_docker_forget() { # REGISTRY…
+    local refs r
+    [[ $# -gt 0 ]] || return 0
+    refs=$(timeout 20 docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null) || return 0
+    for r in "$@"; do
+        [[ -n "$r" ]] || continue
+        grep -F "$r/" <<<"$refs" | grep -v ':<none>$' | xargs -r timeout 60 docker rmi >/dev/null 2>&1 || true
+    done
 }

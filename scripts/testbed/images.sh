@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test bed's base images: real Debian root filesystems made by debootstrap from the
 # machine's own mirror, packed into OCI image layouts with umoci, and cached by a key that
-# covers every input (mirror, suite, architecture, package list and the text of this file).
+# covers every input (mirror, suite, architecture, package list and the text of the
+# functions that build).
 #
 #   debian-minimal  one layer:  debootstrap --variant=minbase
 #   debian-python   two layers: the minimal layer + what `apt-get install python3 python3-pip`
@@ -11,13 +12,20 @@
 # Cache: $TESTBED_CACHE/images/<key>/{oci/,done}; `done` is written last, and a key
 # directory without it is rebuilt. A fresh machine (empty cache) always builds.
 
-TESTBED_IMAGES_FILE="${BASH_SOURCE[0]}"
 TESTBED_PYTHON_PACKAGES="python3 python3-pip"
 TESTBED_IMAGE_PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-# Cache key: sha256 over the inputs, one per line.
+# The functions that decide what goes into an image; their text is part of the cache key,
+# so changing how images are built rebuilds them (and changing the caching does not).
+TESTBED_IMAGE_BUILDERS=(testbed_chroot testbed_clean_apt testbed_make_devices
+    testbed_build_minimal testbed_build_with_packages _testbed_minimal_fn _testbed_python_fn)
+
+# Cache key: sha256 over the inputs, one per line, and the builders' text.
 testbed_image_key() { # NAME INPUT…
-    { printf '%s\n' "$@"; sha256sum <"$TESTBED_IMAGES_FILE"; } | sha256sum | cut -c1-64
+    {
+        printf '%s\n' "$@" "$TESTBED_IMAGE_PATH_ENV"
+        declare -f "${TESTBED_IMAGE_BUILDERS[@]}"
+    } | sha256sum | cut -c1-64
 }
 
 # Runs a command in the rootfs with a clean, non-interactive environment.
@@ -139,7 +147,7 @@ testbed_cached_image() { # NAME KEY TAG BUILD_FN ARG…
     local dir="$TESTBED_CACHE/images/$key"
     TESTBED_CACHED_DIR="$dir"
     if testbed_layout_complete "$dir" "$tag"; then
-        touch "$dir/used"
+        touch "$dir/used" 2>/dev/null || true
         testbed_log "image $name: cached (${key:0:12})"
         return 0
     fi
@@ -167,30 +175,31 @@ _testbed_python_fn() { # LAYOUT TAG WORKDIR MIN_LAYOUT
 
 # Sets TESTBED_IMAGE_MINIMAL_DIR and TESTBED_IMAGE_PYTHON_DIR (cache dirs holding oci/).
 testbed_images() { # MIRROR SUITE ARCH
-    local mirror="$1" suite="$2" arch="$3" kmin kpy lockfd
-    mkdir -p "$TESTBED_CACHE/images"
-    # One builder at a time per cache (two checkouts may share it).
-    exec {lockfd}>"$TESTBED_CACHE/images/.lock"
-    flock -w 1800 "$lockfd" || testbed_die "timed out waiting for the image cache lock"
-    # Leftovers of interrupted builds (we hold the lock, so nobody else is building).
-    local d
-    for d in "$TESTBED_CACHE"/images/.build-*; do
-        [[ -d "$d" ]] && testbed_remove_tree "$d"
-    done
-    # Images no run has used for 30 days (older versions of this file, other mirrors).
-    local mark
-    for d in "$TESTBED_CACHE"/images/*/; do
-        mark="${d}used"
-        [[ -f "$mark" ]] || mark="${d}done"
-        [[ -f "$mark" && -n "$(find "$mark" -mtime +30)" ]] && testbed_remove_tree "$d"
-    done
+    local mirror="$1" suite="$2" arch="$3" kmin kpy lockfd="" d mark
     kmin=$(testbed_image_key debian-minimal "$mirror" "$suite" "$arch" minbase)
+    kpy=$(testbed_image_key debian-python "$kmin" "$TESTBED_PYTHON_PACKAGES")
+    # A cache we cannot write (a user reusing root's) is only read: a missing image then
+    # asks for root.
+    if mkdir -p "$TESTBED_CACHE/images" 2>/dev/null && [[ -w "$TESTBED_CACHE/images" ]]; then
+        # One builder at a time per cache (two checkouts may share it).
+        exec {lockfd}>"$TESTBED_CACHE/images/.lock"
+        flock -w 1800 "$lockfd" || testbed_die "timed out waiting for the image cache lock"
+        # Leftovers of interrupted builds (we hold the lock, so nobody else is building).
+        for d in "$TESTBED_CACHE"/images/.build-*; do
+            [[ -d "$d" ]] && testbed_remove_tree "$d"
+        done
+        # Images no run has used for 30 days (older versions of this file, other mirrors).
+        for d in "$TESTBED_CACHE"/images/*/; do
+            mark="${d}used"
+            [[ -f "$mark" ]] || mark="${d}done"
+            [[ -f "$mark" && -n "$(find "$mark" -mtime +30)" ]] && testbed_remove_tree "$d"
+        done
+    fi
     testbed_cached_image debian-minimal "$kmin" "$suite" \
         _testbed_minimal_fn "$mirror" "$suite" "$arch"
     TESTBED_IMAGE_MINIMAL_DIR="$TESTBED_CACHED_DIR"
-    kpy=$(testbed_image_key debian-python "$kmin" "$TESTBED_PYTHON_PACKAGES")
     testbed_cached_image debian-python "$kpy" "$suite" \
         _testbed_python_fn "$TESTBED_IMAGE_MINIMAL_DIR/oci"
     TESTBED_IMAGE_PYTHON_DIR="$TESTBED_CACHED_DIR"
-    exec {lockfd}>&-
+    if [[ -n "$lockfd" ]]; then exec {lockfd}>&-; fi
 }

@@ -91,7 +91,7 @@ testbed_start_registry() { # NAME [tls]
         testbed_registry_config "$name" "$port" "${2:-}" >"$dir/config.yml"
         setsid docker-registry serve "$dir/config.yml" </dev/null >>"$dir/log" 2>&1 &
         pid=$!
-        if testbed_wait_for 30 testbed_registry_ready "$name" "$port"; then
+        if testbed_wait_for_pid 30 "$pid" testbed_registry_ready "$name" "$port"; then
             testbed_record_pid "registry-$name" "$pid"
             TESTBED_REGISTRY_PORT="$port"
             return 0
