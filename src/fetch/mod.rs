@@ -34,7 +34,7 @@ use url::Url;
 pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex};
 pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
-pub use retry::RetryPolicy;
+pub use retry::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};
 
 use crate::progress::Progress;
 use download::{Context, Outcome};
@@ -171,6 +171,17 @@ impl Fetcher {
 
     pub fn progress(&self) -> &Progress {
         &self.inner.progress
+    }
+
+    /// The shared HTTP client (`None` offline), for protocols that need more than GET
+    /// into the cache, such as the registry client's HEAD, PUT and PATCH.
+    pub fn http_client(&self) -> Option<&reqwest::Client> {
+        self.inner.client.as_ref()
+    }
+
+    /// The retry policy this fetcher was set up with.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
     }
 
     /// A pinned artifact: from the cache if a valid copy is there, else downloaded,

@@ -5,6 +5,8 @@
 pub mod canonical_json;
 pub mod digest;
 pub mod media_type;
+pub mod reference;
+pub mod registry;
 pub mod types;
 
 pub use digest::Digest;

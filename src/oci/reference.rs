@@ -1,0 +1,468 @@
+//! Image references as Docker reads them: `[registry[:port]/]repository[:tag][@digest]`.
+//!
+//! Users write the short forms they type into `docker pull` (`debian:bookworm`,
+//! `team/runtime`), locks record the full form (`docker.io/library/debian:bookworm@sha256:…`)
+//! so that nothing depends on defaults. The rules are Docker's, so that a reference means
+//! the same image to rtlock and to the tools next to it:
+//!
+//! - the first path component is a registry only when it contains `.` or `:`, is
+//!   `localhost`, or contains an upper-case letter; otherwise the image is on Docker's
+//!   default registry ([`DOCKER_HUB`]);
+//! - a single-component name on the default registry lives in its `library/` namespace;
+//! - repository components are lower case (`[a-z0-9]` separated by `.`, `_`, `__` or
+//!   dashes); tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`;
+//! - without a tag or digest the tag is `latest`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use super::Digest;
+
+/// Docker's own default registry, which Docker semantics require for short names: the
+/// only registry host name in rtlock's code. `name` is how references spell it,
+/// `legacy_name` an older spelling that still normalizes to it (and the host its
+/// credentials are filed under in `config.json`), `api_host` where its API answers.
+pub const DOCKER_HUB: DefaultRegistry = DefaultRegistry {
+    name: "docker.io",
+    legacy_name: "index.docker.io",
+    api_host: "registry-1.docker.io",
+};
+
+/// The names of Docker's default registry (see [`DOCKER_HUB`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRegistry {
+    pub name: &'static str,
+    pub legacy_name: &'static str,
+    pub api_host: &'static str,
+}
+
+/// The namespace of official images on the default registry.
+const OFFICIAL_NAMESPACE: &str = "library";
+
+/// Docker's limit on the length of a repository name (with its registry).
+const MAX_NAME_LENGTH: usize = 255;
+
+/// A parsed image reference, normalized (registry and `library/` filled in).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// `host[:port]`, e.g. `docker.io` or `127.0.0.1:5000`.
+    pub registry: String,
+    /// The path inside the registry, e.g. `library/debian`.
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<Digest>,
+}
+
+/// What is wrong with a reference, said so that the user can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference `{reference}`: {reason}")]
+pub struct ReferenceError {
+    pub reference: String,
+    pub reason: String,
+}
+
+impl Reference {
+    /// The same image pinned to `digest`. The tag is kept: `name:tag@digest` says what
+    /// was asked for and what it resolved to; the digest decides what is fetched.
+    pub fn with_digest(&self, digest: Digest) -> Reference {
+        Reference {
+            digest: Some(digest),
+            ..self.clone()
+        }
+    }
+
+    /// The same repository with `tag` and no digest (a new tag names new content).
+    pub fn with_tag(&self, tag: &str) -> Reference {
+        Reference {
+            tag: Some(tag.to_string()),
+            digest: None,
+            ..self.clone()
+        }
+    }
+
+    /// Another repository of the same registry, with no tag or digest.
+    pub fn with_repository(&self, repository: &str) -> Reference {
+        Reference {
+            registry: self.registry.clone(),
+            repository: repository.to_string(),
+            tag: None,
+            digest: None,
+        }
+    }
+
+    /// What the registry API is asked for: the digest when there is one, else the tag
+    /// (`latest` if neither was given).
+    pub fn api_reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => digest.to_string(),
+            (None, Some(tag)) => tag.clone(),
+            (None, None) => "latest".to_string(),
+        }
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// Whether the registry is this machine (`localhost`, `127.0.0.0/8`, `::1`): like
+    /// Docker, rtlock then allows plain HTTP without being told.
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(&self.registry)
+    }
+
+    /// The host the registry's API answers on (differs from `registry` only for Docker's
+    /// default registry).
+    pub fn api_host(&self) -> &str {
+        if self.registry == DOCKER_HUB.name {
+            DOCKER_HUB.api_host
+        } else {
+            &self.registry
+        }
+    }
+}
+
+/// Whether `host[:port]` is a loopback address or `localhost`.
+pub fn is_loopback_host(registry: &str) -> bool {
+    let host = host_without_port(registry);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `host` of `host[:port]` (IPv6 literals keep their brackets).
+fn host_without_port(registry: &str) -> &str {
+    if registry.starts_with('[') {
+        return match registry.find(']') {
+            Some(end) => &registry[..=end],
+            None => registry,
+        };
+    }
+    registry.split(':').next().unwrap_or(registry)
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: String| ReferenceError {
+            reference: text.to_string(),
+            reason,
+        };
+        if text.is_empty() {
+            return Err(fail("it is empty".into()));
+        }
+        if text.trim() != text || text.contains(char::is_whitespace) {
+            return Err(fail("it contains white space".into()));
+        }
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(fail(
+                "a bare 64-digit hex string is an image ID, not a reference; \
+                 write `name@sha256:…` to pin a digest"
+                    .into(),
+            ));
+        }
+
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                let digest = digest.parse::<Digest>().map_err(|e| fail(e.to_string()))?;
+                (rest, Some(digest))
+            }
+            None => (text, None),
+        };
+        // A tag follows the last `:` after the last `/` (a `:` before it is a port).
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].rfind(':') {
+            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+            None => (rest, None),
+        };
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(fail)?;
+        }
+        if name.is_empty() {
+            return Err(fail("the repository name is missing".into()));
+        }
+
+        let (registry, repository) = split_registry(name);
+        check_registry(registry).map_err(fail)?;
+        let registry = if registry == DOCKER_HUB.legacy_name {
+            DOCKER_HUB.name
+        } else {
+            registry
+        };
+        check_repository(repository).map_err(fail)?;
+        let repository = if registry == DOCKER_HUB.name && !repository.contains('/') {
+            format!("{OFFICIAL_NAMESPACE}/{repository}")
+        } else {
+            repository.to_string()
+        };
+        if registry.len() + 1 + repository.len() > MAX_NAME_LENGTH {
+            return Err(fail(format!(
+                "the name is longer than {MAX_NAME_LENGTH} characters"
+            )));
+        }
+
+        let tag = match (tag, &digest) {
+            (Some(tag), _) => Some(tag.to_string()),
+            (None, Some(_)) => None,
+            (None, None) => Some("latest".to_string()),
+        };
+        Ok(Reference {
+            registry: registry.to_string(),
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// Splits `name` into registry and repository by Docker's rule (see the module docs).
+fn split_registry(name: &str) -> (&str, &str) {
+    match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (first, rest)
+        }
+        _ => (DOCKER_HUB.name, name),
+    }
+}
+
+fn check_registry(registry: &str) -> Result<(), String> {
+    let bad = || {
+        format!(
+            "`{registry}` is not a valid registry host (expected host[:port], e.g. localhost:5000)"
+        )
+    };
+    let (host, port) = if let Some(v6) = registry.strip_prefix('[') {
+        let end = v6.find(']').ok_or_else(bad)?;
+        v6[..end].parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        let after = &v6[end + 1..];
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(bad)?),
+        };
+        ("", port)
+    } else {
+        match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        }
+    };
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 5)
+    {
+        return Err(bad());
+    }
+    if !registry.starts_with('[') {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if !host.split('.').all(label_ok) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+fn check_repository(repository: &str) -> Result<(), String> {
+    if repository.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "repository names must be lower case (`{repository}`; try `{}`)",
+            repository.to_ascii_lowercase()
+        ));
+    }
+    for component in repository.split('/') {
+        if !is_path_component(component) {
+            return Err(format!(
+                "`{component}` is not a valid repository path component \
+                 (lower-case letters and digits, separated by `.`, `_`, `__` or dashes)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if bytes.is_empty() || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let ok = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let bytes = tag.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let valid = !bytes.is_empty()
+        && bytes.len() <= 128
+        && word(bytes[0])
+        && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{tag}` is not a valid tag (1 to 128 letters, digits, `_`, `.` or `-`, \
+             not starting with `.` or `-`)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn parse(text: &str) -> Reference {
+        text.parse()
+            .unwrap_or_else(|e| panic!("{text} should parse: {e}"))
+    }
+
+    #[test]
+    fn normalizes_like_docker() {
+        let table = [
+            ("debian", "docker.io/library/debian:latest"),
+            ("debian:bookworm", "docker.io/library/debian:bookworm"),
+            ("team/runtime:1.0", "docker.io/team/runtime:1.0"),
+            ("docker.io/debian", "docker.io/library/debian:latest"),
+            ("index.docker.io/debian:12", "docker.io/library/debian:12"),
+            ("docker.io/team/runtime", "docker.io/team/runtime:latest"),
+            ("localhost/foo", "localhost/foo:latest"),
+            ("localhost:5000/foo/bar:v1", "localhost:5000/foo/bar:v1"),
+            ("127.0.0.1:5000/a/b/c:x", "127.0.0.1:5000/a/b/c:x"),
+            ("[::1]:5000/foo:1", "[::1]:5000/foo:1"),
+            (
+                "registry.example/ml/rt:2024.02.1",
+                "registry.example/ml/rt:2024.02.1",
+            ),
+            ("Registry.Example/x", "Registry.Example/x:latest"),
+            ("localhost", "docker.io/library/localhost:latest"),
+            ("a_b.c-d__e---f", "docker.io/library/a_b.c-d__e---f:latest"),
+            (
+                &format!("debian@{D}"),
+                &format!("docker.io/library/debian@{D}"),
+            ),
+            (
+                &format!("debian:12@{D}"),
+                &format!("docker.io/library/debian:12@{D}"),
+            ),
+            (&format!("host:5000/x@{D}"), &format!("host:5000/x@{D}")),
+        ];
+        for (input, full) in table {
+            let reference = parse(input);
+            assert_eq!(reference.to_string(), full, "{input}");
+            assert_eq!(parse(full), reference, "{full} round-trips");
+        }
+    }
+
+    #[test]
+    fn fields() {
+        let r = parse("localhost:5000/foo/bar:v1");
+        assert_eq!(r.registry, "localhost:5000");
+        assert_eq!(r.repository, "foo/bar");
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.digest, None);
+        assert_eq!(r.api_reference(), "v1");
+
+        let pinned = r.with_digest(D.parse().unwrap());
+        assert_eq!(pinned.api_reference(), D);
+        assert_eq!(pinned.to_string(), format!("localhost:5000/foo/bar:v1@{D}"));
+        let retagged = pinned.with_tag("v2");
+        assert_eq!(retagged.to_string(), "localhost:5000/foo/bar:v2");
+
+        assert_eq!(parse("debian").api_host(), DOCKER_HUB.api_host);
+        assert_eq!(parse("127.0.0.1:1/x").api_host(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn loopback() {
+        for yes in [
+            "localhost/x",
+            "localhost:5000/x",
+            "127.0.0.1:5000/x",
+            "127.1.2.3/x",
+            "[::1]:80/x",
+        ] {
+            assert!(parse(yes).is_loopback(), "{yes}");
+        }
+        for no in ["debian", "10.0.0.1:5000/x", "registry.example/x", "[::2]/x"] {
+            assert!(!parse(no).is_loopback(), "{no}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_docker_refuses() {
+        let table = [
+            ("", "empty"),
+            ("Debian", "lower case"),
+            ("team/Runtime", "lower case"),
+            ("debian:", "not a valid tag"),
+            ("debian:.x", "not a valid tag"),
+            ("debian:a/b", "not a valid"),
+            ("debian@sha256:abc", "sha256"),
+            ("debian@sha512:abc", "sha256"),
+            ("-debian", "path component"),
+            ("debian-", "path component"),
+            ("a..b", "path component"),
+            ("a//b", "path component"),
+            ("host:port/x", "registry host"),
+            ("host:5000/", "path component"),
+            ("de bian", "white space"),
+            (&"a".repeat(64), "image ID"),
+            (&"f".repeat(64), "image ID"),
+            (&format!("x/{}", "a".repeat(300)), "longer"),
+            (&format!("debian:{}", "t".repeat(129)), "not a valid tag"),
+        ];
+        for (input, expected) in table {
+            let error = input
+                .parse::<Reference>()
+                .expect_err(&format!("{input:?} should be refused"));
+            let text = error.to_string();
+            assert!(text.contains(expected), "{input:?}: {text}");
+            assert!(text.contains(&format!("`{input}`")), "{text}");
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Pushing to a registry: blobs (skipped when present, mounted from another repository
+//! of the same registry when possible, else streamed from disk in one request or in
+//! chunks) and manifests.
+//!
+//! Memory never grows with blob size: a body is read from its file in small buffers as
+//! the request goes out, and each attempt opens the file again, so a retry can resend.
+
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use reqwest::{Response, StatusCode};
+use tokio::io::AsyncReadExt;
+use url::Url;
+
+use super::auth::Scope;
+use super::client::Endpoint;
+use super::{Registry, RegistryError};
+use crate::oci::Digest;
+use crate::oci::reference::Reference;
+
+/// How a blob got into the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushedBlob {
+    /// It was there already; nothing was sent.
+    AlreadyPresent,
+    /// The registry linked it from another repository; nothing was sent.
+    Mounted,
+    /// Its bytes were uploaded.
+    Uploaded,
+}
+
+/// Read buffer of a streamed request body.
+const BODY_BUFFER: usize = 256 * 1024;
+
+/// The header a registry states its smallest accepted chunk in (OCI distribution 1.1).
+const CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+impl Registry {
+    /// Puts the blob `digest` (the file at `path`, `size` bytes) into `r`'s repository.
+    /// See [`push_blob_with`](Self::push_blob_with), which also says how.
+    pub async fn push_blob(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        mount_from: Option<&Reference>,
+    ) -> Result<(), RegistryError> {
+        self.push_blob_with(r, digest, size, path, mount_from)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`push_blob`](Self::push_blob), saying whether the blob was already there,
+    /// mounted, or uploaded.
+    ///
+    /// A blob already in the repository is skipped. With `mount_from` on the same
+    /// registry, the registry is asked to link the blob from that repository (no bytes
+    /// move; the registry may decline, then the upload proceeds). Otherwise the file is
+    /// streamed: in one `PUT` up to the chunk size, else in `PATCH` chunks. The registry
+    /// checks the bytes against `digest` before it accepts them.
+    pub async fn push_blob_with(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        mount_from: Option<&Reference>,
+    ) -> Result<PushedBlob, RegistryError> {
+        let mount_from = mount_from
+            .filter(|from| from.registry == r.registry && from.repository != r.repository);
+        let scope = match mount_from {
+            Some(from) => Scope::push_mounting(&r.repository, &from.repository),
+            None => Scope::push(&r.repository),
+        };
+        if self.blob_exists_in_scope(r, digest, &scope).await? {
+            tracing::debug!("{digest} is already in {}", r.name());
+            return Ok(PushedBlob::AlreadyPresent);
+        }
+        let upload = Upload {
+            registry: self,
+            r,
+            scope: &scope,
+            digest,
+            what: format!("blob {digest}"),
+        };
+        let (endpoint, location, min_chunk) = match upload.start(mount_from).await? {
+            Started::Mounted => {
+                tracing::debug!("{digest} mounted into {}", r.name());
+                return Ok(PushedBlob::Mounted);
+            }
+            Started::Session {
+                endpoint,
+                location,
+                min_chunk,
+            } => (endpoint, location, min_chunk),
+        };
+
+        let actual = tokio::fs::metadata(path)
+            .await
+            .map_err(|source| RegistryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        if actual != size {
+            return Err(RegistryError::Upload {
+                registry: r.registry.clone(),
+                what: upload.what,
+                problem: format!(
+                    "{} is {actual} bytes, not the {size} its descriptor says",
+                    path.display()
+                ),
+            });
+        }
+        let chunk = self.chunk_size.max(min_chunk);
+        if size <= chunk {
+            upload.put(&endpoint, location, path, size).await?;
+        } else {
+            let mut location = location;
+            let mut offset = 0;
+            while offset < size {
+                let len = chunk.min(size - offset);
+                location = upload.patch(&endpoint, location, path, offset, len).await?;
+                offset += len;
+            }
+            upload.finish(&endpoint, location).await?;
+        }
+        Ok(PushedBlob::Uploaded)
+    }
+
+    /// Puts a manifest (or index) into `r`'s repository, under its tag, or under its
+    /// digest when it has none, and returns the digest. Its blobs (or manifests) must
+    /// be there first: the registry refuses a manifest whose references it lacks.
+    pub async fn push_manifest(
+        &self,
+        r: &Reference,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(bytes);
+        let target = match (&r.tag, &r.digest) {
+            (Some(tag), _) => tag.clone(),
+            (None, Some(expected)) if *expected != digest => {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("the manifest to push to {r}"),
+                    expected: expected.clone(),
+                    actual: digest,
+                });
+            }
+            (None, _) => digest.to_string(),
+        };
+        let what = format!("the manifest {digest} to {}:{target}", r.name());
+        let action = format!("pushing {what}");
+        let path = format!("{}/manifests/{target}", r.repository);
+        let content_type = media_type.to_string();
+        let body = bytes.to_vec();
+        let response = self
+            .inner
+            .send(
+                r,
+                &Scope::push(&r.repository),
+                &action,
+                |client, endpoint| {
+                    Ok(client
+                        .put(endpoint.url(&path))
+                        .header(CONTENT_TYPE, content_type.as_str())
+                        .body(body.clone()))
+                },
+            )
+            .await?;
+        if !response.status().is_success() {
+            return Err(self
+                .inner
+                .status_error(r, &action, &what, "push to", response)
+                .await);
+        }
+        if let Some(announced) = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok())
+            && announced != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("the manifest the registry stored for {what}"),
+                expected: digest,
+                actual: announced,
+            });
+        }
+        self.cache_manifest(&digest, bytes);
+        Ok(digest)
+    }
+}
+
+/// How an upload began.
+enum Started {
+    Mounted,
+    Session {
+        endpoint: Endpoint,
+        location: Url,
+        /// The registry's smallest accepted chunk (0: no limit).
+        min_chunk: u64,
+    },
+}
+
+/// One blob upload's steps.
+struct Upload<'a> {
+    registry: &'a Registry,
+    r: &'a Reference,
+    scope: &'a Scope,
+    digest: &'a Digest,
+    what: String,
+}
+
+impl Upload<'_> {
+    /// `POST …/blobs/uploads/`, asking to mount from `mount_from` when given.
+    async fn start(&self, mount_from: Option<&Reference>) -> Result<Started, RegistryError> {
+        let inner = &self.registry.inner;
+        let action = format!("starting the upload of {}", self.what);
+        let path = format!("{}/blobs/uploads/", self.r.repository);
+        let response = inner
+            .send(self.r, self.scope, &action, |client, endpoint| {
+                let mut url = endpoint.url(&path);
+                if let Some(from) = mount_from {
+                    url.query_pairs_mut()
+                        .append_pair("mount", self.digest.as_str())
+                        .append_pair("from", &from.repository);
+                }
+                Ok(client.post(url).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        match response.status() {
+            StatusCode::CREATED if mount_from.is_some() => Ok(Started::Mounted),
+            StatusCode::ACCEPTED => {
+                let endpoint = inner.endpoint(self.r).await?;
+                let min_chunk = response
+                    .headers()
+                    .get(CHUNK_MIN_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let location = self.location(&endpoint, &response)?;
+                Ok(Started::Session {
+                    endpoint,
+                    location,
+                    min_chunk,
+                })
+            }
+            _ => Err(inner
+                .status_error(self.r, &action, &self.what, "push to", response)
+                .await),
+        }
+    }
+
+    /// The whole blob in one `PUT <location>?digest=…`.
+    async fn put(
+        &self,
+        endpoint: &Endpoint,
+        location: Url,
+        path: &Path,
+        size: u64,
+    ) -> Result<(), RegistryError> {
+        let url = with_digest(location, self.digest);
+        let action = format!("uploading {}", self.what);
+        let response = self
+            .registry
+            .inner
+            .send(self.r, self.scope, &action, |client, _| {
+                Ok(client
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, OCTET_STREAM)
+                    .header(CONTENT_LENGTH, size)
+                    .body(file_body(path, 0, size)?))
+            })
+            .await?;
+        self.expect_created(endpoint, response, &action).await
+    }
+
+    /// One chunk, `PATCH <location>` with `Content-Range`; returns where the next goes.
+    async fn patch(
+        &self,
+        endpoint: &Endpoint,
+        location: Url,
+        path: &Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<Url, RegistryError> {
+        let action = format!(
+            "uploading bytes {offset}-{} of {}",
+            offset + len - 1,
+            self.what
+        );
+        let response = self
+            .registry
+            .inner
+            .send(self.r, self.scope, &action, |client, _| {
+                Ok(client
+                    .patch(location.clone())
+                    .header(CONTENT_TYPE, OCTET_STREAM)
+                    .header(CONTENT_LENGTH, len)
+                    .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1))
+                    .body(file_body(path, offset, len)?))
+            })
+            .await?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(self
+                .registry
+                .inner
+                .status_error(self.r, &action, &self.what, "push to", response)
+                .await);
+        }
+        self.location(endpoint, &response)
+    }
+
+    /// Closes a chunked upload: `PUT <location>?digest=…` with no body.
+    async fn finish(&self, endpoint: &Endpoint, location: Url) -> Result<(), RegistryError> {
+        let url = with_digest(location, self.digest);
+        let action = format!("completing the upload of {}", self.what);
+        let response = self
+            .registry
+            .inner
+            .send(self.r, self.scope, &action, |client, _| {
+                Ok(client.put(url.clone()).header(CONTENT_LENGTH, "0"))
+            })
+            .await?;
+        self.expect_created(endpoint, response, &action).await
+    }
+
+    async fn expect_created(
+        &self,
+        _endpoint: &Endpoint,
+        response: Response,
+        action: &str,
+    ) -> Result<(), RegistryError> {
+        if response.status() == StatusCode::CREATED {
+            tracing::debug!("uploaded {} to {}", self.what, self.r.name());
+            return Ok(());
+        }
+        Err(self
+            .registry
+            .inner
+            .status_error(self.r, action, &self.what, "push to", response)
+            .await)
+    }
+
+    fn location(&self, endpoint: &Endpoint, response: &Response) -> Result<Url, RegistryError> {
+        response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| endpoint.resolve(v))
+            .ok_or_else(|| RegistryError::Upload {
+                registry: self.r.registry.clone(),
+                what: self.what.clone(),
+                problem: format!(
+                    "the registry answered {} without a usable Location for the upload",
+                    response.status()
+                ),
+            })
+    }
+}
+
+/// `location` with `digest=<digest>` added to whatever query it already has (upload
+/// locations often carry state there).
+fn with_digest(mut location: Url, digest: &Digest) -> Url {
+    location
+        .query_pairs_mut()
+        .append_pair("digest", digest.as_str());
+    location
+}
+
+/// `len` bytes of the file at `path` from `offset`, as a streamed request body.
+fn file_body(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body, RegistryError> {
+    let io = |source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let file = tokio::fs::File::from_std(file);
+    let stream = futures_util::stream::unfold((file, len), |(mut file, remaining)| async move {
+        if remaining == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; BODY_BUFFER.min(usize::try_from(remaining).unwrap_or(BODY_BUFFER))];
+        match file.read(&mut buf).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was being uploaded",
+                )),
+                (file, 0),
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), (file, remaining - n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    Ok(reqwest::Body::wrap_stream(stream))
+}
