@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Docker Engine of the test bed: the one that answers `docker info`, else a dockerd
 # started here (default storage driver first, vfs when that does not come up).
+# shellcheck disable=SC2034 # sets globals that scripts/test reads
 # Sourced by scripts/test. Sets TESTBED_DOCKER_HOST and TESTBED_STARTED_DOCKERD.
 
 testbed_docker_answers() {

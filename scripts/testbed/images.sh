@@ -8,6 +8,7 @@
 #   debian-python   two layers: the minimal layer + what `apt-get install python3 python3-pip`
 #                   added (umoci unpack → chroot apt-get → umoci repack makes the diff layer)
 #
+# shellcheck disable=SC2034 # sets globals that scripts/test reads
 # Sourced by scripts/test. Needs root (debootstrap, chroot, umoci unpack keeping owners).
 # Cache: $TESTBED_CACHE/images/<key>/{oci/,done}; `done` is written last, and a key
 # directory without it is rebuilt. A fresh machine (empty cache) always builds.

@@ -79,6 +79,7 @@ testbed_parse_deb822() {
 testbed_debian_mirror() {
     local codename="" uri suite comps first=""
     if [[ -r "${TESTBED_APT_ROOT:-}/etc/os-release" ]]; then
+        # shellcheck disable=SC1091 # the machine's file
         codename=$(. "${TESTBED_APT_ROOT:-}/etc/os-release" && echo "${VERSION_CODENAME:-}")
     fi
     while read -r uri suite comps; do

@@ -3,6 +3,7 @@
 #   plain: HTTP, no auth
 #   tls:   HTTPS with a certificate from a test CA made here, htpasswd (bcrypt) auth
 # Storage, configs and keys live under $TESTBED_STATE and are new on every bed.
+# shellcheck disable=SC2034 # sets globals that scripts/test reads
 # Sourced by scripts/test.
 
 # Test CA and a server certificate for 127.0.0.1 and localhost, valid for a week.
@@ -67,7 +68,7 @@ EOF
 
 # HTTP status of GET /v2/ (000 when nothing answers).
 testbed_registry_status() { # URL [curl arg…]
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" 2>/dev/null || true
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 --noproxy '*' "$@" 2>/dev/null || true
 }
 
 testbed_registry_ready() { # NAME PORT

@@ -259,11 +259,11 @@ pub fn skopeo(args: &[&str]) -> Output {
     output(Command::new("skopeo").args(args))
 }
 
-/// Runs `curl ARGS` (silent, with a timeout).
+/// Runs `curl ARGS` (silent, with a timeout, never through a proxy: the bed is local).
 pub fn curl(args: &[&str]) -> Output {
     output(
         Command::new("curl")
-            .args(["-sS", "--max-time", "30"])
+            .args(["-sS", "--max-time", "30", "--noproxy", "*"])
             .args(args),
     )
 }
