@@ -11,7 +11,8 @@ testbed_docker_answers() {
 testbed_start_dockerd() { # EXTRA_ARG…
     local log="$TESTBED_STATE/dockerd.log" pid
     echo "==> dockerd $* ($(date -u +%FT%TZ))" >>"$log"
-    setsid dockerd "$@" </dev/null >>"$log" 2>&1 &
+    # fd 9 is scripts/test's checkout lock: a daemon must not hold it.
+    setsid dockerd "$@" </dev/null >>"$log" 2>&1 9>&- &
     pid=$!
     if testbed_wait_for_pid 90 "$pid" testbed_docker_answers; then
         testbed_record_pid dockerd "$pid"

@@ -90,7 +90,8 @@ testbed_start_registry() { # NAME [tls]
     for attempt in 1 2 3 4 5; do
         port=$(testbed_free_port)
         testbed_registry_config "$name" "$port" "${2:-}" >"$dir/config.yml"
-        setsid docker-registry serve "$dir/config.yml" </dev/null >>"$dir/log" 2>&1 &
+        # fd 9 is scripts/test's checkout lock: a daemon must not hold it.
+        setsid docker-registry serve "$dir/config.yml" </dev/null >>"$dir/log" 2>&1 9>&- &
         pid=$!
         if testbed_wait_for_pid 30 "$pid" testbed_registry_ready "$name" "$port"; then
             testbed_record_pid "registry-$name" "$pid"
