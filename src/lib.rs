@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;
+pub mod docker;
 pub mod diff;
 pub mod fetch;
 pub mod lockfile;
