@@ -12,6 +12,8 @@ pub mod diagnostic;
 pub mod docker;
 pub mod diff;
 pub mod fetch;
+pub mod image;
+pub mod inventory;
 pub mod lockfile;
 pub mod manifest;
 pub mod oci;

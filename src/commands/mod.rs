@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub mod diff;
 pub mod fetch;
+pub mod inspect;
 pub mod lock;
 pub mod why;
 
@@ -22,7 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => diff::run(args, global),
         Command::Why(args) => why::run(args, global),
         Command::Audit(_) => not_yet("audit", "image audits"),
-        Command::Inspect(_) => not_yet("inspect", "image inspection"),
+        Command::Inspect(args) => inspect::run(args, global),
         Command::Export(_) => not_yet("export", "exports"),
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use bollard::Docker;
 
+pub mod export;
 pub mod load;
 
 /// Where the Docker CLI looks when `DOCKER_HOST` is not set.

@@ -1,0 +1,71 @@
+//! Image sources and reading an image's filesystem.
+//!
+//! - [`source`]: the transport names (`oci:`, `oci-archive:`, `docker-archive:`,
+//!   `docker://`, `docker-daemon:`) parsed into an [`ImageSource`].
+//! - [`open`]: an [`ImageSource`] opened to an [`OpenedImage`]: its manifest (when it has
+//!   one), config, and layers as [`LayerBlob`]s on local disk (a layout, an archive read
+//!   in place, or the fetch cache).
+//! - [`layer`]: a layer as a decompressed tar stream whose digests are checked as it is
+//!   read.
+//! - [`rootfs`]: the layers merged into the image's final filesystem (whiteouts, opaque
+//!   directories, hard links) as a path index, with symlinks resolved inside the image
+//!   root only, and the contents of the files a caller asked for.
+//!
+//! Nothing here extracts an image to disk or holds a layer in memory: reading is one
+//! streaming pass per layer.
+
+use std::io;
+
+pub mod layer;
+pub mod layout;
+pub mod open;
+mod registry;
+pub mod rootfs;
+pub mod source;
+pub mod store;
+
+pub use layer::LayerBlob;
+pub use open::{OpenOptions, OpenedImage, open};
+pub use rootfs::RootFs;
+pub use source::ImageSource;
+
+/// What went wrong reading an image. Messages name the image part (layer digest, entry
+/// path) and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+
+    /// Reading a local file failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A layout or archive that does not hold what an image needs.
+    #[error("{0}")]
+    Layout(String),
+
+    /// A layer that cannot be read or does not verify, or holds an entry rtlock refuses.
+    #[error("layer {layer}{}: {problem}", entry.as_ref().map(|e| format!(", entry `{e}`")).unwrap_or_default())]
+    Layer {
+        layer: String,
+        entry: Option<String>,
+        problem: String,
+    },
+
+    /// The registry or the Docker Engine failed; the message carries the cause chain.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl ImageError {
+    pub fn io(what: impl Into<String>, source: io::Error) -> Self {
+        ImageError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

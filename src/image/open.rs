@@ -1,0 +1,160 @@
+//! Opening an [`ImageSource`]: whatever the transport, the result is the same
+//! [`OpenedImage`], a config plus layers on local disk ready to be streamed.
+//!
+//! - `oci:` reads the layout directory in place; `oci-archive:` and `docker-archive:`
+//!   read their tar file in place (see [`super::store`]).
+//! - `docker://` fetches the manifest, config and layers into the content-addressed
+//!   cache (a second inspect of the same image downloads nothing).
+//! - `docker-daemon:` streams `docker save` of the image from the Docker Engine into a
+//!   temporary docker archive, then reads that.
+
+use std::any::Any;
+use std::fmt;
+use std::str::FromStr;
+
+use super::ImageError;
+use super::layer::LayerBlob;
+use super::layout;
+use super::source::ImageSource;
+use super::store::Store;
+use crate::fetch::Fetcher;
+use crate::oci::Digest;
+use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
+
+/// `os/architecture[/variant]`: which image of a multi-platform index to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Default for Platform {
+    /// `linux/amd64`, the default platform of `[base]` in SPEC.md.
+    fn default() -> Self {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+}
+
+impl Platform {
+    /// The index entry for this platform.
+    pub fn select<'a>(&self, index: &'a ImageIndex) -> Option<&'a Descriptor> {
+        crate::oci::registry::select_platform(
+            index,
+            &self.os,
+            &self.architecture,
+            self.variant.as_deref(),
+        )
+    }
+}
+
+impl FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
+                Ok(Platform {
+                    os: os.to_string(),
+                    architecture: arch.to_string(),
+                    variant: Some(variant.to_string()),
+                })
+            }
+            _ => Err(format!(
+                "`{s}` is not a platform: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to open an image.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Which image of a multi-platform index to read.
+    pub platform: Platform,
+    /// The fetcher for `docker://` sources (required for them only).
+    pub fetcher: Option<Fetcher>,
+}
+
+/// An image ready to be read: its documents, and its layers bottom first.
+pub struct OpenedImage {
+    /// The image manifest; `None` for docker archives and the Docker Engine, which
+    /// have none (the config digest is their identity, Docker's "image ID").
+    pub manifest: Option<ImageManifest>,
+    pub manifest_digest: Option<Digest>,
+    pub config: ImageConfig,
+    pub config_digest: Digest,
+    pub layers: Vec<LayerBlob>,
+    /// Whatever must live as long as the layers are read (an archive's decompressed
+    /// copy, an exported temporary archive).
+    pub keep_alive: Vec<Box<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for OpenedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenedImage")
+            .field("manifest_digest", &self.manifest_digest)
+            .field("config_digest", &self.config_digest)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `source`. Local sources do blocking file I/O; call this from a blocking
+/// context or accept that (reading headers and small documents only).
+pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedImage, ImageError> {
+    match source {
+        ImageSource::Oci { path, tag } => {
+            if !path.join("index.json").is_file() {
+                return Err(ImageError::Layout(format!(
+                    "{} is not an OCI image layout (it has no index.json)",
+                    path.display()
+                )));
+            }
+            layout::open_oci(Store::Dir(path.clone()), tag.as_deref(), &options.platform)
+        }
+        ImageSource::OciArchive { path, tag } => {
+            layout::open_oci(Store::tar(path)?, tag.as_deref(), &options.platform)
+        }
+        ImageSource::DockerArchive { path, reference } => {
+            layout::open_docker_archive(Store::tar(path)?, reference.as_deref())
+        }
+        ImageSource::Registry { reference } => {
+            let fetcher = options.fetcher.as_ref().ok_or_else(|| {
+                ImageError::Remote(format!(
+                    "reading {source} needs a fetcher (a bug in rtlock)"
+                ))
+            })?;
+            super::registry::open(reference, fetcher, &options.platform).await
+        }
+        ImageSource::DockerDaemon { reference } => {
+            let archive = crate::docker::export::export_image(reference).await?;
+            let mut image = layout::open_docker_archive(Store::tar(archive.path())?, None)?;
+            image.keep_alive.push(Box::new(archive));
+            Ok(image)
+        }
+        ImageSource::Container { .. } => Err(ImageError::Remote(format!(
+            "{source}: reading a container's filesystem is done by `rtlock audit`, not here"
+        ))),
+    }
+}

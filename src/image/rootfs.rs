@@ -1,0 +1,562 @@
+//! An image's final filesystem, merged from its layers: a path index, plus the contents
+//! of the files the caller asked for.
+//!
+//! # One pass, no extraction
+//!
+//! [`RootFs::read`] streams each layer once, bottom first, and applies it to an index of
+//! paths the way an overlay filesystem stacks layers:
+//!
+//! - `DIR/.wh.NAME` (a whiteout) deletes `DIR/NAME` and everything under it from the
+//!   layers below; `DIR/.wh..wh..opq` (an opaque directory) deletes everything under
+//!   `DIR` that came from the layers below. Neither marker appears in the result.
+//! - A non-directory replacing a directory deletes what was under it.
+//! - A hard link becomes a regular file sharing its target's data (the target must
+//!   already exist, in the same layer or a lower one).
+//!
+//! The index holds metadata only. File contents are kept for the paths a [`Keep`]
+//! predicate selects (os-release, the dpkg database, package metadata: small text), so
+//! memory grows with the number of paths, never with the size of a layer or a file.
+//! A file that was not kept can still be read: [`RootFs::read_file`] then streams its
+//! layer again up to that entry.
+//!
+//! # Containment
+//!
+//! Entries are checked as they are read: a path with a `..` component or an absolute
+//! path is an error naming the layer and the entry, since no legitimate layer has one
+//! and extracting tools disagree on what it means. Symbolic links are resolved by
+//! [`RootFs::resolve`] as if the image root were `/` (as `chroot`, or `openat2` with
+//! `RESOLVE_IN_ROOT`, does): an absolute target starts at the image root and `..` at
+//! the root stays at the root. Since nothing is ever read from the host filesystem, no
+//! link, however crafted, can make a read leave the image.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use super::ImageError;
+use super::layer::LayerBlob;
+
+/// What kind of file a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// Devices, FIFOs.
+    Other,
+}
+
+/// What to keep of a file's content while the layers are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The whole file (up to [`MAX_KEPT`]).
+    Whole,
+    /// Only the header block: up to the first empty line (RFC 822-style metadata such
+    /// as a Python distribution's `METADATA`, whose description can be long).
+    Headers,
+}
+
+/// The largest file whose content is kept in memory (a big dpkg status is a few MB).
+pub const MAX_KEPT: u64 = 64 << 20;
+
+/// How much of a file [`Keep::Headers`] reads at most.
+const MAX_HEADERS: usize = 256 << 10;
+
+/// Symbolic links followed while resolving one path, as Linux's `MAXSYMLINKS`.
+const MAX_SYMLINKS: usize = 40;
+
+/// One path of the merged filesystem.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    pub mode: u32,
+    pub size: u64,
+    /// The target of a symbolic link, as written.
+    pub link: Option<Box<str>>,
+    /// The layer (index, bottom = 0) whose entry holds this file's data.
+    pub layer: usize,
+    /// For a hard link: the path of the entry holding the data in `layer`.
+    data_path: Option<Box<str>>,
+    content: Option<Kept>,
+}
+
+#[derive(Debug, Clone)]
+struct Kept {
+    bytes: Box<[u8]>,
+    complete: bool,
+}
+
+/// The merged filesystem of an image. Paths are relative to the root, without a
+/// leading `/` (`etc/os-release`); methods accept either form.
+#[derive(Debug)]
+pub struct RootFs {
+    nodes: BTreeMap<String, Node>,
+    layers: Vec<LayerBlob>,
+}
+
+impl RootFs {
+    /// Reads `layers` (bottom first), keeping the content of each file for which
+    /// `keep(path, size)` says so.
+    pub fn read(
+        layers: &[LayerBlob],
+        keep: &dyn Fn(&str, u64) -> Option<Keep>,
+    ) -> Result<RootFs, ImageError> {
+        let mut rootfs = RootFs {
+            nodes: BTreeMap::new(),
+            layers: layers.to_vec(),
+        };
+        for index in 0..layers.len() {
+            rootfs.apply_layer(index, keep)?;
+        }
+        Ok(rootfs)
+    }
+
+    /// How a layer is named in errors: `2/3 (sha256:…)`.
+    fn layer_name(&self, index: usize) -> String {
+        format!(
+            "{}/{} ({})",
+            index + 1,
+            self.layers.len(),
+            self.layers[index]
+        )
+    }
+
+    fn layer_error(&self, index: usize, entry: Option<&str>, problem: String) -> ImageError {
+        ImageError::Layer {
+            layer: self.layer_name(index),
+            entry: entry.map(str::to_string),
+            problem,
+        }
+    }
+
+    fn apply_layer(
+        &mut self,
+        index: usize,
+        keep: &dyn Fn(&str, u64) -> Option<Keep>,
+    ) -> Result<(), ImageError> {
+        let reader = self.layers[index].open()?;
+        let mut archive = tar::Archive::new(reader);
+        let read_error = |this: &Self, entry: Option<&str>, e: io::Error| {
+            this.layer_error(index, entry, describe_read_error(&e))
+        };
+        let entries = archive.entries().map_err(|e| read_error(self, None, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| read_error(self, None, e))?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let Some(path) =
+                entry_path(&raw).map_err(|why| self.layer_error(index, Some(&raw), why))?
+            else {
+                continue; // the root directory itself
+            };
+            let (parent, name) = split_parent(&path);
+            if name == ".wh..wh..opq" {
+                self.remove_under(parent, index);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = join(parent, hidden);
+                self.remove_path(&target, index);
+                continue;
+            }
+            let header = entry.header();
+            let mode = header.mode().unwrap_or(0);
+            let mut node = Node {
+                kind: Kind::Other,
+                mode,
+                size: 0,
+                link: None,
+                layer: index,
+                data_path: None,
+                content: None,
+            };
+            match header.entry_type() {
+                tar::EntryType::Directory => node.kind = Kind::Dir,
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => {
+                    node.kind = Kind::File;
+                    node.size = entry.size();
+                    if let Some(how) = keep(&path, node.size).filter(|_| node.size <= MAX_KEPT) {
+                        node.content = Some(
+                            read_kept(&mut entry, how)
+                                .map_err(|e| read_error(self, Some(&raw), e))?,
+                        );
+                    }
+                }
+                tar::EntryType::Symlink => {
+                    node.kind = Kind::Symlink;
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    node.link = Some(String::from_utf8_lossy(&target).into());
+                }
+                tar::EntryType::Link => {
+                    let target = entry.link_name_bytes().unwrap_or_default();
+                    let target = String::from_utf8_lossy(&target).into_owned();
+                    node = self.hard_link(index, &raw, &target, mode)?;
+                }
+                tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+                _ => node.kind = Kind::Other,
+            }
+            self.insert(path, node, index);
+        }
+        archive
+            .into_inner()
+            .finish()
+            .map_err(|e| read_error(self, None, e))
+    }
+
+    /// The node a hard link stands for: its target's data under the link's mode.
+    fn hard_link(
+        &self,
+        index: usize,
+        raw: &str,
+        target: &str,
+        mode: u32,
+    ) -> Result<Node, ImageError> {
+        let fail = |why: String| self.layer_error(index, Some(raw), why);
+        let normalized = entry_path(target.trim_start_matches('/'))
+            .map_err(|why| fail(format!("its hard link target `{target}`: {why}")))?
+            .ok_or_else(|| fail(format!("a hard link to the root `{target}`")))?;
+        let existing = self.nodes.get(&normalized).ok_or_else(|| {
+            fail(format!(
+                "a hard link to `{target}`, which does not exist in this layer or below it"
+            ))
+        })?;
+        if existing.kind != Kind::File {
+            return Err(fail(format!(
+                "a hard link to `{target}`, which is not a regular file"
+            )));
+        }
+        let mut node = existing.clone();
+        node.mode = mode;
+        if node.data_path.is_none() {
+            node.data_path = Some(normalized.into());
+        }
+        Ok(node)
+    }
+
+    fn insert(&mut self, path: String, node: Node, index: usize) {
+        let replaces_dir = self
+            .nodes
+            .get(&path)
+            .is_some_and(|old| old.kind == Kind::Dir && node.kind != Kind::Dir);
+        if replaces_dir {
+            self.remove_under(&path, index);
+        }
+        self.nodes.insert(path, node);
+    }
+
+    /// Removes `path` and everything under it that came from layers below `index`.
+    fn remove_path(&mut self, path: &str, index: usize) {
+        if self.nodes.get(path).is_some_and(|n| n.layer < index) {
+            self.nodes.remove(path);
+        }
+        self.remove_under(path, index);
+    }
+
+    /// Removes everything under `dir` that came from layers below `index`.
+    fn remove_under(&mut self, dir: &str, index: usize) {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let doomed: Vec<String> = self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(_, n)| n.layer < index)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in doomed {
+            self.nodes.remove(&key);
+        }
+    }
+
+    /// The node at `path` itself (a symlink is not followed, parents are).
+    pub fn lstat(&self, path: &str) -> Result<Option<(String, &Node)>, ImageError> {
+        let resolved = self.resolve_with(path, false)?;
+        Ok(self.nodes.get(&resolved).map(|n| (resolved, n)))
+    }
+
+    /// The node `path` leads to, following symlinks inside the image, with its resolved
+    /// path.
+    pub fn stat(&self, path: &str) -> Result<Option<(String, &Node)>, ImageError> {
+        let resolved = self.resolve(path)?;
+        Ok(self.nodes.get(&resolved).map(|n| (resolved, n)))
+    }
+
+    /// Does `path` lead to something?
+    pub fn exists(&self, path: &str) -> bool {
+        self.stat(path)
+            .is_ok_and(|s| s.is_some() || self.is_implicit_dir(path))
+    }
+
+    /// Is `path` a directory (explicit, or implied by the paths under it)?
+    pub fn is_dir(&self, path: &str) -> bool {
+        match self.stat(path) {
+            Ok(Some((_, node))) => node.kind == Kind::Dir,
+            Ok(None) => self.is_implicit_dir(path),
+            Err(_) => false,
+        }
+    }
+
+    fn is_implicit_dir(&self, path: &str) -> bool {
+        let Ok(resolved) = self.resolve(path) else {
+            return false;
+        };
+        let prefix = format!("{resolved}/");
+        self.nodes
+            .range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+    }
+
+    /// `path` with every symbolic link resolved inside the image root: the canonical
+    /// path (relative to the root, no leading `/`), whether or not it exists.
+    pub fn resolve(&self, path: &str) -> Result<String, ImageError> {
+        self.resolve_with(path, true)
+    }
+
+    fn resolve_with(&self, path: &str, follow_last: bool) -> Result<String, ImageError> {
+        let mut todo: Vec<String> = components(path).rev().map(str::to_string).collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut followed = 0;
+        while let Some(part) = todo.pop() {
+            if part == ".." {
+                done.pop(); // never above the root
+                continue;
+            }
+            done.push(part);
+            let here = done.join("/");
+            let Some(node) = self.nodes.get(&here) else {
+                continue;
+            };
+            if node.kind != Kind::Symlink || (todo.is_empty() && !follow_last) {
+                continue;
+            }
+            followed += 1;
+            if followed > MAX_SYMLINKS {
+                return Err(ImageError::Layout(format!(
+                    "/{path}: too many levels of symbolic links (a loop at /{here}?)"
+                )));
+            }
+            let target = node.link.as_deref().unwrap_or("");
+            done.pop();
+            if target.starts_with('/') {
+                done.clear();
+            }
+            todo.extend(components(target).rev().map(str::to_string));
+        }
+        Ok(done.join("/"))
+    }
+
+    /// The whole content of the file `path` leads to, or `None` when there is no such
+    /// regular file. Kept content is returned at once; otherwise the file's layer is
+    /// read again up to its entry.
+    pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, ImageError> {
+        let Some((resolved, node)) = self.stat(path)? else {
+            return Ok(None);
+        };
+        if node.kind != Kind::File {
+            return Ok(None);
+        }
+        if let Some(kept) = &node.content
+            && kept.complete
+        {
+            return Ok(Some(kept.bytes.to_vec()));
+        }
+        let data_path = node.data_path.as_deref().unwrap_or(&resolved);
+        self.reread(node.layer, data_path).map(Some)
+    }
+
+    /// Like [`read_file`](Self::read_file), but for a file kept with [`Keep::Headers`]
+    /// returns just what was kept (at least the header block).
+    pub fn read_head(&self, path: &str) -> Result<Option<Vec<u8>>, ImageError> {
+        if let Some((_, node)) = self.stat(path)?
+            && let Some(kept) = &node.content
+        {
+            return Ok(Some(kept.bytes.to_vec()));
+        }
+        self.read_file(path)
+    }
+
+    /// Streams layer `index` again up to the entry `path` and returns its content.
+    fn reread(&self, index: usize, path: &str) -> Result<Vec<u8>, ImageError> {
+        let reader = self.layers[index].open()?;
+        let mut archive = tar::Archive::new(reader);
+        let fail = |e: io::Error| self.layer_error(index, Some(path), describe_read_error(&e));
+        for entry in archive.entries().map_err(fail)? {
+            let mut entry = entry.map_err(fail)?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if entry_path(&raw).ok().flatten().as_deref() == Some(path) {
+                let mut bytes = Vec::with_capacity(entry.size().min(MAX_KEPT) as usize);
+                entry.read_to_end(&mut bytes).map_err(fail)?;
+                return Ok(bytes);
+            }
+        }
+        Err(self.layer_error(
+            index,
+            Some(path),
+            "the entry is gone on a second read".into(),
+        ))
+    }
+
+    /// The entries of the directory `path` leads to: `(name, node)` sorted by name.
+    /// Directories only implied by deeper paths are listed with no node.
+    pub fn list_dir(&self, path: &str) -> Result<Vec<(String, Option<&Node>)>, ImageError> {
+        let dir = self.resolve(path)?;
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut out: Vec<(String, Option<&Node>)> = Vec::new();
+        for (key, node) in self.nodes.range(prefix.clone()..) {
+            let Some(rest) = key.strip_prefix(&prefix) else {
+                break;
+            };
+            match rest.split_once('/') {
+                None => out.push((rest.to_string(), Some(node))),
+                Some((first, _)) => {
+                    if out.last().is_none_or(|(name, _)| name != first) {
+                        out.push((first.to_string(), None));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = earlier.1.or(later.1);
+                true
+            } else {
+                false
+            }
+        });
+        Ok(out)
+    }
+
+    /// Every path of the merged filesystem, sorted, with its node.
+    pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The number of paths.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// An entry's path, normalized (`./a//b/` → `a/b`); `None` for the root itself. A `..`
+/// component or an absolute path is refused.
+fn entry_path(raw: &str) -> Result<Option<String>, String> {
+    if raw.starts_with('/') {
+        return Err(
+            "an absolute path in a layer: layers hold paths relative to the image root; \
+                    this layer was made by a broken or hostile tool"
+                .into(),
+        );
+    }
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err("a `..` component would place it outside the image root; \
+                            this layer was made by a broken or hostile tool"
+                    .into());
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("/"))
+    })
+}
+
+/// The components of a path given by a caller or a symlink target.
+fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".")
+}
+
+fn split_parent(path: &str) -> (&str, &str) {
+    path.rsplit_once('/').unwrap_or(("", path))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn read_kept(entry: &mut impl Read, how: Keep) -> io::Result<Kept> {
+    match how {
+        Keep::Whole => {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes)?;
+            Ok(Kept {
+                bytes: bytes.into(),
+                complete: true,
+            })
+        }
+        Keep::Headers => {
+            let mut bytes = Vec::new();
+            let mut chunk = [0u8; 8192];
+            loop {
+                let n = entry.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(Kept {
+                        bytes: bytes.into(),
+                        complete: true,
+                    });
+                }
+                let from = bytes.len().saturating_sub(1);
+                bytes.extend_from_slice(&chunk[..n]);
+                let blank = bytes[from..].windows(2).any(|w| w == b"\n\n");
+                if blank || bytes.len() >= MAX_HEADERS {
+                    return Ok(Kept {
+                        bytes: bytes.into(),
+                        complete: false,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A read error of a layer, worded for the user: verification errors say what did not
+/// match; anything else is a damaged layer.
+fn describe_read_error(e: &io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("hashes to") {
+        return text;
+    }
+    format!(
+        "cannot be read as a tar layer ({text}): the blob is truncated or corrupt, or not a layer; \
+         fetch the image again"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths() {
+        assert_eq!(
+            entry_path("./etc/os-release").unwrap().as_deref(),
+            Some("etc/os-release")
+        );
+        assert_eq!(entry_path("./").unwrap(), None);
+        assert!(entry_path("../../etc/passwd").is_err());
+        assert!(entry_path("a/../../b").is_err());
+        assert!(entry_path("/etc/passwd").is_err());
+    }
+}
