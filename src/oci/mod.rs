@@ -4,6 +4,7 @@
 
 pub mod canonical_json;
 pub mod digest;
+pub mod layer;
 pub mod media_type;
 pub mod reference;
 pub mod registry;

@@ -1,0 +1,188 @@
+//! The layer cache: compressed layers kept by (diff_id, compression), so a rebuild
+//! compresses nothing it compressed before.
+//!
+//! Layout under the root (by default `<cache-dir>/layers`):
+//!
+//! ```text
+//! gzip/<diff_id hex>        the compressed blob
+//! gzip/<diff_id hex>.json   {"digest", "size", "media_type"}: written after the blob
+//! keys/<sha256 of key>.<compression>   the diff_id a caller's input key produced
+//! tmp/                      blobs being written (renamed into place when complete)
+//! ```
+//!
+//! Every file is written to `tmp/` and renamed, so concurrent builds sharing a cache
+//! see a complete entry or none; two writers of the same layer write the same bytes.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::compress::{Compression, compress_into};
+use super::{Layer, LayerError};
+use crate::oci::Digest;
+
+/// A layer cache directory.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    root: PathBuf,
+}
+
+/// The record kept next to a cached blob.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CachedLayer {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
+impl LayerCache {
+    pub fn new(root: impl Into<PathBuf>) -> LayerCache {
+        LayerCache { root: root.into() }
+    }
+
+    /// `<cache_dir>/layers`.
+    pub fn in_cache_dir(cache_dir: &Path) -> LayerCache {
+        LayerCache::new(cache_dir.join("layers"))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn blob_path(&self, compression: Compression, diff_id: &Digest) -> PathBuf {
+        self.root.join(compression.as_str()).join(diff_id.hex())
+    }
+
+    fn record_path(&self, compression: Compression, diff_id: &Digest) -> PathBuf {
+        self.root
+            .join(compression.as_str())
+            .join(format!("{}.json", diff_id.hex()))
+    }
+
+    fn key_path(&self, key: &str, compression: Compression) -> PathBuf {
+        let hash = hex::encode(Sha256::digest(key.as_bytes()));
+        self.root
+            .join("keys")
+            .join(format!("{hash}.{}", compression.as_str()))
+    }
+
+    /// The cached layer with this diff_id, if complete (record present, blob of the
+    /// recorded size).
+    pub fn get(&self, diff_id: &Digest, compression: Compression) -> Option<Layer> {
+        let record = std::fs::read(self.record_path(compression, diff_id)).ok()?;
+        let record: CachedLayer = serde_json::from_slice(&record).ok()?;
+        let path = self.blob_path(compression, diff_id);
+        let len = std::fs::metadata(&path).ok()?.len();
+        (len == record.size).then(|| Layer {
+            media_type: record.media_type,
+            digest: record.digest,
+            diff_id: diff_id.clone(),
+            size: record.size,
+            path,
+        })
+    }
+
+    /// The layer an input key produced before, if it is still cached.
+    pub fn lookup_key(&self, key: &str, compression: Compression) -> Option<Layer> {
+        let text = std::fs::read_to_string(self.key_path(key, compression)).ok()?;
+        let diff_id: Digest = text.trim().parse().ok()?;
+        self.get(&diff_id, compression)
+    }
+
+    /// Remembers that `key` produced `diff_id`. Best effort: a failure only costs a
+    /// rebuild of the layer next time.
+    pub fn remember_key(&self, key: &str, compression: Compression, diff_id: &Digest) {
+        let path = self.key_path(key, compression);
+        if let Err(e) = self.write_small(&path, diff_id.as_str().as_bytes()) {
+            tracing::debug!("cannot record layer key in {}: {e}", path.display());
+        }
+    }
+
+    fn tmp_dir(&self) -> Result<PathBuf, LayerError> {
+        let dir = self.root.join("tmp");
+        std::fs::create_dir_all(&dir).map_err(|source| LayerError::Write {
+            dir: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+
+    fn write_small(&self, path: &Path, bytes: &[u8]) -> Result<(), LayerError> {
+        let tmp_dir = self.tmp_dir()?;
+        let fail = |source| LayerError::Write {
+            dir: self.root.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(fail)?;
+        tmp.write_all(bytes).map_err(fail)?;
+        tmp.persist(path).map_err(|e| fail(e.error))?;
+        Ok(())
+    }
+
+    /// Streams the tar that `produce` writes through `compression` into the cache and
+    /// returns the cached layer. When the cache has that diff_id already, the new copy
+    /// is dropped and the cached one returned (they are the same bytes).
+    pub fn write_with(
+        &self,
+        compression: Compression,
+        produce: impl FnOnce(&mut dyn Write) -> Result<(), LayerError>,
+    ) -> Result<Layer, LayerError> {
+        let tmp_dir = self.tmp_dir()?;
+        let fail = |source| LayerError::Write {
+            dir: self.root.clone(),
+            source,
+        };
+        let tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(fail)?;
+        let out = BufWriter::with_capacity(1 << 20, tmp);
+        let result = compress_into(out, compression, produce, fail).map_err(|e| match e {
+            LayerError::Write { dir, source } if dir.as_os_str().is_empty() => LayerError::Write {
+                dir: self.root.clone(),
+                source,
+            },
+            other => other,
+        })?;
+        let tmp = result.out.into_inner().map_err(|e| fail(e.into_error()))?;
+        if let Some(layer) = self.get(&result.diff_id, compression) {
+            return Ok(layer);
+        }
+        let path = self.blob_path(compression, &result.diff_id);
+        std::fs::create_dir_all(path.parent().expect("blob paths have a parent")).map_err(fail)?;
+        tmp.as_file().sync_data().map_err(fail)?;
+        set_readable(tmp.as_file()).map_err(fail)?;
+        tmp.persist(&path).map_err(|e| fail(e.error))?;
+        let record = CachedLayer {
+            digest: result.digest.clone(),
+            size: result.size,
+            media_type: compression.media_type().to_string(),
+        };
+        self.write_small(
+            &self.record_path(compression, &result.diff_id),
+            &serde_json::to_vec(&record).expect("a record serializes"),
+        )?;
+        Ok(Layer {
+            media_type: record.media_type,
+            digest: result.digest,
+            diff_id: result.diff_id,
+            size: result.size,
+            path,
+        })
+    }
+}
+
+/// Cache blobs are hard-linked into layouts: make them readable like files the user
+/// writes (tempfile creates 0600).
+#[cfg(unix)]
+fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
