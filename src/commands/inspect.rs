@@ -42,9 +42,10 @@
 //!
 //! Everything but `image` depends only on the image's content, so the same image read
 //! from any transport gives the same JSON there (`image` differs: a docker archive has
-//! no manifest, and its layers are stored uncompressed). Lists are sorted (packages by
-//! name) or in the order the image's configuration gives them (sources, paths). Paths
-//! are absolute paths inside the image.
+//! no manifest, and its layers are stored uncompressed). dpkg packages and Python
+//! distributions are sorted by name; sources, paths and R packages are in the order the
+//! image's configuration gives them (R packages by library path, then name, since an
+//! earlier library masks a later one). Paths are absolute paths inside the image.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
