@@ -1,7 +1,7 @@
 //! Image references as Docker reads them: `[registry[:port]/]repository[:tag][@digest]`.
 //!
 //! Users write the short forms they type into `docker pull` (`debian:bookworm`,
-//! `team/runtime`), locks record the full form (`docker.io/library/debian:bookworm@sha256:…`)
+//! `team/runtime`), locks record the full form (`<default registry>/library/debian:bookworm@sha256:…`)
 //! so that nothing depends on defaults. The rules are Docker's, so that a reference means
 //! the same image to rtlock and to the tools next to it:
 //!
@@ -46,7 +46,7 @@ const MAX_NAME_LENGTH: usize = 255;
 /// A parsed image reference, normalized (registry and `library/` filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Reference {
-    /// `host[:port]`, e.g. `docker.io` or `127.0.0.1:5000`.
+    /// `host[:port]`, e.g. `127.0.0.1:5000`, or [`DOCKER_HUB`]'s name.
     pub registry: String,
     /// The path inside the registry, e.g. `library/debian`.
     pub repository: String,
@@ -297,6 +297,11 @@ fn check_repository(repository: &str) -> Result<(), String> {
         ));
     }
     for component in repository.split('/') {
+        if component.is_empty() {
+            return Err(
+                "the repository path has an empty component (`//`, or `/` at an end)".into(),
+            );
+        }
         if !is_path_component(component) {
             return Err(format!(
                 "`{component}` is not a valid repository path component \
@@ -363,39 +368,59 @@ mod tests {
 
     #[test]
     fn normalizes_like_docker() {
-        let table = [
-            ("debian", "docker.io/library/debian:latest"),
-            ("debian:bookworm", "docker.io/library/debian:bookworm"),
-            ("team/runtime:1.0", "docker.io/team/runtime:1.0"),
-            ("docker.io/debian", "docker.io/library/debian:latest"),
-            ("index.docker.io/debian:12", "docker.io/library/debian:12"),
-            ("docker.io/team/runtime", "docker.io/team/runtime:latest"),
-            ("localhost/foo", "localhost/foo:latest"),
-            ("localhost:5000/foo/bar:v1", "localhost:5000/foo/bar:v1"),
-            ("127.0.0.1:5000/a/b/c:x", "127.0.0.1:5000/a/b/c:x"),
-            ("[::1]:5000/foo:1", "[::1]:5000/foo:1"),
+        let hub = DOCKER_HUB.name;
+        let legacy = DOCKER_HUB.legacy_name;
+        let table: Vec<(String, String)> = [
+            ("debian", format!("{hub}/library/debian:latest")),
+            ("debian:bookworm", format!("{hub}/library/debian:bookworm")),
+            ("team/runtime:1.0", format!("{hub}/team/runtime:1.0")),
+            (
+                &format!("{hub}/debian"),
+                format!("{hub}/library/debian:latest"),
+            ),
+            (
+                &format!("{legacy}/debian:12"),
+                format!("{hub}/library/debian:12"),
+            ),
+            (
+                &format!("{hub}/team/runtime"),
+                format!("{hub}/team/runtime:latest"),
+            ),
+            ("localhost/foo", "localhost/foo:latest".into()),
+            (
+                "localhost:5000/foo/bar:v1",
+                "localhost:5000/foo/bar:v1".into(),
+            ),
+            ("127.0.0.1:5000/a/b/c:x", "127.0.0.1:5000/a/b/c:x".into()),
+            ("[::1]:5000/foo:1", "[::1]:5000/foo:1".into()),
             (
                 "registry.example/ml/rt:2024.02.1",
-                "registry.example/ml/rt:2024.02.1",
+                "registry.example/ml/rt:2024.02.1".into(),
             ),
-            ("Registry.Example/x", "Registry.Example/x:latest"),
-            ("localhost", "docker.io/library/localhost:latest"),
-            ("a_b.c-d__e---f", "docker.io/library/a_b.c-d__e---f:latest"),
+            ("Registry.Example/x", "Registry.Example/x:latest".into()),
+            ("localhost", format!("{hub}/library/localhost:latest")),
             (
-                &format!("debian@{D}"),
-                &format!("docker.io/library/debian@{D}"),
+                "a_b.c-d__e---f",
+                format!("{hub}/library/a_b.c-d__e---f:latest"),
             ),
+            (&format!("debian@{D}"), format!("{hub}/library/debian@{D}")),
             (
                 &format!("debian:12@{D}"),
-                &format!("docker.io/library/debian:12@{D}"),
+                format!("{hub}/library/debian:12@{D}"),
             ),
-            (&format!("host:5000/x@{D}"), &format!("host:5000/x@{D}")),
-        ];
-        for (input, full) in table {
+            (&format!("host:5000/x@{D}"), format!("host:5000/x@{D}")),
+        ]
+        .into_iter()
+        .map(|(input, full)| (input.to_string(), full))
+        .collect();
+        for (input, full) in &table {
             let reference = parse(input);
-            assert_eq!(reference.to_string(), full, "{input}");
+            assert_eq!(&reference.to_string(), full, "{input}");
             assert_eq!(parse(full), reference, "{full} round-trips");
         }
+        let official = parse("debian");
+        assert_eq!(official.registry, hub);
+        assert_eq!(official.repository, "library/debian");
     }
 
     #[test]
@@ -447,9 +472,9 @@ mod tests {
             ("-debian", "path component"),
             ("debian-", "path component"),
             ("a..b", "path component"),
-            ("a//b", "path component"),
+            ("a//b", "empty component"),
             ("host:port/x", "registry host"),
-            ("host:5000/", "path component"),
+            ("host:5000/", "empty component"),
             ("de bian", "white space"),
             (&"a".repeat(64), "image ID"),
             (&"f".repeat(64), "image ID"),

@@ -385,7 +385,6 @@ impl Inner {
                 RegistryError::Denied {
                     registry: reference.registry.clone(),
                     repository: reference.repository.clone(),
-                    action: action.to_string(),
                     who,
                     verb,
                     detail,
@@ -477,4 +476,38 @@ async fn read_small(mut response: Response) -> Option<Vec<u8>> {
         }
     }
     Some(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::FetchSettings;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_listed_registries() {
+        let cache = tempfile::tempdir().unwrap();
+        let fetcher = Fetcher::new(FetchSettings::new(cache.path())).unwrap();
+        let inner = Inner::new(
+            fetcher,
+            &[" Mirror.Internal:5000 ".to_string()],
+            CredentialStore::default(),
+        );
+        for yes in [
+            "127.0.0.1:5000",
+            "localhost",
+            "[::1]:80",
+            "mirror.internal:5000",
+        ] {
+            assert!(inner.plain_http_ok(yes), "{yes}");
+        }
+        let hub = crate::oci::reference::DOCKER_HUB.name;
+        for no in [
+            "mirror.internal",
+            "mirror.internal:5001",
+            "10.1.2.3:5000",
+            hub,
+        ] {
+            assert!(!inner.plain_http_ok(no), "{no}");
+        }
+    }
 }

@@ -130,8 +130,13 @@ impl CredentialStore {
         };
         let config = serde_json::from_slice(&text).map_err(|e| RegistryError::Credentials {
             source_of: path.display().to_string(),
-            // serde_json's message names a line and column, never the content.
-            problem: format!("it is not a valid Docker config file ({e})"),
+            // Only the position: serde's messages can quote values, and values here are
+            // secrets.
+            problem: format!(
+                "it is not a valid Docker config file (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         })?;
         Ok(CredentialStore { path, config })
     }
@@ -171,12 +176,12 @@ impl CredentialStore {
             .find(|(key, _)| same_registry(key, registry))
             .map(|(_, entry)| entry);
         match entry {
-            Some(entry) => self.from_entry(entry),
+            Some(entry) => self.credentials_of(entry),
             None => Ok(None),
         }
     }
 
-    fn from_entry(&self, entry: &AuthEntry) -> Result<Option<Credentials>, RegistryError> {
+    fn credentials_of(&self, entry: &AuthEntry) -> Result<Option<Credentials>, RegistryError> {
         let source = self.path.display().to_string();
         let (mut username, mut password) = (entry.username.clone(), entry.password.clone());
         if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {

@@ -81,21 +81,23 @@ pub enum RegistryError {
 
     /// Authenticated, but not allowed (403 or a token without the asked scope).
     #[error(
-        "access to {repository} at {registry} was denied ({action}){}; check that the \
-         repository exists and that {who} may {verb} it",
+        "access to {repository} at {registry} was denied{}; check that the repository \
+         exists and that {who} may {verb} it",
         detail_note(.detail)
     )]
     Denied {
         registry: String,
         repository: String,
-        action: String,
         who: String,
         verb: &'static str,
         detail: Option<String>,
     },
 
     /// The manifest or blob is not there.
-    #[error("{what} not found in the registry{}", detail_note(.detail))]
+    #[error(
+        "{what} is not in the registry{}; check the repository name and the tag or digest",
+        detail_note(.detail)
+    )]
     NotFound {
         what: String,
         detail: Option<String>,

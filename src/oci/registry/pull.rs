@@ -52,7 +52,7 @@ impl Registry {
         if !response.status().is_success() {
             return Err(self
                 .inner
-                .status_error(r, &action, &capitalized(&what), "pull", response)
+                .status_error(r, &action, &what, "pull", response)
                 .await);
         }
         let content_type = header_str(response.headers(), CONTENT_TYPE.as_str());
@@ -107,7 +107,7 @@ impl Registry {
         if !response.status().is_success() {
             return Err(self
                 .inner
-                .status_error(r, &action, &capitalized(&what), "pull", response)
+                .status_error(r, &action, &what, "pull", response)
                 .await);
         }
         let headers = response.headers();
@@ -185,7 +185,7 @@ impl Registry {
                 }
                 Err(FetchError::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
                     return Err(RegistryError::NotFound {
-                        what: capitalized(&what),
+                        what: format!("the {what}"),
                         detail: None,
                     });
                 }
@@ -310,14 +310,6 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v: &HeaderValue| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// Reads a manifest body, refusing one larger than [`MAX_MANIFEST_SIZE`].

@@ -26,8 +26,8 @@ pub enum PushedBlob {
     AlreadyPresent,
     /// The registry linked it from another repository; nothing was sent.
     Mounted,
-    /// Its bytes were uploaded.
-    Uploaded,
+    /// Its bytes were uploaded, in `chunks` `PATCH` requests (0: in one `PUT`).
+    Uploaded { chunks: u64 },
 }
 
 /// Read buffer of a streamed request body.
@@ -92,11 +92,14 @@ impl Registry {
                 tracing::debug!("{digest} mounted into {}", r.name());
                 return Ok(PushedBlob::Mounted);
             }
-            Started::Session {
-                endpoint,
-                location,
-                min_chunk,
-            } => (endpoint, location, min_chunk),
+            Started::Session(session) => {
+                let Session {
+                    endpoint,
+                    location,
+                    min_chunk,
+                } = *session;
+                (endpoint, location, min_chunk)
+            }
         };
 
         let actual = tokio::fs::metadata(path)
@@ -119,17 +122,18 @@ impl Registry {
         let chunk = self.chunk_size.max(min_chunk);
         if size <= chunk {
             upload.put(&endpoint, location, path, size).await?;
-        } else {
-            let mut location = location;
-            let mut offset = 0;
-            while offset < size {
-                let len = chunk.min(size - offset);
-                location = upload.patch(&endpoint, location, path, offset, len).await?;
-                offset += len;
-            }
-            upload.finish(&endpoint, location).await?;
+            return Ok(PushedBlob::Uploaded { chunks: 0 });
         }
-        Ok(PushedBlob::Uploaded)
+        let mut location = location;
+        let (mut offset, mut chunks) = (0, 0);
+        while offset < size {
+            let len = chunk.min(size - offset);
+            location = upload.patch(&endpoint, location, path, offset, len).await?;
+            offset += len;
+            chunks += 1;
+        }
+        upload.finish(&endpoint, location).await?;
+        Ok(PushedBlob::Uploaded { chunks })
     }
 
     /// Puts a manifest (or index) into `r`'s repository, under its tag, or under its
@@ -199,12 +203,15 @@ impl Registry {
 /// How an upload began.
 enum Started {
     Mounted,
-    Session {
-        endpoint: Endpoint,
-        location: Url,
-        /// The registry's smallest accepted chunk (0: no limit).
-        min_chunk: u64,
-    },
+    Session(Box<Session>),
+}
+
+/// An open upload session.
+struct Session {
+    endpoint: Endpoint,
+    location: Url,
+    /// The registry's smallest accepted chunk (0: no limit).
+    min_chunk: u64,
 }
 
 /// One blob upload's steps.
@@ -244,11 +251,11 @@ impl Upload<'_> {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0);
                 let location = self.location(&endpoint, &response)?;
-                Ok(Started::Session {
+                Ok(Started::Session(Box::new(Session {
                     endpoint,
                     location,
                     min_chunk,
-                })
+                })))
             }
             _ => Err(inner
                 .status_error(self.r, &action, &self.what, "push to", response)
