@@ -30,11 +30,15 @@ testbed_image_key() { # NAME INPUT…
 }
 
 # Runs a command in the rootfs with a clean, non-interactive environment.
+# The machine's proxy settings pass through (apt in the chroot reaches the same mirror).
 testbed_chroot() { # ROOTFS CMD…
-    local rootfs="$1"
+    local rootfs="$1" v proxy=()
     shift
+    for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+        [[ -n "${!v:-}" ]] && proxy+=("$v=${!v}")
+    done
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
-        DEBIAN_FRONTEND=noninteractive chroot "$rootfs" "$@"
+        DEBIAN_FRONTEND=noninteractive "${proxy[@]}" chroot "$rootfs" "$@"
 }
 
 # Leaves the rootfs as an image should hold it: no apt lists, no downloaded .debs, no
