@@ -19,4 +19,5 @@ pub mod manifest;
 pub mod oci;
 pub mod progress;
 pub mod r;
+pub mod resolve;
 pub mod why;

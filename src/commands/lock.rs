@@ -1,25 +1,122 @@
 //! `rtlock lock`: resolve the manifest into the lock, or check that the lock is current.
+//!
+//! Pins are kept, as cargo keeps Cargo.lock: when a lock exists and `[base]` still names
+//! the same image and platform, the locked base digest stays, even if the tag has moved
+//! since; `--update base` re-resolves it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::cli::{GlobalArgs, LockArgs};
 use crate::lockfile::{Lockfile, LockfileError};
 use crate::manifest::Manifest;
+use crate::resolve::base::{self, ResolvedBase};
+use crate::resolve::lock::{EpochSource, assemble, source_date_epoch};
 
-pub fn run(args: &LockArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+use super::context;
+
+/// The name `--update` takes for the base image.
+const BASE: &str = "base";
+
+pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.manifest)?;
     let lock_path = lock_path(args);
     if args.check {
         return check(&manifest, &args.manifest, &lock_path);
     }
-    anstream::eprintln!(
-        "error: `rtlock lock` cannot resolve yet: base-image resolution is still being built \
-         in this version of rtlock; `rtlock lock --check` works"
-    );
-    Ok(ExitCode::from(super::EXIT_ERROR))
+    refuse_unresolvable(&manifest)?;
+
+    let previous = match Lockfile::read(&lock_path) {
+        Ok(lock) => Some(lock),
+        Err(LockfileError::Missing { .. }) => None,
+        Err(e) if args.update.is_empty() => {
+            tracing::warn!("ignoring the existing lock, which cannot be read: {e}");
+            None
+        }
+        Err(e) => return Err(e).context("`--update` needs the existing lock"),
+    };
+    for name in &args.update {
+        if name != BASE {
+            bail!(
+                "`{name}` is not in {}: only `{BASE}` can be updated in this version of rtlock",
+                lock_path.display()
+            );
+        }
+    }
+
+    let kept = previous.as_ref().filter(|lock| {
+        !args.update.iter().any(|n| n == BASE)
+            && lock.base.reference == manifest.base.image
+            && lock.base.platform == manifest.base.platform.to_string()
+    });
+    let runtime = context::runtime()?;
+    let fetcher = context::fetcher(global)?;
+    let registry = context::registry(&fetcher)?;
+    let base = runtime.block_on(async {
+        match kept {
+            // Re-read the pinned manifest (not the tag) for its `created` time.
+            Some(lock) => base::resolve_pinned(&manifest.base, &lock.base, &registry).await,
+            None => base::resolve(&manifest.base, &registry).await,
+        }
+    })?;
+
+    let environment = std::env::var("SOURCE_DATE_EPOCH").ok();
+    let (epoch, epoch_source) =
+        source_date_epoch(environment.as_deref(), &manifest, &base).map_err(anyhow::Error::msg)?;
+    let lock = assemble(&manifest, &base, epoch);
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|p| p.to_toml() == lock.to_toml());
+    if !unchanged {
+        lock.write(&lock_path)?;
+    }
+    if !global.quiet {
+        report(&base, epoch, epoch_source, &lock_path, unchanged);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Package resolution lands ecosystem by ecosystem; until then a manifest that asks for
+/// packages is refused rather than locked without them.
+fn refuse_unresolvable(manifest: &Manifest) -> anyhow::Result<()> {
+    let pending = [
+        ("apt", manifest.apt.packages.len()),
+        ("pip", manifest.pip.packages.len()),
+        ("r", manifest.r.packages.len()),
+    ];
+    let pending: Vec<&str> = pending
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, _)| *name)
+        .collect();
+    if !pending.is_empty() {
+        bail!(
+            "this version of rtlock cannot resolve [{}] packages yet; remove them from the \
+             manifest to lock the base image and image config alone",
+            pending.join("], [")
+        );
+    }
+    Ok(())
+}
+
+fn report(base: &ResolvedBase, epoch: i64, source: EpochSource, lock_path: &Path, unchanged: bool) {
+    let from = match source {
+        EpochSource::Environment => "from SOURCE_DATE_EPOCH",
+        EpochSource::AsOf => "from [lock] as-of",
+        EpochSource::BaseCreated => "the base image's creation time",
+        EpochSource::Zero => "the base image has no creation time",
+    };
+    anstream::eprintln!("base {} ({})", base.reference, base.platform);
+    anstream::eprintln!("  digest   {}", base.digest);
+    anstream::eprintln!("  manifest {}", base.manifest);
+    anstream::eprintln!("source-date-epoch {epoch} ({from})");
+    if unchanged {
+        anstream::eprintln!("{} is unchanged", lock_path.display());
+    } else {
+        anstream::eprintln!("wrote {}", lock_path.display());
+    }
 }
 
 /// The lock sits next to the manifest unless `-o` says otherwise.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod context;
 pub mod diff;
 pub mod fetch;
 pub mod inspect;

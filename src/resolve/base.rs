@@ -1,0 +1,222 @@
+//! Pinning the base image: the reference the manifest names, resolved for its platform to
+//! the digests the lock records, plus the base's `created` time (one of the sources of
+//! `source-date-epoch`).
+
+use crate::lockfile::BaseLock;
+use crate::manifest::{BaseSpec, Platform};
+use crate::oci::Digest;
+use crate::oci::media_type::{self, ManifestKind};
+use crate::oci::reference::Reference;
+use crate::oci::registry::{Registry, RegistryError, select_platform};
+use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
+
+/// What `[base]` resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedBase {
+    /// The reference as the manifest wrote it.
+    pub reference: String,
+    /// What the reference resolved to: an index, or the manifest itself.
+    pub digest: Digest,
+    /// The image manifest for the platform.
+    pub manifest: Digest,
+    pub platform: Platform,
+    /// The base config's `created`, in seconds since the epoch, when it has one.
+    pub created: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error("`{reference}` in [base] image is not a valid image reference: {reason}")]
+    Reference { reference: String, reason: String },
+    #[error("cannot resolve the base image {reference}")]
+    Registry {
+        reference: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("the base image {reference} has no manifest for {platform}; it offers: {offered}")]
+    NoPlatform {
+        reference: String,
+        platform: Platform,
+        offered: String,
+    },
+    #[error("the base image {reference} is for {found}, but [base] platform is {platform}")]
+    WrongPlatform {
+        reference: String,
+        platform: Platform,
+        found: String,
+    },
+    #[error("the base image {reference} has a {what} rtlock cannot read: {reason}")]
+    Malformed {
+        reference: String,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+/// Resolves `[base]` through `registry`: the reference (usually a tag) to the digest it
+/// names now, and, for an index, to the manifest for the platform.
+pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBase, BaseError> {
+    let reference = parse_reference(spec)?;
+    let top = registry
+        .get_manifest(&reference)
+        .await
+        .map_err(|source| registry_error(spec, source))?;
+    let manifest_digest = match media_type_of(&top.media_type, &top.bytes) {
+        Some(ManifestKind::Index) => {
+            let index: ImageIndex = serde_json::from_slice(&top.bytes)
+                .map_err(|e| malformed(spec, "index", e.to_string()))?;
+            let platform = &spec.platform;
+            let entry = select_platform(
+                &index,
+                &platform.os,
+                &platform.architecture,
+                platform.variant.as_deref(),
+            )
+            .ok_or_else(|| {
+                let offered: Vec<String> = index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref())
+                    .map(|p| format!("{}/{}", p.os, p.architecture))
+                    .collect();
+                BaseError::NoPlatform {
+                    reference: spec.image.clone(),
+                    platform: platform.clone(),
+                    offered: if offered.is_empty() {
+                        "nothing".into()
+                    } else {
+                        offered.join(", ")
+                    },
+                }
+            })?;
+            entry.digest.clone()
+        }
+        Some(ManifestKind::Manifest) => top.digest.clone(),
+        None => {
+            let reason = format!("unknown media type `{}`", top.media_type);
+            return Err(malformed(spec, "manifest", reason));
+        }
+    };
+    finish(spec, &reference, top.digest, manifest_digest, registry).await
+}
+
+/// Re-reads a base the lock already pins (by digest, never by tag), for its `created`
+/// time and to check it is still there and still for the platform.
+pub async fn resolve_pinned(
+    spec: &BaseSpec,
+    locked: &BaseLock,
+    registry: &Registry,
+) -> Result<ResolvedBase, BaseError> {
+    let reference = parse_reference(spec)?;
+    let digest = |what: &'static str, value: &str| {
+        value
+            .parse::<Digest>()
+            .map_err(|e| malformed(spec, what, format!("the lock's digest is invalid: {e}")))
+    };
+    let top = digest("index", &locked.digest)?;
+    let manifest = digest("manifest", &locked.manifest)?;
+    finish(spec, &reference, top, manifest, registry).await
+}
+
+/// Reads the platform manifest and its config: checks the platform and finds `created`.
+async fn finish(
+    spec: &BaseSpec,
+    reference: &Reference,
+    top: Digest,
+    manifest_digest: Digest,
+    registry: &Registry,
+) -> Result<ResolvedBase, BaseError> {
+    let fetched = registry
+        .get_manifest(&reference.with_digest(manifest_digest.clone()))
+        .await
+        .map_err(|source| registry_error(spec, source))?;
+    let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
+        .map_err(|e| malformed(spec, "manifest", e.to_string()))?;
+    let config_blob = registry
+        .get_blob(
+            reference,
+            &manifest.config.digest,
+            Some(manifest.config.size),
+        )
+        .await
+        .map_err(|source| registry_error(spec, source))?;
+    let config_bytes = std::fs::read(&config_blob.path).map_err(|e| {
+        malformed(
+            spec,
+            "config",
+            format!("cannot read the cached config: {e}"),
+        )
+    })?;
+    let config: ImageConfig = serde_json::from_slice(&config_bytes)
+        .map_err(|e| malformed(spec, "config", e.to_string()))?;
+    // The image must be for the platform asked for: building an arm64 runtime on an
+    // amd64 base would only fail much later, and confusingly.
+    let platform = &spec.platform;
+    if config.os != platform.os || config.architecture != platform.architecture {
+        return Err(BaseError::WrongPlatform {
+            reference: spec.image.clone(),
+            platform: platform.clone(),
+            found: format!("{}/{}", config.os, config.architecture),
+        });
+    }
+    let created = config
+        .created
+        .as_deref()
+        .and_then(|c| c.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second());
+    Ok(ResolvedBase {
+        reference: spec.image.clone(),
+        digest: top,
+        manifest: manifest_digest,
+        platform: platform.clone(),
+        created,
+    })
+}
+
+fn parse_reference(spec: &BaseSpec) -> Result<Reference, BaseError> {
+    spec.image
+        .parse::<Reference>()
+        .map_err(|e| BaseError::Reference {
+            reference: spec.image.clone(),
+            reason: e.to_string(),
+        })
+}
+
+fn registry_error(spec: &BaseSpec, source: RegistryError) -> BaseError {
+    BaseError::Registry {
+        reference: spec.image.clone(),
+        source,
+    }
+}
+
+fn malformed(spec: &BaseSpec, what: &'static str, reason: String) -> BaseError {
+    BaseError::Malformed {
+        reference: spec.image.clone(),
+        what,
+        reason,
+    }
+}
+
+/// The kind of a fetched document: from its media type, or, when a registry answers with
+/// a generic type, from the document's own `mediaType` or shape.
+fn media_type_of(header: &str, bytes: &[u8]) -> Option<ManifestKind> {
+    if let Some(kind) = media_type::manifest_kind(header) {
+        return Some(kind);
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if let Some(kind) = value
+        .get("mediaType")
+        .and_then(|m| m.as_str())
+        .and_then(media_type::manifest_kind)
+    {
+        return Some(kind);
+    }
+    if value.get("manifests").is_some() {
+        Some(ManifestKind::Index)
+    } else if value.get("config").is_some() && value.get("layers").is_some() {
+        Some(ManifestKind::Manifest)
+    } else {
+        None
+    }
+}
