@@ -210,6 +210,6 @@ fn lock_without_check_does_not_pretend() {
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot resolve yet"));
+        .stderr(predicate::str::contains("cannot resolve [apt] packages yet"));
     assert!(!dir.path().join("runtime.lock").exists());
 }
