@@ -33,9 +33,8 @@ use indicatif::HumanBytes;
 use url::Url;
 
 use crate::cli::{FetchArgs, GlobalArgs};
-use crate::fetch::{Blob, FetchError, FetchSettings, Fetcher, default_cache_dir, error_chain};
+use crate::fetch::{Blob, FetchError, Fetcher, error_chain};
 use crate::lockfile::Lockfile;
-use crate::progress::Progress;
 
 /// Downloads in flight at once: enough to hide per-request latency, few enough not to
 /// trip a mirror's rate limits.
@@ -66,16 +65,8 @@ pub fn run(args: &FetchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let cache_dir = global.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let fetcher = Fetcher::new(FetchSettings {
-        offline: global.offline,
-        progress: Progress::for_stderr(global.quiet),
-        ..FetchSettings::new(&cache_dir)
-    })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
+    let fetcher = super::context::fetcher(global)?;
+    let runtime = super::context::runtime()?;
     let results = runtime.block_on(fetch_all(&fetcher, &artifacts));
 
     let mut failures = Vec::new();
@@ -113,7 +104,7 @@ pub fn run(args: &FetchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             fetched.len(),
             if fetched.len() == 1 { "" } else { "s" },
             HumanBytes(bytes),
-            cache_dir.display()
+            fetcher.cache().root().display()
         );
         if let Some(dir) = &args.into {
             summary.push_str(&format!(" and {}", dir.display()));
