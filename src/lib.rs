@@ -6,6 +6,7 @@
 
 pub mod apt;
 pub mod atomic_file;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod diagnostic;

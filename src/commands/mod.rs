@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+pub mod build;
 pub mod context;
 pub mod diff;
 pub mod fetch;
@@ -20,7 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Lock(args) => lock::run(args, global),
         Command::Fetch(args) => fetch::run(args, global).map(|()| ExitCode::SUCCESS),
-        Command::Build(_) => not_yet("build", "reproducible image builds"),
+        Command::Build(args) => build::run(args, global),
         Command::Diff(args) => diff::run(args, global),
         Command::Why(args) => why::run(args, global),
         Command::Audit(_) => not_yet("audit", "image audits"),

@@ -6,6 +6,7 @@ pub mod canonical_json;
 pub mod digest;
 pub mod layer;
 pub mod media_type;
+pub mod output;
 pub mod reference;
 pub mod registry;
 pub mod types;

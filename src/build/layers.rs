@@ -1,0 +1,41 @@
+//! The layers rtlock adds on top of the base: one per ecosystem (apt, pip, r), each a
+//! list of entries for [`crate::oci::layer`]. The installers plug in here; a lock without
+//! packages adds no layer at all (the image is the base with the lock's config).
+
+use crate::lockfile::Lockfile;
+use crate::oci::layer::Entry;
+
+use super::BuildError;
+
+/// A layer to write: what it holds (for the history) and its entries.
+#[derive(Debug, Clone)]
+pub struct PlannedLayer {
+    /// `apt`, `pip` or `r`.
+    pub name: &'static str,
+    /// The history's `created_by`, e.g. `rtlock: apt (12 packages)`.
+    pub created_by: String,
+    pub entries: Vec<Entry>,
+    /// A hash of everything the entries are made from (package sha256s, rtlock's layer
+    /// format): the layer cache finds the layer by it without making the entries again.
+    pub key: Option<String>,
+}
+
+/// The layers for the lock's packages, bottom first.
+pub fn plan(lock: &Lockfile) -> Result<Vec<PlannedLayer>, BuildError> {
+    for (ecosystem, count) in [
+        ("apt", lock.apt.len()),
+        ("pip", lock.pip.len()),
+        ("R", lock.r.len()),
+    ] {
+        if count > 0 {
+            return Err(BuildError::NotYet { ecosystem, count });
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// `rtlock: apt (12 packages)`.
+pub fn created_by(name: &str, packages: usize) -> String {
+    let noun = if packages == 1 { "package" } else { "packages" };
+    format!("rtlock: {name} ({packages} {noun})")
+}

@@ -1,0 +1,417 @@
+//! `build`: the image of a lock, from the lock alone.
+//!
+//! The base image's layers are used as they are, by digest; rtlock's layers (one per
+//! ecosystem) are written by the deterministic layer writer and cached by diff_id; the
+//! config is the base's with the lock's `[image]` applied ([`config`]); config and
+//! manifest are canonical JSON. The same lock therefore gives the same manifest digest
+//! on every machine, in every directory, under any TZ or umask, at any time.
+//! [`check`] proves it for one lock by building twice.
+
+pub mod check;
+pub mod config;
+pub mod layers;
+
+use std::path::PathBuf;
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::docker::DockerError;
+use crate::fetch::Fetcher;
+use crate::lockfile::Lockfile;
+use crate::oci::Digest;
+use crate::oci::canonical_json;
+use crate::oci::layer::{Compression, Layer, LayerCache, LayerError, write_layer};
+use crate::oci::media_type::{self, ManifestKind};
+use crate::oci::output::{self, Destination, Image, ImageLayer, OutputError};
+use crate::oci::reference::Reference;
+use crate::oci::registry::{Registry, RegistryError};
+use crate::oci::types::{Descriptor, ImageConfig, ImageManifest};
+
+use config::AddedLayer;
+use layers::PlannedLayer;
+
+/// Base layers downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// What a build needs besides the lock.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    pub fetcher: Fetcher,
+    pub registry: Registry,
+    pub layer_cache: LayerCache,
+}
+
+/// A built image, ready for its destinations.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub image: Image,
+    /// The base, pinned to its manifest digest (blobs can be mounted from it).
+    pub base: Reference,
+    /// How many layers come from the base (the rest are rtlock's).
+    pub base_layers: usize,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(
+        "[image] compression = \"{0}\" in the lock is not one this rtlock writes (gzip or zstd)\n\
+         help: fix the manifest's [image] compression and run `rtlock lock`"
+    )]
+    Compression(String),
+    #[error(
+        "the lock's [base] {field} `{value}` is not valid: {reason}\n\
+         help: run `rtlock lock` to write the lock again"
+    )]
+    BadLock {
+        field: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read the base image {reference}")]
+    Registry {
+        reference: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("the base image {reference} {problem}")]
+    Base { reference: String, problem: String },
+    #[error(
+        "the lock has {count} {ecosystem} package(s), but installing {ecosystem} packages is not available \
+         yet in this version of rtlock; only locks without packages can be built"
+    )]
+    NotYet {
+        ecosystem: &'static str,
+        count: usize,
+    },
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("cannot write {destination}")]
+    Output {
+        destination: String,
+        #[source]
+        source: Box<OutputError>,
+    },
+    #[error("cannot load the image into the Docker Engine ({destination})")]
+    Docker {
+        destination: String,
+        #[source]
+        source: Box<DockerError>,
+    },
+    #[error("an internal task failed: {0}")]
+    Task(String),
+}
+
+/// Builds the image of `lock`.
+pub async fn build(lock: &Lockfile, ctx: &BuildContext) -> Result<Built, BuildError> {
+    let compression = Compression::from_lock(&lock.image.compression)
+        .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
+    let base = base_reference(lock)?;
+    let shown = lock.base.reference.clone();
+    let registry_error = |source| BuildError::Registry {
+        reference: shown.clone(),
+        source: Box::new(source),
+    };
+
+    let fetched = ctx
+        .registry
+        .get_manifest(&base)
+        .await
+        .map_err(registry_error)?;
+    if media_type::manifest_kind(&fetched.media_type) != Some(ManifestKind::Manifest)
+        && !fetched.media_type.is_empty()
+    {
+        return Err(BuildError::Base {
+            reference: shown,
+            problem: format!(
+                "manifest {} is a {}, not an image manifest; run `rtlock lock` to pin the platform's manifest",
+                lock.base.manifest, fetched.media_type
+            ),
+        });
+    }
+    let base_manifest: ImageManifest =
+        serde_json::from_slice(&fetched.bytes).map_err(|e| BuildError::Base {
+            reference: shown.clone(),
+            problem: format!("has a manifest that does not parse: {e}"),
+        })?;
+    let config_blob = ctx
+        .registry
+        .get_blob(
+            &base,
+            &base_manifest.config.digest,
+            Some(base_manifest.config.size),
+        )
+        .await
+        .map_err(registry_error)?;
+    let base_config = read_config(&config_blob.path).map_err(|problem| BuildError::Base {
+        reference: shown.clone(),
+        problem,
+    })?;
+    check_base(lock, &base_manifest, &base_config).map_err(|problem| BuildError::Base {
+        reference: shown.clone(),
+        problem,
+    })?;
+
+    // Download the base's layers and write rtlock's at the same time.
+    let downloads = download_layers(&ctx.registry, &base, &base_manifest, &base_config);
+    let planned = layers::plan(lock)?;
+    let cache = ctx.layer_cache.clone();
+    let epoch = lock.source_date_epoch;
+    let written =
+        tokio::task::spawn_blocking(move || write_layers(planned, epoch, compression, &cache));
+    let base_layers = downloads.await.map_err(registry_error)?;
+    let added = written
+        .await
+        .map_err(|e| BuildError::Task(e.to_string()))??;
+
+    let added_history: Vec<AddedLayer> = added
+        .iter()
+        .map(|(created_by, layer)| AddedLayer {
+            diff_id: layer.diff_id.clone(),
+            created_by: created_by.clone(),
+        })
+        .collect();
+    let config = config::image_config(&base_config, lock, &added_history);
+    let config_bytes = canonical_json::to_vec(&config);
+    let config_descriptor = Descriptor::new(
+        media_type::OCI_CONFIG,
+        Digest::of(&config_bytes),
+        config_bytes.len() as u64,
+    );
+
+    let mut image_layers = base_layers;
+    image_layers.extend(added.into_iter().map(|(_, layer)| ImageLayer {
+        descriptor: Descriptor::new(&layer.media_type, layer.digest, layer.size),
+        diff_id: layer.diff_id,
+        path: layer.path,
+    }));
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_MANIFEST.to_string()),
+        config: config_descriptor.clone(),
+        layers: image_layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations: None,
+        extra: Default::default(),
+    };
+    let manifest_bytes = canonical_json::to_vec(&manifest);
+    Ok(Built {
+        image: Image {
+            manifest_digest: Digest::of(&manifest_bytes),
+            manifest: manifest_bytes,
+            manifest_media_type: media_type::OCI_MANIFEST.to_string(),
+            config: config_bytes,
+            config_descriptor,
+            layers: image_layers,
+            epoch,
+        },
+        base,
+        base_layers: base_manifest.layers.len(),
+    })
+}
+
+/// `[base] reference` pinned to `[base] manifest`.
+fn base_reference(lock: &Lockfile) -> Result<Reference, BuildError> {
+    let bad = |field, value: &str, reason: String| BuildError::BadLock {
+        field,
+        value: value.to_string(),
+        reason,
+    };
+    let reference: Reference =
+        lock.base
+            .reference
+            .parse()
+            .map_err(|e: crate::oci::reference::ReferenceError| {
+                bad("reference", &lock.base.reference, e.to_string())
+            })?;
+    let digest: Digest =
+        lock.base
+            .manifest
+            .parse()
+            .map_err(|e: crate::oci::digest::DigestError| {
+                bad("manifest", &lock.base.manifest, e.to_string())
+            })?;
+    Ok(reference.with_digest(digest))
+}
+
+fn read_config(path: &std::path::Path) -> Result<ImageConfig, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("has a config blob that cannot be read: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("has a config that does not parse: {e}"))
+}
+
+/// The base must be what the lock says: the platform, and a config that matches the
+/// manifest's layers.
+fn check_base(
+    lock: &Lockfile,
+    manifest: &ImageManifest,
+    config: &ImageConfig,
+) -> Result<(), String> {
+    let mut platform = format!("{}/{}", config.os, config.architecture);
+    if let Some(variant) = &config.variant {
+        let with_variant = format!("{platform}/{variant}");
+        if lock.base.platform == with_variant {
+            platform = with_variant;
+        }
+    }
+    if platform != lock.base.platform {
+        return Err(format!(
+            "is for {platform}, but the lock's [base] platform is {}; run `rtlock lock` again",
+            lock.base.platform
+        ));
+    }
+    if config.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(format!(
+            "is inconsistent: its manifest has {} layers and its config {} diff_ids",
+            manifest.layers.len(),
+            config.rootfs.diff_ids.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The OCI media type of a base layer (Docker's types name the same bytes).
+fn oci_layer_type(media_type: &str) -> String {
+    match media_type::layer_compression(media_type) {
+        Some(media_type::LayerCompression::Gzip)
+            if media_type != media_type::DOCKER_LAYER_FOREIGN_GZIP =>
+        {
+            media_type::OCI_LAYER_GZIP.to_string()
+        }
+        Some(media_type::LayerCompression::None) => media_type::OCI_LAYER_TAR.to_string(),
+        Some(media_type::LayerCompression::Zstd) => media_type::OCI_LAYER_ZSTD.to_string(),
+        _ => media_type.to_string(),
+    }
+}
+
+/// Every base layer, downloaded (or found) in the fetch cache and verified.
+async fn download_layers(
+    registry: &Registry,
+    base: &Reference,
+    manifest: &ImageManifest,
+    config: &ImageConfig,
+) -> Result<Vec<ImageLayer>, RegistryError> {
+    futures_util::stream::iter(manifest.layers.iter().zip(&config.rootfs.diff_ids).map(
+        |(descriptor, diff_id)| async move {
+            let blob = registry
+                .get_blob(base, &descriptor.digest, Some(descriptor.size))
+                .await?;
+            let mut descriptor = descriptor.clone();
+            descriptor.media_type = oci_layer_type(&descriptor.media_type);
+            Ok(ImageLayer {
+                descriptor,
+                diff_id: diff_id.clone(),
+                path: blob.path,
+            })
+        },
+    ))
+    .buffered(PARALLEL_DOWNLOADS)
+    .try_collect()
+    .await
+}
+
+/// Writes the planned layers, in parallel (one thread each: gzip is the slow part).
+fn write_layers(
+    planned: Vec<PlannedLayer>,
+    epoch: i64,
+    compression: Compression,
+    cache: &LayerCache,
+) -> Result<Vec<(String, Layer)>, BuildError> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = planned
+            .into_iter()
+            .map(|layer| {
+                scope.spawn(move || {
+                    let written = write_layer(
+                        layer.entries,
+                        epoch,
+                        compression,
+                        cache,
+                        layer.key.as_deref(),
+                    )?;
+                    Ok::<_, BuildError>((layer.created_by, written))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| BuildError::Task("a layer writer panicked".into()))?
+            })
+            .collect()
+    })
+}
+
+/// Writes `built` to each destination, in order.
+pub async fn write_outputs(
+    built: &Built,
+    destinations: &[Destination],
+    ctx: &BuildContext,
+) -> Result<(), BuildError> {
+    for destination in destinations {
+        let shown = destination.to_string();
+        let output_error = |source| BuildError::Output {
+            destination: shown.clone(),
+            source: Box::new(source),
+        };
+        match destination {
+            Destination::OciLayout { path, tag } => {
+                let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
+                blocking(move || output::write_layout(&image, &path, tag.as_deref()))
+                    .await?
+                    .map_err(output_error)?;
+            }
+            Destination::OciArchive { path, tag } => {
+                let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
+                blocking(move || output::write_oci_archive(&image, &path, tag.as_deref()))
+                    .await?
+                    .map_err(output_error)?;
+            }
+            Destination::DockerArchive { path, reference } => {
+                let (image, path, reference) =
+                    (built.image.clone(), path.clone(), reference.clone());
+                blocking(move || output::write_docker_archive(&image, &path, reference.as_deref()))
+                    .await?
+                    .map_err(output_error)?;
+            }
+            Destination::Registry(target) => {
+                output::push(&ctx.registry, &built.image, target, Some(&built.base))
+                    .await
+                    .map_err(output_error)?;
+            }
+            Destination::DockerDaemon(reference) => {
+                let docker_error = |source| BuildError::Docker {
+                    destination: shown.clone(),
+                    source: Box::new(source),
+                };
+                let docker = crate::docker::connect().await.map_err(docker_error)?;
+                crate::docker::load::load(&docker, &built.image, reference)
+                    .await
+                    .map_err(docker_error)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, BuildError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BuildError::Task(e.to_string()))
+}
+
+/// Where `build --check` puts its two fresh layer caches.
+pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("rtlock-check-").tempdir()
+}
+
+/// The path of a blob of `image` by digest, if it is one of its layers.
+pub fn layer_path(image: &Image, digest: &Digest) -> Option<PathBuf> {
+    image
+        .layers
+        .iter()
+        .find(|l| &l.descriptor.digest == digest)
+        .map(|l| l.path.clone())
+}

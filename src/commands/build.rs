@@ -1,0 +1,145 @@
+//! `rtlock build`: the image of a lock, to every `-o` destination; `--check` builds it
+//! twice with separate fresh layer caches and compares.
+//!
+//! Standard output carries the result only: the manifest digest as the last line, or
+//! with `--format json` one JSON object. Everything else goes to standard error.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::build::{self, BuildContext, Built};
+use crate::cli::{BuildArgs, BuildFormat, GlobalArgs};
+use crate::fetch::{FetchSettings, Fetcher, default_cache_dir};
+use crate::lockfile::Lockfile;
+use crate::oci::layer::LayerCache;
+use crate::oci::output::Destination;
+use crate::oci::registry::{Registry, RegistryOptions};
+use crate::progress::Progress;
+
+/// Registries (host[:port], space-separated) that may be reached over plain HTTP besides
+/// loopback ones, which always may.
+const INSECURE_REGISTRIES_ENV: &str = "RTLOCK_INSECURE_REGISTRIES";
+
+pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let destinations = args
+        .outputs
+        .iter()
+        .map(|d| d.parse::<Destination>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let lock = Lockfile::read(&args.lock)?;
+    if !args.mirrors.is_empty() {
+        tracing::info!(
+            "mirrors are only used for package files; this lock's base comes from its registry"
+        );
+    }
+    let cache_dir = global.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let fetcher = Fetcher::new(FetchSettings {
+        offline: global.offline,
+        progress: Progress::for_stderr(global.quiet),
+        ..FetchSettings::new(&cache_dir)
+    })?;
+    let registry = Registry::new(
+        &fetcher,
+        RegistryOptions {
+            insecure: std::env::var(INSECURE_REGISTRIES_ENV)
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+            docker_config_dir: None,
+        },
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let context = |layer_cache| BuildContext {
+        fetcher: fetcher.clone(),
+        registry: registry.clone(),
+        layer_cache,
+    };
+    let say = |text: String| {
+        if !global.quiet {
+            anstream::eprintln!("{text}");
+        }
+    };
+
+    let (built, ctx) = if args.check {
+        let scratch =
+            build::scratch_dir().context("cannot create a scratch directory for --check")?;
+        let first_ctx = context(LayerCache::new(scratch.path().join("first")));
+        let second_ctx = context(LayerCache::new(scratch.path().join("second")));
+        let first = runtime.block_on(build::build(&lock, &first_ctx))?;
+        let second = runtime.block_on(build::build(&lock, &second_ctx))?;
+        if let Some(difference) = build::check::compare(&first, &second) {
+            anstream::eprintln!(
+                "error: {} is not reproducible: two builds gave {} and {}\n{difference}",
+                args.lock.display(),
+                first.image.manifest_digest,
+                second.image.manifest_digest
+            );
+            return Ok(ExitCode::from(super::EXIT_ERROR));
+        }
+        say(format!(
+            "reproducible: two independent builds gave {}",
+            first.image.manifest_digest
+        ));
+        // Outputs are written from the first build, whose layers must outlive `scratch`:
+        // the build is redone against the regular cache (instant: same bytes).
+        drop(first);
+        drop(scratch);
+        let ctx = context(LayerCache::in_cache_dir(&cache_dir));
+        (runtime.block_on(build::build(&lock, &ctx))?, ctx)
+    } else {
+        let ctx = context(LayerCache::in_cache_dir(&cache_dir));
+        (runtime.block_on(build::build(&lock, &ctx))?, ctx)
+    };
+
+    runtime.block_on(build::write_outputs(&built, &destinations, &ctx))?;
+    for destination in &destinations {
+        say(format!("wrote {destination}"));
+    }
+    if destinations.is_empty() && !args.check {
+        say("no -o DEST given: the image was built and nothing was written".to_string());
+    }
+    match args.format {
+        BuildFormat::Text => println!("{}", built.image.manifest_digest),
+        BuildFormat::Json => println!("{}", serde_json::to_string(&summary(&built))?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Summary {
+    digest: String,
+    config: String,
+    layers: Vec<LayerSummary>,
+}
+
+#[derive(Serialize)]
+struct LayerSummary {
+    digest: String,
+    diff_id: String,
+    size: u64,
+    media_type: String,
+}
+
+fn summary(built: &Built) -> Summary {
+    Summary {
+        digest: built.image.manifest_digest.to_string(),
+        config: built.image.config_descriptor.digest.to_string(),
+        layers: built
+            .image
+            .layers
+            .iter()
+            .map(|l| LayerSummary {
+                digest: l.descriptor.digest.to_string(),
+                diff_id: l.diff_id.to_string(),
+                size: l.descriptor.size,
+                media_type: l.descriptor.media_type.clone(),
+            })
+            .collect(),
+    }
+}

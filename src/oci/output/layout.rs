@@ -1,0 +1,115 @@
+//! `oci:PATH[:TAG]`: an OCI image layout directory, created or updated.
+//!
+//! Blobs go in first, each through a temporary name and a rename (hard-linked from the
+//! cache when the layout is on the same filesystem); `index.json` is replaced last and
+//! atomically. A reader of the layout sees the old image or the new one, and an
+//! interrupted build leaves at most unreferenced blobs.
+
+use std::path::{Path, PathBuf};
+
+use super::{Image, OutputError, io_error};
+use crate::oci::canonical_json;
+use crate::oci::media_type;
+use crate::oci::types::ImageIndex;
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Writes `image` into the layout at `dir`, named `tag` in its index when given.
+pub fn write_layout(image: &Image, dir: &Path, tag: Option<&str>) -> Result<(), OutputError> {
+    let index_path = dir.join("index.json");
+    let mut index = read_index(dir, &index_path)?;
+    let blobs = dir.join("blobs").join("sha256");
+    std::fs::create_dir_all(&blobs).map_err(io_error(&blobs))?;
+    for layer in &image.layers {
+        place_file(
+            &layer.path,
+            &blobs.join(layer.descriptor.digest.hex()),
+            layer.descriptor.size,
+        )?;
+    }
+    place_bytes(
+        &image.config,
+        &blobs.join(image.config_descriptor.digest.hex()),
+    )?;
+    place_bytes(&image.manifest, &blobs.join(image.manifest_digest.hex()))?;
+    let layout_file = dir.join("oci-layout");
+    if !layout_file.exists() {
+        crate::atomic_file::write(&layout_file, OCI_LAYOUT).map_err(io_error(&layout_file))?;
+    }
+
+    let mut entry = image.manifest_descriptor();
+    if let Some(tag) = tag {
+        entry.annotations = Some([(REF_NAME.to_string(), tag.to_string())].into());
+    }
+    // The new entry replaces one of the same name (or, untagged, of the same digest).
+    index.manifests.retain(|m| {
+        let name = m.annotations.as_ref().and_then(|a| a.get(REF_NAME));
+        match tag {
+            Some(tag) => name.map(String::as_str) != Some(tag),
+            None => !(name.is_none() && m.digest == entry.digest),
+        }
+    });
+    index.manifests.push(entry);
+    crate::atomic_file::write(&index_path, &canonical_json::to_vec(&index))
+        .map_err(io_error(&index_path))
+}
+
+fn read_index(dir: &Path, index_path: &Path) -> Result<ImageIndex, OutputError> {
+    let empty = ImageIndex {
+        schema_version: 2,
+        media_type: Some(media_type::OCI_INDEX.to_string()),
+        manifests: Vec::new(),
+        annotations: None,
+        extra: Default::default(),
+    };
+    match std::fs::read(index_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OutputError::NotALayout {
+            path: dir.to_path_buf(),
+            reason: format!("its index.json does not parse: {e}"),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let occupied = std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
+            if occupied && !dir.join("oci-layout").exists() {
+                return Err(OutputError::NotALayout {
+                    path: dir.to_path_buf(),
+                    reason: "it is a directory with other files in it".into(),
+                });
+            }
+            Ok(empty)
+        }
+        Err(e) => Err(io_error(index_path)(e)),
+    }
+}
+
+/// Puts a copy of `source` at `target` (a content-addressed path: an existing file of
+/// the right size is the same blob and is kept).
+pub(super) fn place_file(source: &Path, target: &Path, size: u64) -> Result<(), OutputError> {
+    if std::fs::metadata(target).is_ok_and(|m| m.len() == size) {
+        return Ok(());
+    }
+    let tmp = temp_sibling(target);
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(source, &tmp).is_err() {
+        std::fs::copy(source, &tmp).map_err(io_error(target))?;
+    }
+    std::fs::rename(&tmp, target).map_err(io_error(target))
+}
+
+fn place_bytes(bytes: &[u8], target: &Path) -> Result<(), OutputError> {
+    if std::fs::metadata(target).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return Ok(());
+    }
+    crate::atomic_file::write(target, bytes).map_err(io_error(target))
+}
+
+/// `blobs/sha256/.<hex>.<pid>.tmp`: unique per process, hidden, next to its target.
+fn temp_sibling(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
