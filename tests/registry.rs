@@ -430,6 +430,8 @@ struct Fake {
     /// Blob bytes served for any blob request.
     blob: Arc<Vec<u8>>,
     manifest: Arc<Vec<u8>>,
+    /// Announce this `Content-Length` for blobs, send `blob`, then break the connection.
+    truncate_at: Option<u64>,
 }
 
 const FAKE_TOKEN: &str = "fake-token-1";
@@ -442,12 +444,31 @@ async fn start_fake(bearer_login: Option<&str>, blob: &[u8], manifest: &[u8]) ->
         bearer_login: bearer_login.map(str::to_string),
         blob: Arc::new(blob.to_vec()),
         manifest: Arc::new(manifest.to_vec()),
+        truncate_at: None,
     };
+    serve_fake(listener, fake)
+}
+
+fn serve_fake(listener: tokio::net::TcpListener, fake: Fake) -> Fake {
     let app = Router::new()
         .fallback(fake_handler)
         .with_state(fake.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     fake
+}
+
+/// A fake registry whose blobs announce `full` bytes and break off after `sent`.
+async fn start_truncating_fake(sent: &[u8], full: u64) -> Fake {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = Fake {
+        addr: listener.local_addr().unwrap(),
+        seen: Arc::default(),
+        bearer_login: None,
+        blob: Arc::new(sent.to_vec()),
+        manifest: Arc::new(Vec::new()),
+        truncate_at: Some(full),
+    };
+    serve_fake(listener, fake)
 }
 
 async fn fake_handler(State(fake): State<Fake>, request: Request) -> Response {
@@ -506,6 +527,16 @@ async fn fake_handler(State(fake): State<Fake>, request: Request) -> Response {
         return StatusCode::OK.into_response();
     }
     if path.contains("/blobs/") {
+        if let Some(full) = fake.truncate_at {
+            let sent = fake.blob.as_ref().clone();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                vec![Ok(sent), Err(std::io::Error::other("the connection broke"))];
+            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, full.into());
+            return response;
+        }
         return Response::new(Body::from(fake.blob.as_ref().clone()));
     }
     if path.contains("/manifests/") {
@@ -559,6 +590,26 @@ async fn a_blob_whose_digest_does_not_match_is_refused_and_nothing_is_cached() {
     assert!(!c.fetcher.cache().blob_path(expected.hex()).exists());
     let wrong = sha256_hex(b"not what was asked for");
     assert!(!c.fetcher.cache().blob_path(&wrong).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_blob_is_an_error_and_nothing_is_cached() {
+    let content = vec![7u8; 64 * 1024];
+    let fake = start_truncating_fake(&content[..1000], content.len() as u64).await;
+    let c = client();
+    let r = reference(&format!("{}/team/image:1", fake.addr));
+    let digest = Digest::of(&content);
+    let error = c
+        .registry
+        .get_blob(&r, &digest, Some(content.len() as u64))
+        .await
+        .unwrap_err();
+    let text = rtlock::fetch::error_chain(&error);
+    assert!(text.contains(digest.as_str()), "{text}");
+    assert!(!c.fetcher.cache().blob_path(digest.hex()).exists());
+    let tmp = c.fetcher.cache().tmp_dir();
+    let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers, 0, "partial downloads are removed");
 }
 
 #[tokio::test(flavor = "multi_thread")]

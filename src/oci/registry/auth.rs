@@ -15,6 +15,7 @@ use url::Url;
 
 use super::RegistryError;
 use super::credentials::{Credentials, Secret};
+use crate::fetch::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};
 
 /// One challenge of a `WWW-Authenticate` header: a scheme (lower case) and its
 /// parameters (names lower case, values unquoted).
@@ -241,6 +242,8 @@ pub struct TokenRequest<'a> {
     /// Whether plain HTTP is acceptable for a realm on this host (loopback or listed
     /// insecure): credentials never go over plain HTTP elsewhere.
     pub plain_http_ok: &'a dyn Fn(&Url) -> bool,
+    /// Transient failures of the token service are retried like any download.
+    pub retry: &'a RetryPolicy,
 }
 
 /// Gets a token from the registry's token service.
@@ -268,7 +271,7 @@ pub async fn fetch_token(
         ));
     }
 
-    let builder = match request.credentials.map(|c| &c.secret) {
+    let build = || match request.credentials.map(|c| &c.secret) {
         Some(Secret::IdentityToken { token, .. }) => {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", "refresh_token");
@@ -304,10 +307,31 @@ pub async fn fetch_token(
         }
     };
 
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| fail(format!("could not be reached ({})", e.without_url())))?;
+    let mut attempt = 1;
+    let response = loop {
+        let (error, wait) = match build().send().await {
+            Ok(response) if !is_transient_status(response.status()) => break response,
+            Ok(response) => {
+                let wait = retry_after(response.headers());
+                (format!("answered {}", response.status()), wait)
+            }
+            Err(e) if classify(&e) == ErrorClass::Transient => {
+                (format!("could not be reached ({})", e.without_url()), None)
+            }
+            Err(e) => return Err(fail(format!("could not be reached ({})", e.without_url()))),
+        };
+        match request.retry.delay_after(attempt, wait) {
+            Some(delay) => {
+                tracing::warn!(
+                    "the token service of {} {error}; retrying",
+                    request.registry
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            None => return Err(fail(error)),
+        }
+    };
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(match request.credentials {

@@ -49,6 +49,11 @@ pub(super) struct Inner {
     found_credentials: Mutex<HashMap<String, Option<Credentials>>>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
     tokens: Mutex<HashMap<(String, Scope), Token>>,
+    /// Held while a registry is probed or a token fetched, so that the first dozen
+    /// parallel layer downloads of an image cause one probe and one token request, not
+    /// a dozen of each.
+    discovery: tokio::sync::Mutex<()>,
+    token_fetch: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -63,6 +68,8 @@ impl Inner {
             found_credentials: Mutex::new(HashMap::new()),
             endpoints: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            discovery: tokio::sync::Mutex::new(()),
+            token_fetch: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -107,6 +114,10 @@ impl Inner {
     /// the clear by accident.
     pub async fn endpoint(&self, reference: &Reference) -> Result<Endpoint, RegistryError> {
         let registry = reference.registry.as_str();
+        if let Some(endpoint) = self.endpoints.lock().unwrap().get(registry) {
+            return Ok(endpoint.clone());
+        }
+        let _one_at_a_time = self.discovery.lock().await;
         if let Some(endpoint) = self.endpoints.lock().unwrap().get(registry) {
             return Ok(endpoint.clone());
         }
@@ -219,11 +230,20 @@ impl Inner {
             },
             AuthScheme::Bearer { realm, service } => {
                 let key = (registry.to_string(), scope.clone());
-                if !refresh
-                    && let Some(token) = self.tokens.lock().unwrap().get(&key)
-                    && token.is_fresh()
-                {
-                    return Ok(Some(token.header()));
+                let cached = || {
+                    self.tokens
+                        .lock()
+                        .unwrap()
+                        .get(&key)
+                        .filter(|token| token.is_fresh())
+                        .map(Token::header)
+                };
+                if !refresh && let Some(header) = cached() {
+                    return Ok(Some(header));
+                }
+                let _one_at_a_time = self.token_fetch.lock().await;
+                if !refresh && let Some(header) = cached() {
+                    return Ok(Some(header));
                 }
                 let credentials = self.credentials(registry).await?;
                 let client = self.client(&format!("a token for {registry}"))?;
@@ -240,6 +260,7 @@ impl Inner {
                         scope,
                         credentials: credentials.as_ref(),
                         plain_http_ok: &plain_http_ok,
+                        retry: self.fetcher.retry_policy(),
                     },
                 )
                 .await?;

@@ -7,6 +7,7 @@
 
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::{Response, StatusCode};
@@ -18,6 +19,7 @@ use super::client::Endpoint;
 use super::{Registry, RegistryError};
 use crate::oci::Digest;
 use crate::oci::reference::Reference;
+use crate::progress::Bar;
 
 /// How a blob got into the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,12 @@ impl Registry {
             scope: &scope,
             digest,
             what: format!("blob {digest}"),
+            bar: Arc::new(
+                self.inner
+                    .fetcher
+                    .progress()
+                    .bytes(format!("push {}", &digest.hex()[..12]), Some(size)),
+            ),
         };
         let (endpoint, location, min_chunk) = match upload.start(mount_from).await? {
             Started::Mounted => {
@@ -221,6 +229,8 @@ struct Upload<'a> {
     scope: &'a Scope,
     digest: &'a Digest,
     what: String,
+    /// Bytes sent (a retried request rewinds it).
+    bar: Arc<Bar>,
 }
 
 impl Upload<'_> {
@@ -281,7 +291,7 @@ impl Upload<'_> {
                     .put(url.clone())
                     .header(CONTENT_TYPE, OCTET_STREAM)
                     .header(CONTENT_LENGTH, size)
-                    .body(file_body(path, 0, size)?))
+                    .body(file_body(path, 0, size, &self.bar)?))
             })
             .await?;
         self.expect_created(endpoint, response, &action).await
@@ -310,7 +320,7 @@ impl Upload<'_> {
                     .header(CONTENT_TYPE, OCTET_STREAM)
                     .header(CONTENT_LENGTH, len)
                     .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1))
-                    .body(file_body(path, offset, len)?))
+                    .body(file_body(path, offset, len, &self.bar)?))
             })
             .await?;
         if response.status() != StatusCode::ACCEPTED {
@@ -380,8 +390,14 @@ fn with_digest(mut location: Url, digest: &Digest) -> Url {
     location
 }
 
-/// `len` bytes of the file at `path` from `offset`, as a streamed request body.
-fn file_body(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body, RegistryError> {
+/// `len` bytes of the file at `path` from `offset`, as a streamed request body that
+/// moves `bar` as it goes.
+fn file_body(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    bar: &Arc<Bar>,
+) -> Result<reqwest::Body, RegistryError> {
     let io = |source| RegistryError::Io {
         path: path.to_path_buf(),
         source,
@@ -389,24 +405,31 @@ fn file_body(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body, Regist
     let mut file = std::fs::File::open(path).map_err(io)?;
     file.seek(SeekFrom::Start(offset)).map_err(io)?;
     let file = tokio::fs::File::from_std(file);
-    let stream = futures_util::stream::unfold((file, len), |(mut file, remaining)| async move {
-        if remaining == 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; BODY_BUFFER.min(usize::try_from(remaining).unwrap_or(BODY_BUFFER))];
-        match file.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file got shorter while it was being uploaded",
-                )),
-                (file, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(buf), (file, remaining - n as u64)))
+    bar.set_position(offset);
+    let bar = Arc::clone(bar);
+    let stream = futures_util::stream::unfold((file, len), move |(mut file, remaining)| {
+        let bar = Arc::clone(&bar);
+        async move {
+            if remaining == 0 {
+                return None;
             }
-            Err(e) => Some((Err(e), (file, 0))),
+            let mut buf =
+                vec![0u8; BODY_BUFFER.min(usize::try_from(remaining).unwrap_or(BODY_BUFFER))];
+            match file.read(&mut buf).await {
+                Ok(0) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file got shorter while it was being uploaded",
+                    )),
+                    (file, 0),
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    bar.inc(n as u64);
+                    Some((Ok(buf), (file, remaining - n as u64)))
+                }
+                Err(e) => Some((Err(e), (file, 0))),
+            }
         }
     });
     Ok(reqwest::Body::wrap_stream(stream))
