@@ -53,8 +53,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use super::context;
 use crate::cli::{GlobalArgs, InspectArgs, TextOrJson};
-use crate::fetch::{FetchSettings, Fetcher, default_cache_dir};
 use crate::image::{ImageSource, OpenOptions, OpenedImage};
 use crate::inventory::{self, Inventory};
 use crate::oci::Digest;
@@ -103,30 +103,21 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
 
 /// Opens `source` and reads its inventory.
 pub fn inspect(source: &ImageSource, global: &GlobalArgs) -> anyhow::Result<Report> {
-    let fetcher = match source {
-        ImageSource::Registry { .. } => {
-            let cache_dir = global.cache_dir.clone().unwrap_or_else(default_cache_dir);
-            Some(Fetcher::new(FetchSettings {
-                offline: global.offline,
-                progress: Progress::for_stderr(global.quiet),
-                ..FetchSettings::new(&cache_dir)
-            })?)
-        }
+    let registry = match source {
+        ImageSource::Registry { .. } => Some(context::registry(&context::fetcher(global)?)?),
         _ => None,
     };
     let options = OpenOptions {
-        fetcher,
+        registry,
         ..OpenOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
+    let runtime = context::runtime()?;
     let image = runtime
         .block_on(crate::image::open(source, &options))
         .with_context(|| format!("cannot open {source}"))?;
+    let progress = Progress::for_stderr(global.quiet);
     let (_, inventory) =
-        inventory::of_image(&image).with_context(|| format!("cannot read {source}"))?;
+        inventory::of_image(&image, &progress).with_context(|| format!("cannot read {source}"))?;
     Ok(Report {
         image: facts(source, &image),
         inventory,

@@ -20,6 +20,7 @@ use super::ImageError;
 use super::store::BlobLocation;
 use crate::oci::Digest;
 use crate::oci::media_type::{LayerCompression, layer_compression};
+use crate::progress::Bar;
 
 /// A layer of an opened image: where its blob is and what it must hash to.
 #[derive(Debug, Clone)]
@@ -66,8 +67,13 @@ impl LayerReader {
 }
 
 impl LayerBlob {
-    /// Opens the stream. `index`/`count` only name the layer in errors.
+    /// Opens the stream.
     pub fn open(&self) -> Result<LayerReader, ImageError> {
+        self.open_with_progress(None)
+    }
+
+    /// Opens the stream, counting the blob's bytes on `bar` as they are read.
+    pub fn open_with_progress(&self, bar: Option<Bar>) -> Result<LayerReader, ImageError> {
         let fail = |problem: String| ImageError::Layer {
             layer: self.to_string(),
             entry: None,
@@ -86,7 +92,8 @@ impl LayerBlob {
             .location
             .open()
             .map_err(|e| fail(format!("cannot open {}: {e}", self.location.path.display())))?;
-        let compressed = Verifying::new(file, self.digest.clone(), "the blob");
+        let counted = Counting { inner: file, bar };
+        let compressed = Verifying::new(counted, self.digest.clone(), "the blob");
         let mut buffered = BufReader::with_capacity(256 << 10, compressed);
         let compression = match self.media_type.as_deref().and_then(layer_compression) {
             Some(known) => known,
@@ -118,6 +125,22 @@ fn sniff(reader: &mut impl BufRead) -> io::Result<LayerCompression> {
         [0x28, 0xb5, 0x2f, 0xfd, ..] => LayerCompression::Zstd,
         _ => LayerCompression::None,
     })
+}
+
+/// Reports the bytes that pass through on a progress bar.
+struct Counting<R> {
+    inner: R,
+    bar: Option<Bar>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(bar) = &self.bar {
+            bar.inc(n as u64);
+        }
+        Ok(n)
+    }
 }
 
 /// Hashes what passes through and, at the end of the stream, compares it with the

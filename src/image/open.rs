@@ -17,7 +17,6 @@ use super::layer::LayerBlob;
 use super::layout;
 use super::source::ImageSource;
 use super::store::Store;
-use crate::fetch::Fetcher;
 use crate::oci::Digest;
 use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
 
@@ -92,8 +91,9 @@ impl fmt::Display for Platform {
 pub struct OpenOptions {
     /// Which image of a multi-platform index to read.
     pub platform: Platform,
-    /// The fetcher for `docker://` sources (required for them only).
-    pub fetcher: Option<Fetcher>,
+    /// The registry client for `docker://` sources (required for them only); its
+    /// fetcher's cache keeps the downloaded blobs.
+    pub registry: Option<crate::oci::registry::Registry>,
 }
 
 /// An image ready to be read: its documents, and its layers bottom first.
@@ -140,12 +140,12 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
             layout::open_docker_archive(Store::tar(path)?, reference.as_deref())
         }
         ImageSource::Registry { reference } => {
-            let fetcher = options.fetcher.as_ref().ok_or_else(|| {
+            let registry = options.registry.as_ref().ok_or_else(|| {
                 ImageError::Remote(format!(
-                    "reading {source} needs a fetcher (a bug in rtlock)"
+                    "reading {source} needs a registry client (a bug in rtlock)"
                 ))
             })?;
-            super::registry::open(reference, fetcher, &options.platform).await
+            super::registry::open(reference, registry, &options.platform).await
         }
         ImageSource::DockerDaemon { reference } => {
             let archive = crate::docker::export::export_image(reference).await?;

@@ -9,10 +9,10 @@ use super::ImageError;
 use super::layer::LayerBlob;
 use super::open::{OpenedImage, Platform};
 use super::store::BlobLocation;
-use crate::fetch::{Fetcher, error_chain};
+use crate::fetch::error_chain;
 use crate::oci::media_type::{ManifestKind, manifest_kind};
 use crate::oci::reference::Reference;
-use crate::oci::registry::{Registry, RegistryError, RegistryOptions, select_platform};
+use crate::oci::registry::{Registry, RegistryError, select_platform};
 use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
 
 /// Layers downloaded at once.
@@ -21,14 +21,13 @@ const PARALLEL: usize = 4;
 /// Opens `reference` from its registry, for `platform` when it names an index.
 pub async fn open(
     reference: &str,
-    fetcher: &Fetcher,
+    registry: &Registry,
     platform: &Platform,
 ) -> Result<OpenedImage, ImageError> {
     let r: Reference = reference
         .parse()
         .map_err(|e: crate::oci::reference::ReferenceError| ImageError::Remote(e.to_string()))?;
     let remote = |e: RegistryError| ImageError::Remote(error_chain(&e));
-    let registry = Registry::new(fetcher, RegistryOptions::default()).map_err(remote)?;
     let mut fetched = registry.get_manifest(&r).await.map_err(remote)?;
     // An index names one manifest per platform; nesting is bounded to stop a cycle.
     for _ in 0..4 {
@@ -79,7 +78,7 @@ pub async fn open(
 
     let layers: Vec<LayerBlob> = futures_util::stream::iter(manifest.layers.iter().enumerate())
         .map(|(i, descriptor)| {
-            let (registry, r, diff_id) = (&registry, &r, config.rootfs.diff_ids.get(i).cloned());
+            let (registry, r, diff_id) = (registry, &r, config.rootfs.diff_ids.get(i).cloned());
             async move {
                 let blob = registry
                     .get_blob(r, &descriptor.digest, Some(descriptor.size))

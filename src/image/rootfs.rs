@@ -34,6 +34,7 @@ use std::io::{self, Read};
 
 use super::ImageError;
 use super::layer::LayerBlob;
+use crate::progress::Progress;
 
 /// What kind of file a path is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +101,25 @@ impl RootFs {
         layers: &[LayerBlob],
         keep: &dyn Fn(&str, u64) -> Option<Keep>,
     ) -> Result<RootFs, ImageError> {
+        Self::read_with_progress(layers, keep, &Progress::hidden())
+    }
+
+    /// [`read`](Self::read), with a bar per layer on `progress`.
+    pub fn read_with_progress(
+        layers: &[LayerBlob],
+        keep: &dyn Fn(&str, u64) -> Option<Keep>,
+        progress: &Progress,
+    ) -> Result<RootFs, ImageError> {
         let mut rootfs = RootFs {
             nodes: BTreeMap::new(),
             layers: layers.to_vec(),
         };
         for index in 0..layers.len() {
-            rootfs.apply_layer(index, keep)?;
+            let bar = progress.bytes(
+                format!("reading layer {}/{}", index + 1, layers.len()),
+                Some(layers[index].location.len),
+            );
+            rootfs.apply_layer(index, keep, bar)?;
         }
         Ok(rootfs)
     }
@@ -132,8 +146,9 @@ impl RootFs {
         &mut self,
         index: usize,
         keep: &dyn Fn(&str, u64) -> Option<Keep>,
+        bar: crate::progress::Bar,
     ) -> Result<(), ImageError> {
-        let reader = self.layers[index].open()?;
+        let reader = self.layers[index].open_with_progress(Some(bar))?;
         let mut archive = tar::Archive::new(reader);
         let read_error = |this: &Self, entry: Option<&str>, e: io::Error| {
             this.layer_error(index, entry, describe_read_error(&e))

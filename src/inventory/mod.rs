@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::image::rootfs::{Keep, RootFs};
 use crate::image::{ImageError, OpenedImage};
 use crate::oci::types::ImageConfig;
+use crate::progress::Progress;
 
 pub mod apt;
 pub mod control;
@@ -37,9 +38,13 @@ pub fn wanted(path: &str, size: u64) -> Option<Keep> {
         .or_else(|| r::wanted(path, size))
 }
 
-/// Reads the image's layers (one streaming pass) and takes its inventory.
-pub fn of_image(image: &OpenedImage) -> Result<(RootFs, Inventory), ImageError> {
-    let rootfs = RootFs::read(&image.layers, &wanted)?;
+/// Reads the image's layers (one streaming pass, a bar per layer on `progress`) and
+/// takes its inventory.
+pub fn of_image(
+    image: &OpenedImage,
+    progress: &Progress,
+) -> Result<(RootFs, Inventory), ImageError> {
+    let rootfs = RootFs::read_with_progress(&image.layers, &wanted, progress)?;
     let inventory = of_rootfs(&rootfs, &image.config)?;
     Ok((rootfs, inventory))
 }
