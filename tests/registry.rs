@@ -432,6 +432,8 @@ struct Fake {
     manifest: Arc<Vec<u8>>,
     /// Announce this `Content-Length` for blobs, send `blob`, then break the connection.
     truncate_at: Option<u64>,
+    /// Answer blob requests with a redirect here (blob storage on another origin).
+    redirect_blobs: Option<String>,
 }
 
 const FAKE_TOKEN: &str = "fake-token-1";
@@ -445,11 +447,14 @@ async fn start_fake(bearer_login: Option<&str>, blob: &[u8], manifest: &[u8]) ->
         blob: Arc::new(blob.to_vec()),
         manifest: Arc::new(manifest.to_vec()),
         truncate_at: None,
+        redirect_blobs: None,
     };
     serve_fake(listener, fake)
 }
 
-fn serve_fake(listener: tokio::net::TcpListener, fake: Fake) -> Fake {
+/// Serves `fake` on `listener` (its `addr` is set from the listener).
+fn serve_fake(listener: tokio::net::TcpListener, mut fake: Fake) -> Fake {
+    fake.addr = listener.local_addr().unwrap();
     let app = Router::new()
         .fallback(fake_handler)
         .with_state(fake.clone());
@@ -467,6 +472,7 @@ async fn start_truncating_fake(sent: &[u8], full: u64) -> Fake {
         blob: Arc::new(sent.to_vec()),
         manifest: Arc::new(Vec::new()),
         truncate_at: Some(full),
+        redirect_blobs: None,
     };
     serve_fake(listener, fake)
 }
@@ -523,10 +529,31 @@ async fn fake_handler(State(fake): State<Fake>, request: Request) -> Response {
     if !authorized {
         return challenge();
     }
+    if request.method() == axum::http::Method::PUT {
+        // Pull only: the token does not cover pushing.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            format!(
+                r#"Bearer realm="http://{}/token",service="fake-registry",error="insufficient_scope""#,
+                fake.addr
+            )
+            .parse()
+            .unwrap(),
+        );
+        return (StatusCode::UNAUTHORIZED, headers, "").into_response();
+    }
     if path == "/v2/" {
         return StatusCode::OK.into_response();
     }
     if path.contains("/blobs/") {
+        if let Some(location) = &fake.redirect_blobs {
+            return (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, location.clone())],
+            )
+                .into_response();
+        }
         if let Some(full) = fake.truncate_at {
             let sent = fake.blob.as_ref().clone();
             let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
@@ -672,6 +699,54 @@ async fn bearer_tokens_are_fetched_with_docker_config_credentials_and_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn blobs_follow_redirects_to_storage_without_the_registry_credentials() {
+    let storage_dir = tempfile::tempdir().unwrap();
+    let content = b"layer bytes kept in object storage";
+    std::fs::write(storage_dir.path().join("blob"), content).unwrap();
+    let storage = common::server::StaticServer::start(storage_dir.path());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = serve_fake(
+        listener,
+        Fake {
+            addr: "127.0.0.1:0".parse().unwrap(), // set by serve_fake
+            seen: Arc::default(),
+            bearer_login: Some("robot:pw".into()),
+            blob: Arc::new(Vec::new()),
+            manifest: Arc::new(Vec::new()),
+            truncate_at: None,
+            redirect_blobs: Some(storage.url("blob").to_string()),
+        },
+    );
+    let registry_host = fake.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    docker_config_with(config.path(), &registry_host, "robot", "pw");
+    let registry = registry_with_config(cache.path(), config.path());
+    let r = reference(&format!("{registry_host}/team/image:1"));
+
+    let digest = Digest::of(content);
+    let blob = registry
+        .get_blob(&r, &digest, Some(content.len() as u64))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&blob.path).unwrap(), content);
+    let hits = storage.hits();
+    assert_eq!(hits.len(), 1, "{hits:#?}");
+    assert!(
+        !hits[0].request_headers.contains_key(header::AUTHORIZATION),
+        "the registry's token went to the storage: {hits:#?}"
+    );
+    let seen = fake.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|(_, p, auth)| p.contains("/blobs/")
+                && auth.as_deref() == Some("Bearer fake-token-1")),
+        "{seen:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_password_is_a_clear_error_that_does_not_show_it() {
     let fake = start_fake(Some("robot:right-password"), b"", b"{}").await;
     let registry_host = fake.addr.to_string();
@@ -696,6 +771,35 @@ async fn a_rejected_password_is_a_clear_error_that_does_not_show_it() {
     for shown in [&text, &debug] {
         assert!(!shown.contains(wrong), "{shown}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushing_without_permission_is_denied_not_a_bad_password() {
+    let fake = start_fake(Some("reader:pw"), b"", b"{}").await;
+    let registry_host = fake.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    docker_config_with(config.path(), &registry_host, "reader", "pw");
+    let registry = registry_with_config(cache.path(), config.path());
+    let r = reference(&format!("{registry_host}/team/image:1"));
+    let error = registry
+        .push_manifest(&r, media_type::OCI_MANIFEST, b"{}")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::Denied { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.contains("user `reader` may push to"), "{text}");
+    let seen = fake.seen.lock().unwrap().clone();
+    let token_requests: Vec<_> = seen
+        .iter()
+        .filter(|(_, p, _)| p.starts_with("/token"))
+        .collect();
+    assert!(
+        token_requests
+            .iter()
+            .all(|(_, p, _)| p.contains("team%2Fimage%3Apull%2Cpush")),
+        "{seen:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

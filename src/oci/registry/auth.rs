@@ -168,6 +168,15 @@ impl Scope {
     pub fn items(&self) -> &[String] {
         &self.0
     }
+
+    /// What the scope is for, as an error message says it ("may push to it").
+    pub fn verb(&self) -> &'static str {
+        if self.0.iter().any(|s| s.ends_with(":pull,push")) {
+            "push to"
+        } else {
+            "pull"
+        }
+    }
 }
 
 impl fmt::Display for Scope {

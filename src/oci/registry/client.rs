@@ -62,7 +62,13 @@ impl Inner {
             fetcher,
             insecure: insecure
                 .iter()
-                .map(|h| h.trim().to_ascii_lowercase())
+                .map(|h| {
+                    let h = h.trim().to_ascii_lowercase();
+                    let h = h
+                        .trim_start_matches("http://")
+                        .trim_start_matches("https://");
+                    h.trim_end_matches('/').to_string()
+                })
                 .collect(),
             credentials: Arc::new(credentials),
             found_credentials: Mutex::new(HashMap::new()),
@@ -271,10 +277,24 @@ impl Inner {
         }
     }
 
-    /// The error for a request the registry still refuses after authenticating anew.
-    pub async fn unauthorized(&self, reference: &Reference) -> RegistryError {
+    /// The error for a request the registry still refuses after authenticating anew:
+    /// no credentials (log in), credentials without the permission (a token service
+    /// answers `insufficient_scope`), or credentials it does not accept.
+    pub async fn unauthorized(
+        &self,
+        reference: &Reference,
+        insufficient_scope: bool,
+        verb: &'static str,
+    ) -> RegistryError {
         let registry = reference.registry.clone();
         match self.credentials(&registry).await {
+            Ok(Some(credentials)) if insufficient_scope => RegistryError::Denied {
+                registry,
+                repository: reference.repository.clone(),
+                who: format!("user `{}`", credentials.secret.username()),
+                verb,
+                detail: None,
+            },
             Ok(Some(credentials)) => RegistryError::CredentialsRejected {
                 registry,
                 user: credentials.secret.username().to_string(),
@@ -319,7 +339,14 @@ impl Inner {
             let error = match request.send().await {
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     if refresh {
-                        return Err(self.unauthorized(reference).await);
+                        let insufficient = challenges(&response).iter().any(|c| {
+                            c.params
+                                .get("error")
+                                .is_some_and(|e| e == "insufficient_scope")
+                        });
+                        return Err(self
+                            .unauthorized(reference, insufficient, scope.verb())
+                            .await);
                     }
                     refresh = true;
                     if let Some(scheme) = challenge_scheme(&response, &reference.registry)?
@@ -464,17 +491,22 @@ fn challenge_scheme(
     if response.status() != StatusCode::UNAUTHORIZED {
         return Ok(None);
     }
-    let challenges: Vec<auth::Challenge> = response
+    let challenges = challenges(response);
+    if challenges.is_empty() {
+        return Ok(None);
+    }
+    AuthScheme::from_challenges(&challenges, registry).map(Some)
+}
+
+/// Every challenge of a response's `WWW-Authenticate` headers.
+fn challenges(response: &Response) -> Vec<auth::Challenge> {
+    response
         .headers()
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(auth::parse_challenges)
-        .collect();
-    if challenges.is_empty() {
-        return Ok(None);
-    }
-    AuthScheme::from_challenges(&challenges, registry).map(Some)
+        .collect()
 }
 
 /// `host[:port]` as a reference spells it.
@@ -510,7 +542,10 @@ mod tests {
         let fetcher = Fetcher::new(FetchSettings::new(cache.path())).unwrap();
         let inner = Inner::new(
             fetcher,
-            &[" Mirror.Internal:5000 ".to_string()],
+            &[
+                " Mirror.Internal:5000 ".to_string(),
+                "http://other.internal/".to_string(),
+            ],
             CredentialStore::default(),
         );
         for yes in [

@@ -179,7 +179,7 @@ impl Registry {
                 Ok(blob) => return Ok(blob),
                 Err(FetchError::Status { status, .. }) if status == StatusCode::UNAUTHORIZED => {
                     if refresh {
-                        return Err(self.inner.unauthorized(r).await);
+                        return Err(self.inner.unauthorized(r, false, "pull").await);
                     }
                     refresh = true;
                 }
