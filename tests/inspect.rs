@@ -320,3 +320,59 @@ fn the_minimal_image_has_no_python_and_no_r() {
     assert_eq!(report["os"]["id"], "debian");
     assert!(report["apt"]["packages"].as_array().unwrap().len() > 50);
 }
+
+#[test]
+fn a_container_is_read_from_its_exported_filesystem() {
+    let image = pulled();
+    let script = "d=/usr/local/lib/python3.11/dist-packages/added-1.0.dist-info && mkdir -p $d \
+                  && printf 'Name: added\\nVersion: 1.0\\n' > $d/METADATA";
+    let id = ok(
+        "docker run",
+        docker(&["run", "-d", "--network", "none", image, "sh", "-c", script]),
+    );
+    ok("docker wait", docker(&["wait", &id]));
+    let report = inspect(&format!("container:{id}"));
+    ok("docker rm", docker(&["rm", "-f", &id]));
+
+    // The image's ID, and its content plus what the container added.
+    assert_eq!(
+        report["image"]["config_digest"],
+        oci_report()["image"]["config_digest"]
+    );
+    let mut expected = content(oci_report().clone());
+    let dists = expected["python"]["distributions"].as_array_mut().unwrap();
+    dists.insert(
+        0,
+        serde_json::json!({"name": "added", "version": "1.0",
+                           "location": "/usr/local/lib/python3.11/dist-packages", "installer": null}),
+    );
+    assert_eq!(content(report), expected);
+}
+
+#[test]
+fn a_reference_that_does_not_exist_and_a_registry_that_is_down_are_clear_errors() {
+    let bed = testbed();
+    for (source, wanted) in [
+        (
+            format!("docker://{}/rtlock-test/no-such-image:1", bed.registry),
+            "no-such-image",
+        ),
+        (
+            "docker://127.0.0.1:1/rtlock-test/x:1".to_string(),
+            "127.0.0.1:1",
+        ),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rtlock"));
+        testbed().apply_env(&mut cmd);
+        let out = cmd
+            .args(["--cache-dir", cache.path().to_str().unwrap()])
+            .args(["inspect", &source])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{source}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(wanted), "{source}: {err}");
+        assert!(out.stdout.is_empty(), "{source}: nothing on stdout");
+    }
+}

@@ -7,6 +7,8 @@
 //!   cache (a second inspect of the same image downloads nothing).
 //! - `docker-daemon:` streams `docker save` of the image from the Docker Engine into a
 //!   temporary docker archive, then reads that.
+//! - `container:` streams `docker export` of the container into a temporary tar, read
+//!   as an image of one layer.
 
 use std::any::Any;
 use std::fmt;
@@ -16,7 +18,7 @@ use super::ImageError;
 use super::layer::LayerBlob;
 use super::layout;
 use super::source::ImageSource;
-use super::store::Store;
+use super::store::{BlobLocation, Store};
 use crate::oci::Digest;
 use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
 
@@ -99,7 +101,9 @@ pub struct OpenOptions {
 /// An image ready to be read: its documents, and its layers bottom first.
 pub struct OpenedImage {
     /// The image manifest; `None` for docker archives and the Docker Engine, which
-    /// have none (the config digest is their identity, Docker's "image ID").
+    /// have none (the config digest is their identity, Docker's "image ID"), and for
+    /// containers (whose `config_digest` is their image's ID, and whose one layer is
+    /// the container's whole filesystem as `docker export` gives it).
     pub manifest: Option<ImageManifest>,
     pub manifest_digest: Option<Digest>,
     pub config: ImageConfig,
@@ -153,8 +157,29 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
             image.keep_alive.push(Box::new(archive));
             Ok(image)
         }
-        ImageSource::Container { .. } => Err(ImageError::Remote(format!(
-            "{source}: reading a container's filesystem is done by `rtlock audit`, not here"
-        ))),
+        ImageSource::Container { id } => {
+            let exported = crate::docker::export::export_container(id).await?;
+            let location = BlobLocation::file(exported.archive.path())
+                .map_err(|e| ImageError::io(format!("cannot read the export of {source}"), e))?;
+            let config_digest = match exported.image_id.as_deref().map(str::parse::<Digest>) {
+                Some(Ok(digest)) => digest,
+                _ => Digest::of(&crate::oci::canonical_json::to_vec(&exported.config)),
+            };
+            Ok(OpenedImage {
+                manifest: None,
+                manifest_digest: None,
+                config: exported.config,
+                config_digest,
+                // The whole filesystem as one plain tar, with no digest to check.
+                layers: vec![LayerBlob {
+                    media_type: Some(crate::oci::media_type::OCI_LAYER_TAR.into()),
+                    digest: None,
+                    size: None,
+                    diff_id: None,
+                    location,
+                }],
+                keep_alive: vec![Box::new(exported.archive)],
+            })
+        }
     }
 }
