@@ -416,6 +416,149 @@ async fn a_manifest_without_a_tag_is_pushed_by_digest() {
     );
 }
 
+#[tokio::test]
+async fn docker_schema_2_manifests_oci_indexes_and_manifest_lists_round_trip() {
+    let bed = testbed();
+    let c = client();
+    let source = reference(&bed.image_minimal);
+    let (manifest, oci_digest) = image_manifest(&c.registry, &source).await;
+    let oci = c
+        .registry
+        .get_manifest(&source.with_digest(oci_digest.clone()))
+        .await
+        .unwrap();
+    let repo = reference(&bed.fresh_repo("media-types"));
+    for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        let blob = c
+            .registry
+            .get_blob(&source, &d.digest, Some(d.size))
+            .await
+            .unwrap();
+        c.registry
+            .push_blob(&repo, &d.digest, d.size, &blob.path, Some(&source))
+            .await
+            .unwrap();
+    }
+    c.registry
+        .push_manifest(&repo.with_tag("oci"), &oci.media_type, &oci.bytes)
+        .await
+        .unwrap();
+
+    // The same image as Docker v2 schema 2.
+    let descriptor = |media_type: &str, d: &rtlock::oci::types::Descriptor| serde_json::json!({"mediaType": media_type, "digest": d.digest, "size": d.size});
+    let docker = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::DOCKER_MANIFEST,
+        "config": descriptor(media_type::DOCKER_CONFIG, &manifest.config),
+        "layers": manifest.layers.iter()
+            .map(|l| descriptor(media_type::DOCKER_LAYER_GZIP, l))
+            .collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let docker_ref = repo.with_tag("docker");
+    let docker_digest = c
+        .registry
+        .push_manifest(&docker_ref, media_type::DOCKER_MANIFEST, &docker)
+        .await
+        .unwrap();
+    let fetched = c.registry.get_manifest(&docker_ref).await.unwrap();
+    assert_eq!(fetched.media_type, media_type::DOCKER_MANIFEST);
+    assert_eq!(fetched.bytes, docker);
+    assert_eq!(fetched.digest, docker_digest);
+    let head = c.registry.head_manifest(&docker_ref).await.unwrap();
+    assert_eq!(
+        (head.digest, head.media_type.as_str()),
+        (docker_digest.clone(), media_type::DOCKER_MANIFEST)
+    );
+    assert_eq!(
+        skopeo_digest(&docker_ref.to_string()),
+        docker_digest.as_str()
+    );
+
+    // An index of both, in each family's index type: amd64 is the OCI manifest, arm64
+    // the Docker one.
+    for (index_type, tag) in [
+        (media_type::OCI_INDEX, "oci-index"),
+        (media_type::DOCKER_MANIFEST_LIST, "manifest-list"),
+    ] {
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": index_type,
+            "manifests": [
+                {"mediaType": oci.media_type, "digest": oci_digest, "size": oci.bytes.len(),
+                 "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": media_type::DOCKER_MANIFEST, "digest": docker_digest,
+                 "size": docker.len(), "platform": {"os": "linux", "architecture": "arm64"}},
+            ],
+        }))
+        .unwrap();
+        let index_ref = repo.with_tag(tag);
+        let index_digest = c
+            .registry
+            .push_manifest(&index_ref, index_type, &index)
+            .await
+            .unwrap();
+        let fetched = c.registry.get_manifest(&index_ref).await.unwrap();
+        assert_eq!(fetched.media_type, index_type);
+        assert_eq!(fetched.digest, index_digest);
+        assert_eq!(
+            c.registry.head_manifest(&index_ref).await.unwrap().digest,
+            index_digest
+        );
+        assert_eq!(skopeo_digest(&index_ref.to_string()), index_digest.as_str());
+        let parsed: ImageIndex = serde_json::from_slice(&fetched.bytes).unwrap();
+        for (arch, expected, expected_type) in [
+            ("amd64", &oci_digest, oci.media_type.as_str()),
+            ("arm64", &docker_digest, media_type::DOCKER_MANIFEST),
+        ] {
+            let entry = select_platform(&parsed, "linux", arch, None).unwrap();
+            assert_eq!(&entry.digest, expected);
+            let platform_manifest = c
+                .registry
+                .get_manifest(&index_ref.with_digest(entry.digest.clone()))
+                .await
+                .unwrap();
+            assert_eq!(platform_manifest.media_type, expected_type);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_first_requests_share_one_probe_and_one_token() {
+    let manifest = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+    let fake = start_fake(Some("robot:pw"), b"", manifest).await;
+    let registry_host = fake.addr.to_string();
+    let cache = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    docker_config_with(config.path(), &registry_host, "robot", "pw");
+    let registry = registry_with_config(cache.path(), config.path());
+    let r = reference(&format!("{registry_host}/team/image:1"));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (registry, r) = (registry.clone(), r.clone());
+            tokio::spawn(async move { registry.get_manifest(&r).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let seen = fake.seen.lock().unwrap().clone();
+    let count = |prefix: &str| {
+        seen.iter()
+            .filter(|(_, p, _)| p.starts_with(prefix))
+            .count()
+    };
+    // One probe of /v2/ (the HTTPS attempt before it never reaches the plain-HTTP fake)
+    // and one token for the one scope.
+    assert_eq!(
+        seen.iter().filter(|(_, p, _)| p == "/v2/").count(),
+        1,
+        "{seen:#?}"
+    );
+    assert_eq!(count("/token"), 1, "{seen:#?}");
+    assert_eq!(count("/v2/team/image/manifests/"), 8, "{seen:#?}");
+}
+
 // --- fake registries -------------------------------------------------------------------
 
 /// What a fake registry saw: method, path with query, Authorization header.

@@ -250,7 +250,7 @@ pub struct TokenRequest<'a> {
     pub credentials: Option<&'a Credentials>,
     /// Whether plain HTTP is acceptable for a realm on this host (loopback or listed
     /// insecure): credentials never go over plain HTTP elsewhere.
-    pub plain_http_ok: &'a dyn Fn(&Url) -> bool,
+    pub plain_http_ok: &'a (dyn Fn(&Url) -> bool + Sync),
     /// Transient failures of the token service are retried like any download.
     pub retry: &'a RetryPolicy,
 }

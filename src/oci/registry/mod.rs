@@ -138,7 +138,20 @@ fn is_attestation(descriptor: &Descriptor) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::reference::Reference;
     use crate::oci::types::Platform;
+
+    /// Callers spawn registry work on tokio's thread pool: every future must be `Send`.
+    #[allow(dead_code)]
+    fn futures_are_send(registry: Registry, r: Reference, d: Digest, p: &std::path::Path) {
+        fn send<T: Send>(_: T) {}
+        send(registry.get_manifest(&r));
+        send(registry.head_manifest(&r));
+        send(registry.get_blob(&r, &d, None));
+        send(registry.blob_exists(&r, &d));
+        send(registry.push_blob(&r, &d, 0, p, Some(&r)));
+        send(registry.push_manifest(&r, "", b""));
+    }
 
     fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
         let mut d = Descriptor::new(crate::oci::media_type::OCI_MANIFEST, Digest::of(&[n]), 1);
