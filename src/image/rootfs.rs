@@ -88,6 +88,9 @@ struct Kept {
 
 /// The merged filesystem of an image. Paths are relative to the root, without a
 /// leading `/` (`etc/os-release`); methods accept either form.
+///
+/// Reading a file that was not kept goes back to its layer's blob, so keep the
+/// [`OpenedImage`](super::OpenedImage) the layers came from alive as long as this.
 #[derive(Debug)]
 pub struct RootFs {
     nodes: BTreeMap<String, Node>,
