@@ -490,4 +490,70 @@ mod tests {
             assert!(text.contains(&format!("`{input}`")), "{text}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn component() -> impl Strategy<Value = String> {
+            "[a-z0-9]{1,6}(([._]|__|-{1,3})[a-z0-9]{1,6}){0,2}"
+        }
+
+        fn registry() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just(DOCKER_HUB.name.to_string()),
+                Just("localhost".to_string()),
+                (1u16..=65535).prop_map(|port| format!("127.0.0.1:{port}")),
+                (
+                    "[a-z][a-z0-9-]{0,8}[a-z0-9]",
+                    "[a-z]{2,5}",
+                    proptest::option::of(1u16..=65535)
+                )
+                    .prop_map(|(host, tld, port)| match port {
+                        Some(port) => format!("{host}.{tld}:{port}"),
+                        None => format!("{host}.{tld}"),
+                    }),
+            ]
+        }
+
+        fn reference() -> impl Strategy<Value = Reference> {
+            (
+                registry(),
+                proptest::collection::vec(component(), 1..4),
+                proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+                proptest::option::of(proptest::array::uniform32(any::<u8>())),
+            )
+                .prop_map(|(registry, mut path, tag, digest)| {
+                    if registry == DOCKER_HUB.name && path.len() == 1 {
+                        path.insert(0, OFFICIAL_NAMESPACE.to_string());
+                    }
+                    let digest = digest.map(|d| Digest::from_sha256(&d));
+                    let tag = if tag.is_none() && digest.is_none() {
+                        Some("latest".to_string())
+                    } else {
+                        tag
+                    };
+                    Reference {
+                        registry,
+                        repository: path.join("/"),
+                        tag,
+                        digest,
+                    }
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn display_round_trips(r in reference()) {
+                let shown = r.to_string();
+                let parsed: Reference = shown.parse().unwrap();
+                prop_assert_eq!(parsed, r);
+            }
+
+            #[test]
+            fn parsing_never_panics(text in "\\PC{0,80}") {
+                let _ = text.parse::<Reference>();
+            }
+        }
+    }
 }

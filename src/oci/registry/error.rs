@@ -145,11 +145,7 @@ pub enum RegistryError {
     BadManifest { what: String, problem: String },
 
     /// `--offline`, and what is asked for needs the network.
-    #[error(
-        "{what} is not in the cache and --offline forbids asking the registry; run once \
-         without --offline{}",
-        if *.by_tag { ", or pin the image by digest (name@sha256:…)" } else { "" }
-    )]
+    #[error("{}", offline_message(.what, *.by_tag))]
     Offline { what: String, by_tag: bool },
 
     /// `config.json` or a credential helper failed.
@@ -171,6 +167,22 @@ pub enum RegistryError {
         what: String,
         problem: String,
     },
+}
+
+fn offline_message(what: &str, by_tag: bool) -> String {
+    if by_tag {
+        // A tag can move at any time: only the registry can say what it names now.
+        format!(
+            "{what} is named by a tag, which only the registry can resolve, and --offline \
+             forbids asking it; pin the image by digest (name@sha256:…), or run without \
+             --offline"
+        )
+    } else {
+        format!(
+            "{what} is not in the cache and --offline forbids asking the registry; run once \
+             without --offline (e.g. `rtlock fetch`) to cache it"
+        )
+    }
 }
 
 fn plain_http_hint(allowed: bool) -> &'static str {
