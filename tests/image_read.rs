@@ -630,3 +630,56 @@ fn inspect_of_a_bad_source_says_what_to_write() {
     let err = String::from_utf8(out).unwrap();
     assert!(err.contains("not an OCI image layout"), "{err}");
 }
+
+/// Rewrites a layout's `index.json` so that its tag names an image index holding the
+/// image for `platform` and, for another platform, a manifest that does not exist (it
+/// must never be read).
+fn nest_in_index(root: &Path, platform: (&str, &str)) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
+    let mut manifest = index["manifests"][0].clone();
+    manifest.as_object_mut().unwrap().remove("annotations");
+    manifest["platform"] = serde_json::json!({"os": platform.0, "architecture": platform.1});
+    let other = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha(b"not here").to_string(), "size": 8,
+        "platform": {"os": "linux", "architecture": "s390x"},
+    });
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [other, manifest],
+    }))
+    .unwrap();
+    std::fs::write(root.join("blobs/sha256").join(sha(&nested).hex()), &nested).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": sha(&nested).to_string(), "size": nested.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "t"}}],
+    });
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+#[test]
+fn a_multi_platform_layout_opens_the_image_for_the_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = layout(
+        dir.path(),
+        &[gz_blob(&layer(&[E::File("etc/hostname", b"amd64\n")]))],
+    );
+    nest_in_index(&root, ("linux", "amd64"));
+    let fs = read_all(&root).unwrap();
+    assert_eq!(text(&fs, "etc/hostname").as_deref(), Some("amd64\n"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = layout(dir.path(), &[gz_blob(&layer(&[E::File("a", b"")]))]);
+    nest_in_index(&root, ("linux", "arm64"));
+    let err = open(&format!("oci:{}:t", root.display()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no image for linux/amd64") && err.contains("linux/arm64"),
+        "{err}"
+    );
+}
