@@ -683,3 +683,126 @@ fn a_multi_platform_layout_opens_the_image_for_the_platform() {
         "{err}"
     );
 }
+
+/// Hashes what is written through it (the diff_id of a tar streamed into gzip).
+struct Tee<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A gzip layer holding one file of `size` zero bytes at `path` (plus os-release), made
+/// without ever holding the tar in memory.
+fn big_file_blob(path: &str, size: u64) -> Blob {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(Tee {
+        inner: gz,
+        hasher: Sha256::new(),
+    });
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(size);
+    builder
+        .append_data(&mut h, path, std::io::Read::take(std::io::repeat(0), size))
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(8);
+    builder
+        .append_data(&mut h, "etc/os-release", &b"ID=big\n\n"[..])
+        .unwrap();
+    let tee = builder.into_inner().unwrap();
+    let diff_id = Digest::from_sha256(&tee.hasher.finalize().into());
+    let bytes = tee.inner.finish().unwrap();
+    Blob {
+        digest: sha(&bytes),
+        size: bytes.len() as u64,
+        diff_id,
+        media_type: "application/vnd.oci.image.layer.v1.tar+gzip",
+        bytes,
+    }
+}
+
+/// Peak resident memory of a child process, in KiB: its `VmHWM`, polled until it exits
+/// (the last value read is the peak up to then).
+fn run_measuring_peak(cmd: &mut std::process::Command) -> (std::process::Output, u64) {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(&status_file)
+                    && let Some(kb) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let output = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    poller.join().unwrap();
+    (output, peak.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn memory_does_not_grow_with_layer_size() {
+    const SIZE: u64 = 256 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let root = layout(dir.path(), &[big_file_blob("usr/share/big.bin", SIZE)]);
+    let (out, peak_kib) = run_measuring_peak(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("rtlock")).args([
+            "inspect",
+            &format!("oci:{}:t", root.display()),
+            "--format",
+            "json",
+        ]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["os"]["id"], "big");
+    eprintln!("inspect of a {SIZE}-byte layer: peak {peak_kib} KiB");
+    assert!(peak_kib > 0, "could not measure the peak");
+    assert!(
+        peak_kib < 100 * 1024,
+        "reading a {SIZE}-byte layer peaked at {peak_kib} KiB"
+    );
+}
+
+#[test]
+fn a_file_too_large_to_read_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = rtlock::image::rootfs::MAX_KEPT + 1;
+    let root = layout(dir.path(), &[big_file_blob("var/lib/dpkg/status", size)]);
+    let fs = read_all(&root).unwrap();
+    let err = fs.read_file("var/lib/dpkg/status").unwrap_err().to_string();
+    assert!(
+        err.contains("/var/lib/dpkg/status") && err.contains("more than rtlock reads"),
+        "{err}"
+    );
+}

@@ -369,7 +369,8 @@ impl RootFs {
 
     /// The whole content of the file `path` leads to, or `None` when there is no such
     /// regular file. Kept content is returned at once; otherwise the file's layer is
-    /// read again up to its entry.
+    /// read again up to its entry. Files larger than [`MAX_KEPT`] are refused: this is
+    /// for configuration and metadata, and memory must not grow with what an image holds.
     pub fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, ImageError> {
         let Some((resolved, node)) = self.stat(path)? else {
             return Ok(None);
@@ -381,6 +382,13 @@ impl RootFs {
             && kept.complete
         {
             return Ok(Some(kept.bytes.to_vec()));
+        }
+        if node.size > MAX_KEPT {
+            return Err(ImageError::Layout(format!(
+                "/{resolved} is {} bytes, more than rtlock reads into memory ({MAX_KEPT} bytes): \
+                 the image is unusual or damaged",
+                node.size
+            )));
         }
         let data_path = node.data_path.as_deref().unwrap_or(&resolved);
         self.reread(node.layer, data_path).map(Some)
