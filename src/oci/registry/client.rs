@@ -154,6 +154,13 @@ impl Inner {
                     break endpoint_of(https.clone(), &response, registry)?;
                 }
                 Ok(Probe::NotRegistry(status)) => {
+                    if is_transient_status(status)
+                        && let Some(delay) = policy.delay_after(attempt, None)
+                    {
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                        continue;
+                    }
                     return Err(RegistryError::Status {
                         registry: registry.to_string(),
                         action: "GET /v2/ (is this a container registry?)".into(),
