@@ -955,3 +955,123 @@ async fn without_credentials_a_private_registry_says_how_to_log_in() {
     let text = error.to_string();
     assert!(text.contains("docker login"), "{text}");
 }
+
+/// A registry that implements just the chunked upload protocol, and breaks the
+/// `break_patch`-th PATCH after keeping its first 1000 bytes (as a registry does when a
+/// connection dies mid-chunk).
+#[derive(Clone, Default)]
+struct UploadFake {
+    received: Arc<Mutex<Vec<u8>>>,
+    patches: Arc<std::sync::atomic::AtomicUsize>,
+    status_queries: Arc<std::sync::atomic::AtomicUsize>,
+    committed: Arc<Mutex<Option<String>>>,
+    break_patch: usize,
+}
+
+const UPLOAD_LOCATION: &str = "/v2/team/image/blobs/uploads/session-1?_state=x";
+
+async fn upload_handler(State(fake): State<UploadFake>, request: Request) -> Response {
+    use axum::http::Method;
+    use std::sync::atomic::Ordering;
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let start: Option<usize> = request
+        .headers()
+        .get(header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.parse().ok());
+    let body = axum::body::to_bytes(request.into_body(), 64 << 20)
+        .await
+        .unwrap();
+    let with_range = |status: StatusCode, received: usize| {
+        (
+            status,
+            [
+                (header::LOCATION, UPLOAD_LOCATION.to_string()),
+                (header::RANGE, format!("0-{}", received.saturating_sub(1))),
+            ],
+        )
+            .into_response()
+    };
+    let mut received = fake.received.lock().unwrap();
+    match (method, path.as_str()) {
+        (Method::GET, "/v2/") => StatusCode::OK.into_response(),
+        (Method::HEAD, p) if p.contains("/blobs/sha256:") => {
+            let digest = p.rsplit('/').next().unwrap().to_string();
+            if fake.committed.lock().unwrap().as_deref() == Some(digest.as_str()) {
+                StatusCode::OK.into_response()
+            } else {
+                StatusCode::NOT_FOUND.into_response()
+            }
+        }
+        (Method::POST, "/v2/team/image/blobs/uploads/") => {
+            with_range(StatusCode::ACCEPTED, received.len())
+        }
+        (Method::PATCH, "/v2/team/image/blobs/uploads/session-1") => {
+            let n = fake.patches.fetch_add(1, Ordering::SeqCst) + 1;
+            if start != Some(received.len()) {
+                return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            }
+            if n == fake.break_patch {
+                received.extend_from_slice(&body[..1000]);
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            received.extend_from_slice(&body);
+            with_range(StatusCode::ACCEPTED, received.len())
+        }
+        (Method::GET, "/v2/team/image/blobs/uploads/session-1") => {
+            fake.status_queries.fetch_add(1, Ordering::SeqCst);
+            with_range(StatusCode::NO_CONTENT, received.len())
+        }
+        (Method::PUT, "/v2/team/image/blobs/uploads/session-1") => {
+            let digest = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "digest")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if digest != format!("sha256:{}", sha256_hex(&received)) {
+                return StatusCode::BAD_REQUEST.into_response();
+            }
+            *fake.committed.lock().unwrap() = Some(digest);
+            StatusCode::CREATED.into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunk_that_breaks_part_way_is_resumed_where_the_registry_stands() {
+    use std::sync::atomic::Ordering;
+    let fake = UploadFake {
+        break_patch: 2,
+        ..UploadFake::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .fallback(upload_handler)
+        .with_state(fake.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..300 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, &content).unwrap();
+    let digest = Digest::of(&content);
+    let c = client();
+    let registry = c.registry.clone().with_upload_chunk_size(64 * 1024);
+    let r = reference(&format!("{addr}/team/image:1"));
+    let how = registry
+        .push_blob_with(&r, &digest, content.len() as u64, &file, None)
+        .await
+        .unwrap();
+    assert!(matches!(how, PushedBlob::Uploaded { .. }), "{how:?}");
+    assert_eq!(fake.status_queries.load(Ordering::SeqCst), 1);
+    assert_eq!(*fake.received.lock().unwrap(), content);
+    assert_eq!(
+        fake.committed.lock().unwrap().as_deref(),
+        Some(digest.as_str())
+    );
+    assert!(registry.blob_exists(&r, &digest).await.unwrap());
+}

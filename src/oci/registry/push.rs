@@ -40,6 +40,37 @@ const CHUNK_MIN_LENGTH: &str = "oci-chunk-min-length";
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
+/// How many times one chunked upload may pick up again after a broken chunk.
+const MAX_RESUMES: u32 = 3;
+
+/// A chunk failure worth resuming after: the transfer broke (after the request's own
+/// retries), or a retry was refused because the registry had kept part of the chunk.
+fn is_resumable(error: &RegistryError) -> bool {
+    match error {
+        RegistryError::Network { .. } => true,
+        RegistryError::Status { status, .. } => {
+            *status == StatusCode::RANGE_NOT_SATISFIABLE || status.is_server_error()
+        }
+        _ => false,
+    }
+}
+
+/// The bytes an upload holds, from its status response's `Range: 0-<last>` (a
+/// distribution quirk writes `0-0` for an empty upload too; reading it as nothing
+/// received costs at most one byte sent again).
+fn received_bytes(range: Option<&str>) -> Option<u64> {
+    let Some(range) = range else {
+        return Some(0);
+    };
+    let range = range.trim().trim_start_matches("bytes=");
+    let (start, last) = range.split_once('-')?;
+    let (start, last): (u64, u64) = (start.trim().parse().ok()?, last.trim().parse().ok()?);
+    if start != 0 {
+        return None;
+    }
+    Some(if last == 0 { 0 } else { last + 1 })
+}
+
 impl Registry {
     /// Puts the blob `digest` (the file at `path`, `size` bytes) into `r`'s repository.
     /// See [`push_blob_with`](Self::push_blob_with), which also says how.
@@ -133,11 +164,36 @@ impl Registry {
             return Ok(PushedBlob::Uploaded { chunks: 0 });
         }
         let mut location = location;
-        let (mut offset, mut chunks) = (0, 0);
+        let (mut offset, mut chunks, mut resumes) = (0, 0, 0);
         while offset < size {
             let len = chunk.min(size - offset);
-            location = upload.patch(&endpoint, location, path, offset, len).await?;
-            offset += len;
+            match upload
+                .patch(&endpoint, location.clone(), path, offset, len)
+                .await
+            {
+                Ok(next) => {
+                    location = next;
+                    offset += len;
+                }
+                // A chunk that broke off part-way leaves the registry with bytes we
+                // cannot see: ask it where the upload stands and go on from there.
+                Err(error) if resumes < MAX_RESUMES && is_resumable(&error) => {
+                    resumes += 1;
+                    let Ok((next, received)) = upload.status(&endpoint, &location).await else {
+                        return Err(error);
+                    };
+                    if received > size {
+                        return Err(error);
+                    }
+                    tracing::warn!(
+                        "{}; resuming the upload at byte {received} of {size}",
+                        crate::fetch::error_chain(&error)
+                    );
+                    location = next;
+                    offset = received;
+                }
+                Err(error) => return Err(error),
+            }
             chunks += 1;
         }
         upload.finish(&endpoint, location).await?;
@@ -364,6 +420,43 @@ impl Upload<'_> {
             .await)
     }
 
+    /// Where an upload stands: `GET <location>` answers where to send the next bytes
+    /// and, in `Range`, how many it has.
+    async fn status(
+        &self,
+        endpoint: &Endpoint,
+        location: &Url,
+    ) -> Result<(Url, u64), RegistryError> {
+        let action = format!("asking how much of {} arrived", self.what);
+        let response = self
+            .registry
+            .inner
+            .send(self.r, self.scope, &action, |client, _| {
+                Ok(client.get(location.clone()))
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self
+                .registry
+                .inner
+                .status_error(self.r, &action, &self.what, "push to", response)
+                .await);
+        }
+        let range = response
+            .headers()
+            .get(reqwest::header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        let received = received_bytes(range).ok_or_else(|| RegistryError::Upload {
+            registry: self.r.registry.clone(),
+            what: self.what.clone(),
+            problem: "the registry's upload status has a Range rtlock cannot read".into(),
+        })?;
+        let next = self
+            .location(endpoint, &response)
+            .unwrap_or_else(|_| location.clone());
+        Ok((next, received))
+    }
+
     fn location(&self, endpoint: &Endpoint, response: &Response) -> Result<Url, RegistryError> {
         response
             .headers()
@@ -433,4 +526,19 @@ fn file_body(
         }
     });
     Ok(reqwest::Body::wrap_stream(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_ranges() {
+        assert_eq!(received_bytes(None), Some(0));
+        assert_eq!(received_bytes(Some("0-0")), Some(0));
+        assert_eq!(received_bytes(Some("0-1023")), Some(1024));
+        assert_eq!(received_bytes(Some("bytes=0-9")), Some(10));
+        assert_eq!(received_bytes(Some("5-9")), None);
+        assert_eq!(received_bytes(Some("garbage")), None);
+    }
 }
