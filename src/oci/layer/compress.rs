@@ -26,10 +26,10 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// From the lock's `[image] compression`.
+    /// From the lock's `[image] compression` (absent or empty: gzip, the lock's default).
     pub fn from_lock(value: &str) -> Option<Compression> {
         match value {
-            "gzip" => Some(Compression::Gzip),
+            "gzip" | "" => Some(Compression::Gzip),
             "zstd" => Some(Compression::Zstd),
             _ => None,
         }

@@ -259,3 +259,11 @@ fn zstd_and_plain_layers_have_the_same_diff_id() {
     assert_eq!(tar.digest, tar.diff_id);
     assert_eq!(zst.media_type, crate::oci::media_type::OCI_LAYER_ZSTD);
 }
+
+#[test]
+fn a_lock_without_a_compression_means_gzip() {
+    assert_eq!(Compression::from_lock(""), Some(Compression::Gzip));
+    assert_eq!(Compression::from_lock("gzip"), Some(Compression::Gzip));
+    assert_eq!(Compression::from_lock("zstd"), Some(Compression::Zstd));
+    assert_eq!(Compression::from_lock("lz4"), None);
+}

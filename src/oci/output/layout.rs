@@ -113,3 +113,91 @@ fn temp_sibling(target: &Path) -> PathBuf {
         .unwrap_or_default();
     target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::Digest;
+    use crate::oci::output::ImageLayer;
+    use crate::oci::types::Descriptor;
+
+    fn image(dir: &Path, content: &[u8]) -> Image {
+        let layer = dir.join(format!("layer-{}", content.len()));
+        std::fs::write(&layer, content).unwrap();
+        let config = format!("{{\"n\":{}}}", content.len()).into_bytes();
+        let manifest = format!("{{\"m\":{}}}", content.len()).into_bytes();
+        Image {
+            manifest_digest: Digest::of(&manifest),
+            manifest,
+            manifest_media_type: media_type::OCI_MANIFEST.into(),
+            config_descriptor: Descriptor::new(
+                media_type::OCI_CONFIG,
+                Digest::of(&config),
+                config.len() as u64,
+            ),
+            config,
+            layers: vec![ImageLayer {
+                descriptor: Descriptor::new(
+                    media_type::OCI_LAYER_GZIP,
+                    Digest::of(content),
+                    content.len() as u64,
+                ),
+                diff_id: Digest::of(b"tar"),
+                path: layer,
+            }],
+            epoch: 0,
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<(Option<String>, Digest)> {
+        let index: ImageIndex =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        index
+            .manifests
+            .into_iter()
+            .map(|m| {
+                (
+                    m.annotations.and_then(|a| a.get(REF_NAME).cloned()),
+                    m.digest,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tags_accumulate_and_a_retag_replaces_its_entry() {
+        let src = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let layout = out.path().join("layout");
+        let (one, two) = (image(src.path(), b"one"), image(src.path(), b"second"));
+        write_layout(&one, &layout, Some("a")).unwrap();
+        write_layout(&two, &layout, Some("b")).unwrap();
+        write_layout(&two, &layout, Some("a")).unwrap();
+        assert_eq!(
+            names(&layout),
+            [
+                (Some("b".into()), two.manifest_digest.clone()),
+                (Some("a".into()), two.manifest_digest.clone())
+            ]
+        );
+        for digest in [
+            &one.layers[0].descriptor.digest,
+            &two.config_descriptor.digest,
+        ] {
+            assert!(layout.join("blobs/sha256").join(digest.hex()).is_file());
+        }
+        assert!(layout.join("oci-layout").is_file());
+        // No temporary names left behind.
+        let leftovers = std::fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+}
