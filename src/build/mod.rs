@@ -104,6 +104,16 @@ pub enum BuildError {
 
 /// Builds the image of `lock`.
 pub async fn build(lock: &Lockfile, ctx: &BuildContext) -> Result<Built, BuildError> {
+    build_with(lock, ctx, layers::plan(lock)?).await
+}
+
+/// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the
+/// seam where the apt, pip and R installers plug in.
+pub async fn build_with(
+    lock: &Lockfile,
+    ctx: &BuildContext,
+    planned: Vec<PlannedLayer>,
+) -> Result<Built, BuildError> {
     let compression = Compression::from_lock(&lock.image.compression)
         .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let base = base_reference(lock)?;
@@ -154,7 +164,6 @@ pub async fn build(lock: &Lockfile, ctx: &BuildContext) -> Result<Built, BuildEr
 
     // Download the base's layers and write rtlock's at the same time.
     let downloads = download_layers(&ctx.registry, &base, &base_manifest, &base_config);
-    let planned = layers::plan(lock)?;
     let cache = ctx.layer_cache.clone();
     let epoch = lock.source_date_epoch;
     let written =
