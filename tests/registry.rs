@@ -966,6 +966,8 @@ struct UploadFake {
     status_queries: Arc<std::sync::atomic::AtomicUsize>,
     committed: Arc<Mutex<Option<String>>>,
     break_patch: usize,
+    /// The query of each upload-starting POST.
+    posts: Arc<Mutex<Vec<String>>>,
 }
 
 const UPLOAD_LOCATION: &str = "/v2/team/image/blobs/uploads/session-1?_state=x";
@@ -1007,6 +1009,9 @@ async fn upload_handler(State(fake): State<UploadFake>, request: Request) -> Res
             }
         }
         (Method::POST, "/v2/team/image/blobs/uploads/") => {
+            // Mount requests are declined (as registries do without pull access to
+            // the source): 202 starts a normal upload instead.
+            fake.posts.lock().unwrap().push(query);
             with_range(StatusCode::ACCEPTED, received.len())
         }
         (Method::PATCH, "/v2/team/image/blobs/uploads/session-1") => {
@@ -1030,6 +1035,8 @@ async fn upload_handler(State(fake): State<UploadFake>, request: Request) -> Res
                 .find(|(k, _)| k == "digest")
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
+            // A monolithic upload's bytes come with the PUT; a chunked one's PUT is empty.
+            received.extend_from_slice(&body);
             if digest != format!("sha256:{}", sha256_hex(&received)) {
                 return StatusCode::BAD_REQUEST.into_response();
             }
@@ -1074,4 +1081,37 @@ async fn a_chunk_that_breaks_part_way_is_resumed_where_the_registry_stands() {
         Some(digest.as_str())
     );
     assert!(registry.blob_exists(&r, &digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_mount_falls_back_to_uploading() {
+    let fake = UploadFake::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .fallback(upload_handler)
+        .with_state(fake.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("blob");
+    std::fs::write(&file, b"mount me if you can").unwrap();
+    let digest = Digest::of(b"mount me if you can");
+    let c = client();
+    let r = reference(&format!("{addr}/team/image:1"));
+    let from = reference(&format!("{addr}/other/source:1"));
+    let how = c
+        .registry
+        .push_blob_with(&r, &digest, 19, &file, Some(&from))
+        .await
+        .unwrap();
+    assert_eq!(how, PushedBlob::Uploaded { chunks: 0 });
+    let posts = fake.posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].contains(&format!("mount={}", digest.as_str().replace(':', "%3A")))
+            && posts[0].contains("from=other%2Fsource"),
+        "{posts:?}"
+    );
+    assert_eq!(*fake.received.lock().unwrap(), b"mount me if you can");
 }
