@@ -66,11 +66,14 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // With --check, the outputs are written from the first build, whose layers live in
+    // the scratch directory until the end of this function.
+    let mut scratch = None;
     let (built, ctx) = if args.check {
-        let scratch =
-            build::scratch_dir().context("cannot create a scratch directory for --check")?;
-        let first_ctx = context(LayerCache::new(scratch.path().join("first")));
-        let second_ctx = context(LayerCache::new(scratch.path().join("second")));
+        let dir = build::scratch_dir().context("cannot create a scratch directory for --check")?;
+        let first_ctx = context(LayerCache::new(dir.path().join("first")));
+        let second_ctx = context(LayerCache::new(dir.path().join("second")));
+        scratch = Some(dir);
         let first = runtime.block_on(build::build(&lock, &first_ctx))?;
         let second = runtime.block_on(build::build(&lock, &second_ctx))?;
         if let Some(difference) = build::check::compare(&first, &second) {
@@ -86,12 +89,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "reproducible: two independent builds gave {}",
             first.image.manifest_digest
         ));
-        // Outputs are written from the first build, whose layers must outlive `scratch`:
-        // the build is redone against the regular cache (instant: same bytes).
-        drop(first);
-        drop(scratch);
-        let ctx = context(LayerCache::in_cache_dir(&cache_dir));
-        (runtime.block_on(build::build(&lock, &ctx))?, ctx)
+        (first, first_ctx)
     } else {
         let ctx = context(LayerCache::in_cache_dir(&cache_dir));
         (runtime.block_on(build::build(&lock, &ctx))?, ctx)
@@ -108,6 +106,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         BuildFormat::Text => println!("{}", built.image.manifest_digest),
         BuildFormat::Json => println!("{}", serde_json::to_string(&summary(&built))?),
     }
+    drop(scratch);
     Ok(ExitCode::SUCCESS)
 }
 
