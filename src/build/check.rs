@@ -261,6 +261,69 @@ mod tests {
         );
     }
 
+    fn built(layer: &crate::oci::layer::Layer, config: &[u8]) -> Built {
+        use crate::oci::Digest;
+        use crate::oci::output::{Image, ImageLayer};
+        use crate::oci::types::Descriptor;
+        let base = ImageLayer {
+            descriptor: Descriptor::new(media_type::OCI_LAYER_GZIP, Digest::of(b"base"), 4),
+            diff_id: Digest::of(b"base-tar"),
+            path: "/nonexistent".into(),
+        };
+        let top = ImageLayer {
+            descriptor: Descriptor::new(&layer.media_type, layer.digest.clone(), layer.size),
+            diff_id: layer.diff_id.clone(),
+            path: layer.path.clone(),
+        };
+        let manifest = format!("{}{}", layer.digest, String::from_utf8_lossy(config)).into_bytes();
+        Built {
+            image: Image {
+                manifest_digest: Digest::of(&manifest),
+                manifest,
+                manifest_media_type: media_type::OCI_MANIFEST.into(),
+                config: config.to_vec(),
+                config_descriptor: Descriptor::new(media_type::OCI_CONFIG, Digest::of(config), 1),
+                layers: vec![base, top],
+                epoch: 0,
+            },
+            base: "127.0.0.1:5000/base@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                .parse()
+                .unwrap(),
+            base_layers: 1,
+        }
+    }
+
+    #[test]
+    fn compare_names_the_layer_and_file_or_the_config_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path());
+        let layer = |content: &[u8]| {
+            write_layer(
+                vec![Entry::file(
+                    "usr/lib/x.so",
+                    0o644,
+                    Content::Bytes(content.to_vec()),
+                )],
+                0,
+                Compression::Gzip,
+                &cache,
+                None,
+            )
+            .unwrap()
+        };
+        let (one, two) = (layer(b"1"), layer(b"2"));
+        let a = built(&one, br#"{"a":1}"#);
+        assert_eq!(compare(&a, &built(&one, br#"{"a":1}"#)), None);
+        let difference = compare(&a, &built(&two, br#"{"a":1}"#)).unwrap();
+        let text = difference.to_string();
+        assert!(text.starts_with("layer 1 differs"), "{text}");
+        assert!(text.contains("`usr/lib/x.so` (content differs)"), "{text}");
+        assert_eq!(
+            compare(&a, &built(&one, br#"{"a":2}"#)),
+            Some(Difference::Config { key: "a".into() })
+        );
+    }
+
     #[test]
     fn the_first_differing_config_key_is_named() {
         let a = br#"{"config":{"Env":["A=1"],"User":"1"},"created":"x"}"#;
