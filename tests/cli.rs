@@ -84,12 +84,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn unfinished_commands_say_so_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 4] = [
-        &["build", "-o", "oci:out"],
-        &["audit", "oci:img"],
-        &["inspect", "oci:img"],
-        &["export", "requirements"],
-    ];
+    let cases: [&[&str]; 2] = [&["audit", "oci:img"], &["export", "requirements"]];
     for args in cases {
         rtlock()
             .current_dir(dir.path())
@@ -210,6 +205,8 @@ fn lock_without_check_does_not_pretend() {
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot resolve [apt] packages yet"));
+        .stderr(predicate::str::contains(
+            "cannot resolve [apt] packages yet",
+        ));
     assert!(!dir.path().join("runtime.lock").exists());
 }
