@@ -12,7 +12,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::str::FromStr;
 
 use super::ImageError;
 use super::layer::LayerBlob;
@@ -20,73 +19,10 @@ use super::layout;
 use super::source::ImageSource;
 use super::store::{BlobLocation, Store};
 use crate::oci::Digest;
-use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
+use crate::oci::types::{ImageConfig, ImageManifest};
 
-/// `os/architecture[/variant]`: which image of a multi-platform index to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl Default for Platform {
-    /// `linux/amd64`, the default platform of `[base]` in SPEC.md.
-    fn default() -> Self {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
-    }
-}
-
-impl Platform {
-    /// The index entry for this platform.
-    pub fn select<'a>(&self, index: &'a ImageIndex) -> Option<&'a Descriptor> {
-        crate::oci::registry::select_platform(
-            index,
-            &self.os,
-            &self.architecture,
-            self.variant.as_deref(),
-        )
-    }
-}
-
-impl FromStr for Platform {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, variant] if !os.is_empty() && !arch.is_empty() && !variant.is_empty() => {
-                Ok(Platform {
-                    os: os.to_string(),
-                    architecture: arch.to_string(),
-                    variant: Some(variant.to_string()),
-                })
-            }
-            _ => Err(format!(
-                "`{s}` is not a platform: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
+/// Which image of a multi-platform index to read: the same type `[base] platform` is.
+pub use crate::manifest::Platform;
 
 /// How to open an image.
 #[derive(Debug, Clone, Default)]

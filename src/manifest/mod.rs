@@ -51,6 +51,39 @@ pub struct Platform {
 impl Platform {
     /// The architectures rtlock builds for, as OCI and Debian name them.
     pub const SUPPORTED: [&'static str; 2] = ["linux/amd64", "linux/arm64"];
+
+    /// The entry of a multi-platform index for this platform.
+    pub fn select<'a>(
+        &self,
+        index: &'a crate::oci::types::ImageIndex,
+    ) -> Option<&'a crate::oci::types::Descriptor> {
+        crate::oci::registry::select_platform(
+            index,
+            &self.os,
+            &self.architecture,
+            self.variant.as_deref(),
+        )
+    }
+}
+
+/// Any `os/architecture[/variant]`; whether rtlock builds for it is checked where a
+/// manifest is read ([`Platform::SUPPORTED`]).
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "`{s}` is not a platform: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            ));
+        }
+        Ok(Platform {
+            os: parts[0].to_string(),
+            architecture: parts[1].to_string(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
 }
 
 impl Default for Platform {

@@ -615,12 +615,7 @@ fn parse_platform(s: &str) -> Option<Platform> {
     if !Platform::SUPPORTED.contains(&normalized) {
         return None;
     }
-    let (os, architecture) = normalized.split_once('/')?;
-    Some(Platform {
-        os: os.to_string(),
-        architecture: architecture.to_string(),
-        variant: None,
-    })
+    normalized.parse().ok()
 }
 
 /// A light check of a one-line apt source (`deb [options] URI suite [components]`); the

@@ -7,7 +7,7 @@ use crate::manifest::{BaseSpec, Platform};
 use crate::oci::Digest;
 use crate::oci::media_type::{self, ManifestKind};
 use crate::oci::reference::Reference;
-use crate::oci::registry::{Registry, RegistryError, select_platform};
+use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
 
 /// What `[base]` resolved to.
@@ -67,13 +67,7 @@ pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBas
             let index: ImageIndex = serde_json::from_slice(&top.bytes)
                 .map_err(|e| malformed(spec, "index", e.to_string()))?;
             let platform = &spec.platform;
-            let entry = select_platform(
-                &index,
-                &platform.os,
-                &platform.architecture,
-                platform.variant.as_deref(),
-            )
-            .ok_or_else(|| {
+            let entry = platform.select(&index).ok_or_else(|| {
                 let offered: Vec<String> = index
                     .manifests
                     .iter()
