@@ -11,16 +11,9 @@ use serde::Serialize;
 
 use crate::build::{self, BuildContext, Built};
 use crate::cli::{BuildArgs, BuildFormat, GlobalArgs};
-use crate::fetch::{FetchSettings, Fetcher, default_cache_dir};
 use crate::lockfile::Lockfile;
 use crate::oci::layer::LayerCache;
 use crate::oci::output::Destination;
-use crate::oci::registry::{Registry, RegistryOptions};
-use crate::progress::Progress;
-
-/// Registries (host[:port], space-separated) that may be reached over plain HTTP besides
-/// loopback ones, which always may.
-const INSECURE_REGISTRIES_ENV: &str = "RTLOCK_INSECURE_REGISTRIES";
 
 pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let destinations = args
@@ -34,27 +27,9 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "mirrors are only used for package files; this lock's base comes from its registry"
         );
     }
-    let cache_dir = global.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let fetcher = Fetcher::new(FetchSettings {
-        offline: global.offline,
-        progress: Progress::for_stderr(global.quiet),
-        ..FetchSettings::new(&cache_dir)
-    })?;
-    let registry = Registry::new(
-        &fetcher,
-        RegistryOptions {
-            insecure: std::env::var(INSECURE_REGISTRIES_ENV)
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
-            docker_config_dir: None,
-        },
-    )?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
+    let fetcher = super::context::fetcher(global)?;
+    let registry = super::context::registry(&fetcher)?;
+    let runtime = super::context::runtime()?;
     let context = |layer_cache| BuildContext {
         fetcher: fetcher.clone(),
         registry: registry.clone(),
@@ -91,7 +66,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         ));
         (first, first_ctx)
     } else {
-        let ctx = context(LayerCache::in_cache_dir(&cache_dir));
+        let ctx = context(LayerCache::in_cache_dir(fetcher.cache().root()));
         (runtime.block_on(build::build(&lock, &ctx))?, ctx)
     };
 
