@@ -20,22 +20,23 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Ok(meta) = std::fs::metadata(path) {
         tmp.as_file().set_permissions(meta.permissions())?;
     } else {
-        set_default_permissions(tmp.as_file())?;
+        set_readable(tmp.as_file())?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
-/// tempfile creates files 0600; a lock or layout file should be readable like any file
-/// the user creates (0644 under the usual umask).
+/// tempfile creates files 0600; a lock, layout or cached blob should be readable like any
+/// file the user creates (0644 under the usual umask), and cache blobs are hard-linked
+/// into layouts others read.
 #[cfg(unix)]
-fn set_default_permissions(file: &std::fs::File) -> std::io::Result<()> {
+pub fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
 }
 
 #[cfg(not(unix))]
-fn set_default_permissions(_file: &std::fs::File) -> std::io::Result<()> {
+pub fn set_readable(_file: &std::fs::File) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -153,7 +153,7 @@ impl LayerCache {
         let path = self.blob_path(compression, &result.diff_id);
         std::fs::create_dir_all(path.parent().expect("blob paths have a parent")).map_err(fail)?;
         tmp.as_file().sync_data().map_err(fail)?;
-        set_readable(tmp.as_file()).map_err(fail)?;
+        crate::atomic_file::set_readable(tmp.as_file()).map_err(fail)?;
         tmp.persist(&path).map_err(|e| fail(e.error))?;
         let record = CachedLayer {
             digest: result.digest.clone(),
@@ -172,17 +172,4 @@ impl LayerCache {
             path,
         })
     }
-}
-
-/// Cache blobs are hard-linked into layouts: make them readable like files the user
-/// writes (tempfile creates 0600).
-#[cfg(unix)]
-fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-}
-
-#[cfg(not(unix))]
-fn set_readable(_file: &std::fs::File) -> std::io::Result<()> {
-    Ok(())
 }

@@ -162,18 +162,7 @@ fn write_archive(entries: Vec<Entry>, epoch: i64, path: &Path) -> Result<(), Out
         .into_inner()
         .map_err(|e| io_error(path)(e.into_error()))?;
     tmp.as_file().sync_all().map_err(io_error(path))?;
-    set_readable(tmp.as_file()).map_err(io_error(path))?;
+    crate::atomic_file::set_readable(tmp.as_file()).map_err(io_error(path))?;
     tmp.persist(path).map_err(|e| io_error(path)(e.error))?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_readable(file: &std::fs::File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))
-}
-
-#[cfg(not(unix))]
-fn set_readable(_file: &std::fs::File) -> std::io::Result<()> {
     Ok(())
 }
