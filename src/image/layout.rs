@@ -319,7 +319,11 @@ pub fn open_docker_archive(
 /// a user may type either, with or without Docker Hub's implied parts.
 fn same_reference(tag: &str, wanted: &str) -> bool {
     let strip = |s: &str| {
-        let s = s.strip_prefix("docker.io/").unwrap_or(s);
+        let hub = crate::oci::reference::DOCKER_HUB.name;
+        let s = s
+            .strip_prefix(hub)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(s);
         s.strip_prefix("library/").unwrap_or(s).to_string()
     };
     let with_tag = |s: String| {
