@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod deb822;
 pub mod diagnostic;
 pub mod diff;
 pub mod docker;

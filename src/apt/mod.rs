@@ -1,4 +1,5 @@
 //! apt: Debian packages. Relations and versions now; index, resolve, install and
 //! inventory as they land.
 
+pub mod index;
 pub mod relation;

@@ -1,0 +1,512 @@
+//! The index face of apt: from a source line to the verified `Packages` records of its
+//! suite, the way apt-get update gets there.
+//!
+//! 1. [`sources`]: which repositories, read from an image or from the manifest.
+//! 2. `InRelease` (else `Release` + `Release.gpg`), revalidated with
+//!    [`Fetcher::fetch_index`], its signature checked by [`signature`] with the keyrings
+//!    the source names (else the image's trusted keyrings), then parsed by [`release`].
+//! 3. For each component and architecture, the first of `Packages.xz`, `.gz` or plain
+//!    that the signed Release lists, fetched by the sha256 it gives (so a tampered file
+//!    is refused and an unchanged one is never downloaded twice), decompressed and kept
+//!    as text; [`packages`] parses it into borrowed records.
+
+pub mod packages;
+pub mod release;
+pub mod signature;
+pub mod sources;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use pgp::types::KeyDetails;
+use url::Url;
+
+pub use packages::{PackageRecord, PackagesError, RelationField, parse_packages};
+pub use release::{IndexFile, Release, parse_release};
+pub use signature::{Keyring, SignatureError, read_keyring};
+pub use sources::{AptSource, SignedBy, SourceError};
+
+use crate::fetch::{FetchError, Fetcher, redact};
+use crate::image::rootfs::RootFs;
+
+/// What the caller decides about a fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// Architectures to read when a source names none (the image's dpkg architecture,
+    /// plus its foreign ones).
+    pub architectures: Vec<String>,
+    /// Accept unsigned or badly signed repositories (the user said so explicitly).
+    pub allow_unsigned: bool,
+}
+
+impl IndexOptions {
+    pub fn new(architectures: &[&str]) -> Self {
+        IndexOptions {
+            architectures: architectures.iter().map(|a| a.to_string()).collect(),
+            allow_unsigned: false,
+        }
+    }
+}
+
+/// Where keyring files are read from: an image ([`RootFs`]) or a directory standing for
+/// one (the host's `/`, a test's temp dir). Paths are absolute, as apt writes them.
+pub trait KeyFiles {
+    /// The file's bytes, or `None` when there is no such file.
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
+    /// The names of the entries of a directory (none when it does not exist).
+    fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+}
+
+impl KeyFiles for RootFs {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        self.read_file(path).map_err(|e| e.to_string())
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .list_dir(dir)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+}
+
+/// A host directory taken as the root of the paths apt names.
+#[derive(Debug, Clone)]
+pub struct HostRoot(pub PathBuf);
+
+impl KeyFiles for HostRoot {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        let full = self.0.join(path.trim_start_matches('/'));
+        match std::fs::read(&full) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", full.display())),
+        }
+    }
+    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+        let full = self.0.join(dir.trim_start_matches('/'));
+        let entries = match std::fs::read_dir(&full) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", full.display())),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// An error of the index face. Each names the source (its file and line) or the URL,
+/// and says what the user can do.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("{what}: {source}")]
+    Fetch {
+        what: String,
+        #[source]
+        source: FetchError,
+    },
+    #[error(
+        "{url} is not signed (source {origin}): apt would refuse it; if you trust this \
+         repository anyway, mark the source `[trusted=yes]`"
+    )]
+    Unsigned { url: String, origin: String },
+    #[error(
+        "the signature of {url} does not verify (source {origin}): {reason}; keyrings tried: {}; \
+         name the repository's key with `signed-by=` or add it to the image's \
+         /etc/apt/trusted.gpg.d",
+        keyrings_tried(.keyrings)
+    )]
+    BadSignature {
+        url: String,
+        origin: String,
+        keyrings: Vec<String>,
+        reason: SignatureError,
+    },
+    #[error("source {origin}: {message}")]
+    Keyring { origin: String, message: String },
+    #[error("{url}: {message}")]
+    Release { url: String, message: String },
+    #[error("{url}: {message}")]
+    Packages { url: String, message: String },
+}
+
+fn keyrings_tried(names: &[String]) -> String {
+    if names.is_empty() {
+        "none (the image has no trusted keyrings)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// One `Packages` index, decompressed and verified against the signed Release.
+#[derive(Debug, Clone)]
+pub struct PackagesIndex {
+    /// Empty for a flat repository.
+    pub component: String,
+    pub architecture: String,
+    /// The URL it was fetched from (the compressed file).
+    pub url: Url,
+    /// The sha256 of the fetched (compressed) file, as the Release lists it.
+    pub sha256: String,
+    pub text: String,
+}
+
+impl PackagesIndex {
+    /// The records, borrowed from [`text`](Self::text).
+    pub fn records(&self) -> Result<Vec<PackageRecord<'_>>, IndexError> {
+        parse_packages(&self.text).map_err(|e| IndexError::Packages {
+            url: redact(&self.url),
+            message: format!("{e} (after decompression)"),
+        })
+    }
+}
+
+/// A suite as fetched: its Release and its Packages indexes.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub source: AptSource,
+    /// `InRelease`, or `Release` when there was no `InRelease`.
+    pub release_url: Url,
+    pub release: Release,
+    /// `false` only when the source is `trusted=yes` or unsigned repositories were
+    /// allowed, and no signature verified.
+    pub verified: bool,
+    pub packages: Vec<PackagesIndex>,
+}
+
+/// The keyrings that may sign `source`'s Release: those it names, else the trusted ones.
+pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyring>, IndexError> {
+    let keyring_error = |message: String| IndexError::Keyring {
+        origin: source.origin.clone(),
+        message,
+    };
+    let read = |path: &str| -> Result<Option<Keyring>, IndexError> {
+        match files.read(path).map_err(keyring_error)? {
+            None => Ok(None),
+            Some(bytes) => read_keyring(path, &bytes)
+                .map(Some)
+                .map_err(|e| keyring_error(e.to_string())),
+        }
+    };
+    match &source.signed_by {
+        Some(SignedBy::Inline(text)) => {
+            let name = format!("the inline Signed-By key of {}", source.origin);
+            Ok(vec![
+                read_keyring(&name, text.as_bytes()).map_err(|e| keyring_error(e.to_string()))?,
+            ])
+        }
+        Some(SignedBy::Keyrings(entries)) => {
+            let mut out = Vec::new();
+            let mut fingerprints = Vec::new();
+            for entry in entries {
+                if entry.starts_with('/') {
+                    let keyring = read(entry)?.ok_or_else(|| {
+                        keyring_error(format!(
+                            "the keyring {entry} named by signed-by is not in the image"
+                        ))
+                    })?;
+                    out.push(keyring);
+                } else {
+                    fingerprints.push(entry.trim_end_matches('!').to_ascii_uppercase());
+                }
+            }
+            if !fingerprints.is_empty() {
+                // apt's meaning: keys with these fingerprints, from the trusted keyrings.
+                for mut keyring in trusted_keyrings(files, &keyring_error)? {
+                    keyring.keys.retain(|key| {
+                        let primary = format!("{:X}", key.primary_key.fingerprint());
+                        fingerprints.contains(&primary)
+                            || key.public_subkeys.iter().any(|sub| {
+                                fingerprints.contains(&format!("{:X}", sub.key.fingerprint()))
+                            })
+                    });
+                    if !keyring.keys.is_empty() {
+                        out.push(keyring);
+                    }
+                }
+            }
+            Ok(out)
+        }
+        None => trusted_keyrings(files, &keyring_error),
+    }
+}
+
+const TRUSTED_GPG: &str = "/etc/apt/trusted.gpg";
+const TRUSTED_DIR: &str = "/etc/apt/trusted.gpg.d";
+
+/// `/etc/apt/trusted.gpg` and `/etc/apt/trusted.gpg.d/*.{gpg,asc}`, as apt reads them.
+fn trusted_keyrings(
+    files: &dyn KeyFiles,
+    keyring_error: &dyn Fn(String) -> IndexError,
+) -> Result<Vec<Keyring>, IndexError> {
+    let mut paths = vec![TRUSTED_GPG.to_string()];
+    for name in files.list(TRUSTED_DIR).map_err(keyring_error)? {
+        if name.ends_with(".gpg") || name.ends_with(".asc") {
+            paths.push(format!("{TRUSTED_DIR}/{name}"));
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if let Some(bytes) = files.read(&path).map_err(keyring_error)? {
+            // An unreadable trusted keyring is skipped, as apt warns and goes on; a
+            // keyring the source names explicitly is an error instead.
+            match read_keyring(&path, &bytes) {
+                Ok(k) => out.push(k),
+                Err(e) => tracing::warn!("skipping {path}: {e}"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_missing(error: &FetchError) -> bool {
+    matches!(error, FetchError::Status { status, .. } if status.as_u16() == 404 || status.as_u16() == 410)
+}
+
+fn join(base: &Url, path: &str) -> Result<Url, IndexError> {
+    base.join(path).map_err(|e| IndexError::Release {
+        url: redact(base),
+        message: format!("cannot form the URL of {path}: {e}"),
+    })
+}
+
+/// Fetches and verifies `source`'s Release and Packages indexes.
+pub async fn fetch_repository(
+    fetcher: &Fetcher,
+    source: &AptSource,
+    files: &dyn KeyFiles,
+    options: &IndexOptions,
+) -> Result<Repository, IndexError> {
+    let dist = Url::parse(&source.dist_url()).map_err(|e| IndexError::Keyring {
+        origin: source.origin.clone(),
+        message: format!("`{}` is not a URL: {e}", source.uri),
+    })?;
+    let may_skip_signature = source.trusted || options.allow_unsigned;
+    let keyrings = if source.trusted {
+        Vec::new()
+    } else {
+        keyrings_for(source, files)?
+    };
+    let keyring_names: Vec<String> = keyrings.iter().map(|k| k.name.clone()).collect();
+    let bad_signature = |url: &Url, reason: SignatureError| IndexError::BadSignature {
+        url: redact(url),
+        origin: source.origin.clone(),
+        keyrings: keyring_names.clone(),
+        reason,
+    };
+
+    let inrelease_url = join(&dist, "InRelease")?;
+    let (release_url, text, verified) = match fetcher.fetch_index(&inrelease_url).await {
+        Ok(blob) => {
+            let raw = read_text(&blob.path, &inrelease_url)?;
+            match signature::verify_cleartext(&raw, &keyrings) {
+                Ok(signed) => (inrelease_url, signed, true),
+                Err(_) if may_skip_signature => {
+                    let body = signature::cleartext_body(&raw).unwrap_or(raw);
+                    (inrelease_url, body, false)
+                }
+                Err(reason) => return Err(bad_signature(&inrelease_url, reason)),
+            }
+        }
+        Err(e) if is_missing(&e) => {
+            let release_url = join(&dist, "Release")?;
+            let blob = fetcher
+                .fetch_index(&release_url)
+                .await
+                .map_err(|e| IndexError::Fetch {
+                    what: format!(
+                        "source {} has neither InRelease nor a readable Release",
+                        source.origin
+                    ),
+                    source: e,
+                })?;
+            let raw = read_text(&blob.path, &release_url)?;
+            let gpg_url = join(&dist, "Release.gpg")?;
+            let verdict = match fetcher.fetch_index(&gpg_url).await {
+                Ok(sig) => {
+                    let sig = std::fs::read(&sig.path).map_err(|e| IndexError::Release {
+                        url: redact(&gpg_url),
+                        message: format!("reading the cached copy: {e}"),
+                    })?;
+                    signature::verify_detached(raw.as_bytes(), &sig, &keyrings)
+                        .map_err(|reason| bad_signature(&gpg_url, reason))
+                }
+                Err(e) if is_missing(&e) => Err(IndexError::Unsigned {
+                    url: redact(&release_url),
+                    origin: source.origin.clone(),
+                }),
+                Err(e) => {
+                    return Err(IndexError::Fetch {
+                        what: format!("Release.gpg of source {}", source.origin),
+                        source: e,
+                    });
+                }
+            };
+            match verdict {
+                Ok(()) => (release_url, raw, true),
+                Err(_) if may_skip_signature => (release_url, raw, false),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => {
+            return Err(IndexError::Fetch {
+                what: format!("InRelease of source {}", source.origin),
+                source: e,
+            });
+        }
+    };
+    let release = parse_release(&text).map_err(|e| IndexError::Release {
+        url: redact(&release_url),
+        message: e.to_string(),
+    })?;
+
+    let mut packages = Vec::new();
+    for (component, architecture) in index_targets(source, &release, options) {
+        let dir = if source.is_flat() {
+            String::new()
+        } else {
+            format!("{component}/binary-{architecture}/")
+        };
+        let index = fetch_packages(fetcher, &dist, &release, &release_url, &dir).await?;
+        match index {
+            Some((url, sha256, text)) => packages.push(PackagesIndex {
+                component,
+                architecture,
+                url,
+                sha256,
+                text,
+            }),
+            // The per-architecture `all` index is optional; the others are not.
+            None if architecture == "all" => {}
+            None => {
+                return Err(IndexError::Release {
+                    url: redact(&release_url),
+                    message: format!(
+                        "lists no Packages index for {}; check the source's components \
+                         and architectures ({})",
+                        if dir.is_empty() {
+                            "the flat repository"
+                        } else {
+                            &dir
+                        },
+                        source.origin
+                    ),
+                });
+            }
+        }
+    }
+    Ok(Repository {
+        source: source.clone(),
+        release_url,
+        release,
+        verified,
+        packages,
+    })
+}
+
+/// (component, architecture) pairs to read. `binary-all` only where the Release
+/// announces `all` without `No-Support-for-Architecture-all: Packages` (Debian lists
+/// `Architecture: all` packages in every architecture's index and says so).
+fn index_targets(
+    source: &AptSource,
+    release: &Release,
+    options: &IndexOptions,
+) -> Vec<(String, String)> {
+    let mut architectures = if source.architectures.is_empty() {
+        options.architectures.clone()
+    } else {
+        source.architectures.clone()
+    };
+    if source.is_flat() {
+        architectures.truncate(1);
+        return architectures
+            .into_iter()
+            .map(|a| (String::new(), a))
+            .collect();
+    }
+    if release.architectures.iter().any(|a| a == "all")
+        && !release.no_support_for_architecture_all
+        && !architectures.iter().any(|a| a == "all")
+    {
+        architectures.push("all".to_string());
+    }
+    let mut out = Vec::new();
+    for component in &source.components {
+        for architecture in &architectures {
+            out.push((component.clone(), architecture.clone()));
+        }
+    }
+    out
+}
+
+/// The first of `Packages.xz`, `.gz`, plain the Release lists under `dir` and the
+/// server has: (url, sha256 of what was fetched, decompressed text).
+async fn fetch_packages(
+    fetcher: &Fetcher,
+    dist: &Url,
+    release: &Release,
+    release_url: &Url,
+    dir: &str,
+) -> Result<Option<(Url, String, String)>, IndexError> {
+    for name in ["Packages.xz", "Packages.gz", "Packages"] {
+        let path = format!("{dir}{name}");
+        let Some(entry) = release.file(&path) else {
+            continue;
+        };
+        let url = join(dist, &path)?;
+        let blob = match fetcher
+            .fetch_verified(&url, &entry.sha256, Some(entry.size))
+            .await
+        {
+            Ok(blob) => blob,
+            // Debian lists the uncompressed file's hash but does not serve it.
+            Err(e) if is_missing(&e) => continue,
+            Err(e) => {
+                return Err(IndexError::Fetch {
+                    what: format!(
+                        "{path} does not match the signed {} (or could not be fetched)",
+                        redact(release_url)
+                    ),
+                    source: e,
+                });
+            }
+        };
+        let text = decompress(&blob.path, name, &url)?;
+        return Ok(Some((url, entry.sha256.clone(), text)));
+    }
+    Ok(None)
+}
+
+fn decompress(path: &std::path::Path, name: &str, url: &Url) -> Result<String, IndexError> {
+    let fail = |message: String| IndexError::Packages {
+        url: redact(url),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("reading the cache: {e}")))?;
+    let mut bytes = Vec::new();
+    let result = if name.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(std::io::BufReader::new(file)).read_to_end(&mut bytes)
+    } else if name.ends_with(".gz") {
+        flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)).read_to_end(&mut bytes)
+    } else {
+        std::io::BufReader::new(file).read_to_end(&mut bytes)
+    };
+    result.map_err(|e| fail(format!("cannot decompress it: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| fail(format!("it is not UTF-8 text: {e}")))
+}
+
+fn read_text(path: &std::path::Path, url: &Url) -> Result<String, IndexError> {
+    let bytes = std::fs::read(path).map_err(|e| IndexError::Release {
+        url: redact(url),
+        message: format!("reading the cached copy: {e}"),
+    })?;
+    String::from_utf8(bytes).map_err(|_| IndexError::Release {
+        url: redact(url),
+        message: "it is not UTF-8 text".into(),
+    })
+}
