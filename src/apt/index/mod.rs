@@ -18,7 +18,7 @@ pub mod sources;
 use std::io::Read;
 use std::path::PathBuf;
 
-use pgp::types::KeyDetails;
+use pgp::types::PublicKeyTrait;
 use url::Url;
 
 pub use packages::{PackageRecord, PackagesError, RelationField, parse_packages};
@@ -219,10 +219,11 @@ pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyr
                 // apt's meaning: keys with these fingerprints, from the trusted keyrings.
                 for mut keyring in trusted_keyrings(files, &keyring_error)? {
                     keyring.keys.retain(|key| {
-                        let primary = format!("{:X}", key.primary_key.fingerprint());
+                        let primary = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
                         fingerprints.contains(&primary)
                             || key.public_subkeys.iter().any(|sub| {
-                                fingerprints.contains(&format!("{:X}", sub.key.fingerprint()))
+                                fingerprints
+                                    .contains(&hex::encode_upper(sub.key.fingerprint().as_bytes()))
                             })
                     });
                     if !keyring.keys.is_empty() {

@@ -7,7 +7,9 @@
 //! or a subkey of any key in the keyrings the caller passes; which keyrings those are
 //! (the source's `Signed-By`, else the image's trusted ones) is decided by the caller.
 
-use pgp::composed::{CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey};
+use pgp::composed::{
+    Deserializable, SignedPublicKey, StandaloneSignature, cleartext::CleartextSignedMessage,
+};
 use pgp::packet::Signature;
 
 /// The public keys of one keyring file (binary `.gpg` or ASCII-armoured `.asc`).
@@ -35,7 +37,12 @@ pub fn read_keyring(name: &str, bytes: &[u8]) -> Result<Keyring, SignatureError>
     let bad = |e: pgp::errors::Error| {
         SignatureError::Malformed(format!("{name} is not an OpenPGP keyring: {e}"))
     };
-    let (keys, _) = SignedPublicKey::from_reader_many(bytes).map_err(bad)?;
+    let keys: Box<dyn Iterator<Item = pgp::errors::Result<SignedPublicKey>>> = if is_armored(bytes)
+    {
+        SignedPublicKey::from_armor_many(bytes).map_err(bad)?.0
+    } else {
+        SignedPublicKey::from_bytes_many(bytes)
+    };
     let mut out = Vec::new();
     for key in keys {
         // One key the parser does not understand (an old algorithm) must not hide the
@@ -64,7 +71,12 @@ pub fn verify_cleartext(text: &str, keyrings: &[Keyring]) -> Result<String, Sign
         SignatureError::Malformed(format!("not an OpenPGP cleartext-signed message: {e}"))
     })?;
     let signed = message.signed_text();
-    if !any_verifies(message.signatures(), signed.as_bytes(), keyrings) {
+    let signatures: Vec<Signature> = message
+        .signatures()
+        .iter()
+        .map(|s| s.signature.clone())
+        .collect();
+    if !any_verifies(&signatures, signed.as_bytes(), keyrings) {
         return Err(SignatureError::NoMatchingKey);
     }
     Ok(signed.replace("\r\n", "\n"))
@@ -87,7 +99,14 @@ pub fn verify_detached(
 ) -> Result<(), SignatureError> {
     let malformed =
         |e: pgp::errors::Error| SignatureError::Malformed(format!("not an OpenPGP signature: {e}"));
-    let (signatures, _) = DetachedSignature::from_reader_many(signature).map_err(malformed)?;
+    let signatures: Box<dyn Iterator<Item = pgp::errors::Result<StandaloneSignature>>> =
+        if is_armored(signature) {
+            StandaloneSignature::from_armor_many(signature)
+                .map_err(malformed)?
+                .0
+        } else {
+            StandaloneSignature::from_bytes_many(signature)
+        };
     let signatures = signatures
         .map(|s| s.map(|s| s.signature))
         .collect::<Result<Vec<_>, _>>()
@@ -100,6 +119,12 @@ pub fn verify_detached(
     } else {
         Err(SignatureError::NoMatchingKey)
     }
+}
+
+/// ASCII armour starts with a `-----BEGIN PGP` line (possibly after blank lines); binary
+/// OpenPGP data starts with a packet tag byte, which always has its high bit set.
+fn is_armored(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'-')
 }
 
 fn any_verifies(signatures: &[Signature], data: &[u8], keyrings: &[Keyring]) -> bool {
