@@ -2,9 +2,12 @@
 //! format of dpkg's status database, deb822 apt sources, R's `DESCRIPTION` files and the
 //! header block of Python's `METADATA`.
 //!
-//! Deliberately forgiving: inventory reads what an image holds, and one odd line must not
+//! The owned, forgiving view over the one deb822 reader ([`crate::deb822`]), for
+//! inventory's small files. Deliberately forgiving: inventory reads what an image holds, and one odd line must not
 //! hide the rest of a dpkg database. Lines that are neither a field nor a continuation
 //! are skipped.
+
+use crate::deb822;
 
 /// One paragraph: fields in file order; names compare case-insensitively.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,44 +34,18 @@ impl Paragraph {
 }
 
 /// Every paragraph of `text` (paragraphs are separated by blank lines; `#` comment lines,
-/// as deb822 sources allow, are skipped).
+/// as deb822 sources allow, are skipped), read by [`crate::deb822`] and copied out with
+/// continuation lines unfolded.
 pub fn paragraphs(text: &str) -> Vec<Paragraph> {
-    let mut out = Vec::new();
-    let mut current = Paragraph::default();
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            if !current.fields.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if line.starts_with('#') {
-            continue;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = current.fields.last_mut() {
-                let more = line.trim();
-                // A lone `.` stands for an empty line inside a long value.
-                let more = if more == "." { "" } else { more };
-                if value.is_empty() {
-                    value.push_str(more);
-                } else {
-                    value.push('\n');
-                    value.push_str(more);
-                }
-            }
-            continue;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            current
-                .fields
-                .push((name.trim().to_string(), value.trim().to_string()));
-        }
-    }
-    if !current.fields.is_empty() {
-        out.push(current);
-    }
-    out
+    deb822::paragraphs(text)
+        .map(|p| Paragraph {
+            fields: p
+                .fields()
+                .map(|f| (f.name.to_string(), deb822::unfold(f.value)))
+                .collect(),
+        })
+        .filter(|p| !p.fields.is_empty())
+        .collect()
 }
 
 /// The first paragraph only: the header block of a `METADATA` or `PKG-INFO` (its body
