@@ -98,6 +98,11 @@ const BINARY: &str = "dists/stable/main/binary-amd64";
 
 impl Repo {
     fn build(key: &Key) -> Repo {
+        Repo::build_with(key, &[])
+    }
+
+    /// With extra `apt-ftparchive release` options (`-o NAME=VALUE`).
+    fn build_with(key: &Key, release_options: &[&str]) -> Repo {
         let dir = TempDir::new().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("pool/main")).unwrap();
@@ -116,7 +121,7 @@ impl Repo {
             .args(["-k", "-n", "Packages"])
             .current_dir(root.join(BINARY)));
         let repo = Repo { dir };
-        repo.sign(key);
+        repo.sign_with(key, release_options);
         repo
     }
 
@@ -125,7 +130,7 @@ impl Repo {
     }
 
     /// (Re)writes `Release` from the files under `dists/stable`, then signs it both ways.
-    fn sign(&self, key: &Key) {
+    fn sign_with(&self, key: &Key, release_options: &[&str]) {
         let dist = self.root().join(DIST);
         for name in ["Release", "InRelease", "Release.gpg"] {
             let _ = std::fs::remove_file(dist.join(name));
@@ -135,6 +140,7 @@ impl Repo {
             .args(["-o", "APT::FTPArchive::Release::Codename=stable"])
             .args(["-o", "APT::FTPArchive::Release::Architectures=amd64"])
             .args(["-o", "APT::FTPArchive::Release::Components=main"])
+            .args(release_options.iter().flat_map(|o| ["-o", o]))
             .args(["release", "."])
             .current_dir(&dist));
         std::fs::write(dist.join("Release"), release).unwrap();
@@ -515,6 +521,38 @@ async fn a_second_run_revalidates_the_release_and_reuses_packages_by_hash() {
     assert_eq!(srv.responses("/dists/stable/InRelease", 304), 1);
     // The Packages file is pinned by the signed hash: found in the cache, not asked for.
     assert_eq!(srv.requests(&format!("/{BINARY}/Packages.xz")), 1);
+}
+
+#[tokio::test]
+async fn acquire_by_hash_asks_for_the_file_by_its_signed_hash() {
+    let key = Key::new("ed25519");
+    let repo = Repo::build_with(&key, &["APT::FTPArchive::Release::Acquire-By-Hash=yes"]);
+    let binary = repo.root().join(BINARY);
+    let xz = std::fs::read(binary.join("Packages.xz")).unwrap();
+    let by_hash = format!("{BINARY}/by-hash/SHA256/{}", sha256_hex(&xz));
+    std::fs::create_dir_all(repo.root().join(&by_hash).parent().unwrap()).unwrap();
+    std::fs::write(repo.root().join(&by_hash), &xz).unwrap();
+    // The mirror moved on: the named path already holds something else.
+    std::fs::write(binary.join("Packages.xz"), b"the next index").unwrap();
+    let root = image_root(&key);
+    let cache = TempDir::new().unwrap();
+    let srv = StaticServer::start(repo.root());
+
+    let repository = fetch(
+        &srv,
+        "signed-by=/usr/share/keyrings/test.gpg",
+        root.path(),
+        cache.path(),
+    )
+    .await
+    .unwrap();
+    assert!(repository.release.acquire_by_hash);
+    assert_eq!(srv.requests(&format!("/{by_hash}")), 1);
+    assert_eq!(srv.requests(&format!("/{BINARY}/Packages.xz")), 0);
+    assert_eq!(
+        repository.packages[0].records().unwrap().len(),
+        debs().len()
+    );
 }
 
 #[tokio::test]

@@ -447,6 +447,11 @@ fn index_targets(
 
 /// The first of `Packages.xz`, `.gz`, plain the Release lists under `dir` and the
 /// server has: (url, sha256 of what was fetched, decompressed text).
+///
+/// With `Acquire-By-Hash: yes` the file is asked for by its hash first
+/// (`dir/by-hash/SHA256/<sha256>`), as apt does: a mirror caught mid-update then still
+/// serves the file this Release means, where the named path may already hold the next
+/// one. A server without it falls back to the named path.
 async fn fetch_packages(
     fetcher: &Fetcher,
     dist: &Url,
@@ -459,26 +464,33 @@ async fn fetch_packages(
         let Some(entry) = release.file(&path) else {
             continue;
         };
-        let url = join(dist, &path)?;
-        let blob = match fetcher
-            .fetch_verified(&url, &entry.sha256, Some(entry.size))
-            .await
-        {
-            Ok(blob) => blob,
-            // Debian lists the uncompressed file's hash but does not serve it.
-            Err(e) if is_missing(&e) => continue,
-            Err(e) => {
-                return Err(IndexError::Fetch {
-                    what: format!(
-                        "{path} does not match the signed {} (or could not be fetched)",
-                        redact(release_url)
-                    ),
-                    source: e,
-                });
-            }
-        };
-        let text = decompress(&blob.path, name, &url)?;
-        return Ok(Some((url, entry.sha256.clone(), text)));
+        let mut paths = Vec::with_capacity(2);
+        if release.acquire_by_hash {
+            paths.push(format!("{dir}by-hash/SHA256/{}", entry.sha256));
+        }
+        paths.push(path.clone());
+        for candidate in paths {
+            let url = join(dist, &candidate)?;
+            let blob = match fetcher
+                .fetch_verified(&url, &entry.sha256, Some(entry.size))
+                .await
+            {
+                Ok(blob) => blob,
+                // Debian lists the uncompressed file's hash but does not serve it.
+                Err(e) if is_missing(&e) => continue,
+                Err(e) => {
+                    return Err(IndexError::Fetch {
+                        what: format!(
+                            "{path} does not match the signed {} (or could not be fetched)",
+                            redact(release_url)
+                        ),
+                        source: e,
+                    });
+                }
+            };
+            let text = decompress(&blob.path, name, &url)?;
+            return Ok(Some((url, entry.sha256.clone(), text)));
+        }
     }
     Ok(None)
 }
