@@ -1,0 +1,274 @@
+//! Every version the resolver may pick, installed ones included, with the indexes it
+//! asks: versions by name, providers by virtual name, and apt's candidate version.
+
+use std::collections::BTreeMap;
+
+use debversion::Version;
+
+use super::error::ResolveError;
+use super::installed::InstalledPackage;
+use super::{Candidate, PRIORITY_INSTALLED};
+use crate::apt::index::{PackageRecord, RelationField};
+use crate::apt::relation::{Relation, VersionOp};
+
+/// Index of an [`Entry`] in [`Pool::entries`].
+pub type EntryId = usize;
+
+/// A package identity: name and architecture (`all` counted as the native one, as apt
+/// does, so an `all` upgrade replaces a native installed version).
+pub type Key = (String, String);
+
+/// One version of one package.
+#[derive(Debug, Clone)]
+pub struct Entry<'a> {
+    pub record: PackageRecord<'a>,
+    pub version: Version,
+    /// `all` mapped to the native architecture.
+    pub arch: String,
+    pub priority: i32,
+    pub installed: bool,
+    /// From an index (`false` for a status entry no source carries any more).
+    pub downloadable: bool,
+    /// `(virtual name, provided version)`.
+    pub provides: Vec<(String, Option<Version>)>,
+}
+
+impl Entry<'_> {
+    pub fn key(&self) -> Key {
+        (self.record.package.to_string(), self.arch.clone())
+    }
+
+    fn multi_arch(&self) -> &str {
+        self.record.multi_arch.unwrap_or("no")
+    }
+
+    /// Can a relation written in a package of `from_arch` (with the relation's own
+    /// qualifier) be satisfied by this entry's architecture? dpkg's rules: an
+    /// unqualified relation wants the same architecture unless the target is
+    /// `Multi-Arch: foreign`; `:any` accepts any architecture of a `Multi-Arch: allowed`
+    /// target; an explicit architecture wants exactly that one.
+    pub fn arch_fits(&self, qualifier: Option<&str>, from_arch: &str, native: &str) -> bool {
+        match qualifier {
+            None => self.arch == from_arch || self.multi_arch() == "foreign",
+            Some("any") => {
+                self.arch == from_arch || matches!(self.multi_arch(), "allowed" | "foreign")
+            }
+            Some("native") => self.arch == native,
+            Some(arch) => self.arch == arch,
+        }
+    }
+
+    pub fn relations(&self, field: RelationField) -> Result<Vec<Vec<Relation>>, ResolveError> {
+        self.record
+            .relations(field)
+            .map_err(|e| ResolveError::BadField {
+                package: self.record.package.to_string(),
+                version: self.record.version.to_string(),
+                field: field_name(field),
+                message: e.message,
+            })
+    }
+}
+
+pub fn field_name(field: RelationField) -> &'static str {
+    match field {
+        RelationField::Provides => "Provides",
+        RelationField::Depends => "Depends",
+        RelationField::PreDepends => "Pre-Depends",
+        RelationField::Recommends => "Recommends",
+        RelationField::Suggests => "Suggests",
+        RelationField::Breaks => "Breaks",
+        RelationField::Conflicts => "Conflicts",
+        RelationField::Replaces => "Replaces",
+    }
+}
+
+/// The universe, indexed.
+#[derive(Debug)]
+pub struct Pool<'a> {
+    pub native: String,
+    pub entries: Vec<Entry<'a>>,
+    /// Versions of each real package name, by architecture.
+    pub by_name: BTreeMap<&'a str, BTreeMap<String, Vec<EntryId>>>,
+    /// Entries providing each virtual name.
+    pub providers: BTreeMap<String, Vec<EntryId>>,
+    /// The installed entry of each installed package.
+    pub installed: BTreeMap<Key, EntryId>,
+}
+
+fn parse_version(record: &PackageRecord<'_>) -> Result<Version, ResolveError> {
+    record
+        .version
+        .parse::<Version>()
+        .map_err(|e| ResolveError::BadField {
+            package: record.package.to_string(),
+            version: record.version.to_string(),
+            field: "Version",
+            message: e.to_string(),
+        })
+}
+
+impl<'a> Pool<'a> {
+    pub fn new(
+        universe: &[Candidate<'a>],
+        installed: &[InstalledPackage<'a>],
+        native: &str,
+    ) -> Result<Self, ResolveError> {
+        let mut pool = Pool {
+            native: native.to_string(),
+            entries: Vec::with_capacity(universe.len() + installed.len()),
+            by_name: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            installed: BTreeMap::new(),
+        };
+        // The same (name, version, arch) listed by several sources is one version with
+        // the highest of their priorities, as in apt's cache.
+        let mut seen: BTreeMap<(&'a str, &'a str, String), EntryId> = BTreeMap::new();
+        for candidate in universe {
+            let record = candidate.record;
+            let arch = pool.arch_of(record.architecture);
+            let id_key = (record.package, record.version, arch.clone());
+            if let Some(&id) = seen.get(&id_key) {
+                let e = &mut pool.entries[id];
+                e.priority = e.priority.max(candidate.priority);
+                continue;
+            }
+            let id = pool.push(record, arch, candidate.priority, false, true)?;
+            seen.insert(id_key, id);
+        }
+        for package in installed {
+            let record = package.record;
+            let arch = pool.arch_of(record.architecture);
+            let id_key = (record.package, record.version, arch.clone());
+            let id = match seen.get(&id_key) {
+                Some(&id) => {
+                    let e = &mut pool.entries[id];
+                    e.priority = e.priority.max(PRIORITY_INSTALLED);
+                    e.installed = true;
+                    id
+                }
+                None => pool.push(record, arch, PRIORITY_INSTALLED, true, false)?,
+            };
+            let key = pool.entries[id].key();
+            pool.installed.insert(key, id);
+        }
+        Ok(pool)
+    }
+
+    fn arch_of(&self, arch: &str) -> String {
+        if arch == "all" {
+            self.native.clone()
+        } else {
+            arch.to_string()
+        }
+    }
+
+    fn push(
+        &mut self,
+        record: PackageRecord<'a>,
+        arch: String,
+        priority: i32,
+        installed: bool,
+        downloadable: bool,
+    ) -> Result<EntryId, ResolveError> {
+        let version = parse_version(&record)?;
+        let mut entry = Entry {
+            record,
+            version,
+            arch,
+            priority,
+            installed,
+            downloadable,
+            provides: Vec::new(),
+        };
+        for group in entry.relations(RelationField::Provides)? {
+            for provided in group {
+                let version = match provided.constraint {
+                    Some((VersionOp::Equal, v)) => Some(v),
+                    _ => None,
+                };
+                entry.provides.push((provided.name, version));
+            }
+        }
+        let id = self.entries.len();
+        for (name, _) in &entry.provides {
+            self.providers.entry(name.clone()).or_default().push(id);
+        }
+        self.by_name
+            .entry(record.package)
+            .or_default()
+            .entry(entry.arch.clone())
+            .or_default()
+            .push(id);
+        self.entries.push(entry);
+        Ok(id)
+    }
+
+    /// Every version of `key`.
+    pub fn versions(&self, key: &Key) -> &[EntryId] {
+        self.by_name
+            .get(key.0.as_str())
+            .and_then(|arches| arches.get(&key.1))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// apt's candidate: the highest pin priority, then the highest version; a version
+    /// older than the installed one is never a candidate below priority 1000 (apt does
+    /// not downgrade unless pinned to).
+    pub fn candidate(&self, key: &Key) -> Option<EntryId> {
+        let installed = self.installed.get(key).map(|&id| &self.entries[id].version);
+        self.versions(key)
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let e = &self.entries[id];
+                e.priority >= 1000 || installed.is_none_or(|v| e.version >= *v)
+            })
+            .filter(|&id| self.entries[id].downloadable || self.entries[id].installed)
+            .max_by(|&a, &b| {
+                let (a, b) = (&self.entries[a], &self.entries[b]);
+                (a.priority, &a.version).cmp(&(b.priority, &b.version))
+            })
+    }
+
+    /// The architectures `name` exists in, as a real package.
+    pub fn arches_of(&self, name: &str) -> Vec<String> {
+        self.by_name
+            .get(name)
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Does entry `id` satisfy `relation` as a real package (name, arch and version)?
+    pub fn satisfies_real(&self, id: EntryId, relation: &Relation, from_arch: &str) -> bool {
+        let e = &self.entries[id];
+        e.record.package == relation.name
+            && e.arch_fits(relation.arch.as_deref(), from_arch, &self.native)
+            && relation
+                .constraint
+                .as_ref()
+                .is_none_or(|(op, v)| op.matches(&e.version, v))
+    }
+
+    /// Does entry `id` satisfy `relation` through its Provides? A versioned relation is
+    /// satisfied only by a versioned Provides (`Provides: foo (= 2)`), never by an
+    /// unversioned one, as dpkg and apt decide.
+    pub fn satisfies_provided(&self, id: EntryId, relation: &Relation, from_arch: &str) -> bool {
+        let e = &self.entries[id];
+        e.arch_fits(relation.arch.as_deref(), from_arch, &self.native)
+            && e.provides.iter().any(|(name, version)| {
+                *name == relation.name
+                    && match (&relation.constraint, version) {
+                        (None, _) => true,
+                        (Some((op, bound)), Some(v)) => op.matches(v, bound),
+                        (Some(_), None) => false,
+                    }
+            })
+    }
+
+    pub fn satisfies(&self, id: EntryId, relation: &Relation, from_arch: &str) -> bool {
+        self.satisfies_real(id, relation, from_arch)
+            || self.satisfies_provided(id, relation, from_arch)
+    }
+}
