@@ -143,7 +143,13 @@ impl Repo {
             .args(release_options.iter().flat_map(|o| ["-o", o]))
             .args(["release", "."])
             .current_dir(&dist));
-        std::fs::write(dist.join("Release"), release).unwrap();
+        self.sign_release(key, &release);
+    }
+
+    /// Writes `text` as the Release and signs it both ways.
+    fn sign_release(&self, key: &Key, text: &[u8]) {
+        let dist = self.root().join(DIST);
+        std::fs::write(dist.join("Release"), text).unwrap();
         run(key
             .gpg()
             .args(["--clearsign", "-o", "InRelease", "Release"])
@@ -217,6 +223,7 @@ fn sources_in_both_forms() {
     assert_eq!(s[0].dist_url(), "http://127.0.0.1:1/debian/dists/bookworm/");
     assert_eq!(s[1].architectures, ["amd64", "arm64"]);
     assert!(s[1].trusted);
+    assert!(s[0].check_valid_until);
     assert_eq!(
         s[1].signed_by,
         Some(SignedBy::Keyrings(vec!["/usr/share/keyrings/a.gpg".into()]))
@@ -553,6 +560,46 @@ async fn acquire_by_hash_asks_for_the_file_by_its_signed_hash() {
         repository.packages[0].records().unwrap().len(),
         debs().len()
     );
+}
+
+#[tokio::test]
+async fn an_expired_release_is_refused_unless_check_valid_until_is_off() {
+    let key = Key::new("ed25519");
+    let repo = Repo::build(&key);
+    let release = std::fs::read_to_string(repo.root().join(DIST).join("Release")).unwrap();
+    let stale = format!("Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC\n{release}");
+    repo.sign_release(&key, stale.as_bytes());
+    let root = image_root(&key);
+    let cache = TempDir::new().unwrap();
+    let srv = StaticServer::start(repo.root());
+    let keyring = "signed-by=/usr/share/keyrings/test.gpg";
+
+    let e = fetch(&srv, keyring, root.path(), cache.path())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(srv.url("dists/stable/InRelease").as_str()),
+        "{e}"
+    );
+    assert!(e.to_string().contains("check-valid-until=no"), "{e}");
+
+    let options = format!("{keyring} check-valid-until=no");
+    let repository = fetch(&srv, &options, root.path(), cache.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        repository.release.valid_until.as_deref(),
+        Some("Sat, 01 Jan 2000 00:00:00 UTC")
+    );
+
+    // A Valid-Until ahead is fine.
+    let fresh = format!("Valid-Until: Fri, 01 Jan 2100 00:00:00 UTC\n{release}");
+    repo.sign_release(&key, fresh.as_bytes());
+    fetch(&srv, keyring, root.path(), cache.path())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

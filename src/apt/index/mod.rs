@@ -365,6 +365,9 @@ pub async fn fetch_repository(
         url: redact(&release_url),
         message: e.to_string(),
     })?;
+    if source.check_valid_until {
+        check_valid_until(&release, &release_url)?;
+    }
 
     let mut packages = Vec::new();
     for (component, architecture) in index_targets(source, &release, options) {
@@ -408,6 +411,31 @@ pub async fn fetch_repository(
         verified,
         packages,
     })
+}
+
+/// apt refuses a Release past its `Valid-Until`: a mirror (or an attacker) replaying an
+/// old, validly signed Release would otherwise freeze the packages at old versions.
+fn check_valid_until(release: &Release, url: &Url) -> Result<(), IndexError> {
+    let Some(until) = &release.valid_until else {
+        return Ok(());
+    };
+    let fail = |message: String| IndexError::Release {
+        url: redact(url),
+        message,
+    };
+    let deadline = jiff::fmt::rfc2822::parse(until)
+        .map_err(|e| {
+            fail(format!(
+                "Valid-Until `{until}` is not an RFC 2822 date: {e}"
+            ))
+        })?
+        .timestamp();
+    if deadline < jiff::Timestamp::now() {
+        return Err(fail(format!(
+            "the Release expired (Valid-Until: {until}); the mirror serves a stale copy, so              try another mirror, or, for a snapshot archive, add `check-valid-until=no` to              the source"
+        )));
+    }
+    Ok(())
 }
 
 /// (component, architecture) pairs to read. `binary-all` only where the Release

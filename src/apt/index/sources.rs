@@ -25,6 +25,9 @@ pub struct AptSource {
     pub signed_by: Option<SignedBy>,
     /// `trusted=yes`: apt accepts the repository unsigned, and so does rtlock.
     pub trusted: bool,
+    /// `check-valid-until=no` turns off the expiry check of the Release's
+    /// `Valid-Until` (needed for snapshot archives, whose Releases are old by design).
+    pub check_valid_until: bool,
     /// Where it was written (`/etc/apt/sources.list:3`, `manifest [apt] sources`), for
     /// errors.
     pub origin: String,
@@ -129,6 +132,7 @@ pub fn parse_one_line(text: &str, origin: &str) -> Result<Vec<AptSource>, Source
             architectures: Vec::new(),
             signed_by: None,
             trusted: false,
+            check_valid_until: true,
             origin: here.clone(),
         };
         for option in options.split_whitespace() {
@@ -143,7 +147,8 @@ pub fn parse_one_line(text: &str, origin: &str) -> Result<Vec<AptSource>, Source
                 "arch" => source.architectures = values(),
                 "signed-by" => source.signed_by = Some(SignedBy::Keyrings(values())),
                 "trusted" => source.trusted = is_yes(value),
-                // lang=, target=, pdiffs=, by-hash=, check-valid-until=…: apt's download
+                "check-valid-until" => source.check_valid_until = is_yes(value),
+                // lang=, target=, pdiffs=, by-hash=…: apt's download
                 // tuning, no bearing on which packages exist.
                 _ => {}
             }
@@ -189,6 +194,7 @@ pub fn parse_deb822(text: &str, origin: &str) -> Result<Vec<AptSource>, SourceEr
             }
         });
         let trusted = paragraph.get("Trusted").is_some_and(is_yes);
+        let check_valid_until = paragraph.get("Check-Valid-Until").is_none_or(is_yes);
         for uri in &uris {
             for suite in &suites {
                 let source = AptSource {
@@ -198,6 +204,7 @@ pub fn parse_deb822(text: &str, origin: &str) -> Result<Vec<AptSource>, SourceEr
                     architectures: words("Architectures"),
                     signed_by: signed_by.clone(),
                     trusted,
+                    check_valid_until,
                     origin: here.clone(),
                 };
                 check_suite(&source)?;
