@@ -468,3 +468,21 @@ fn bad_requests_get_errors_that_say_what_exists() {
     assert!(e.contains("app 1 depends on `lib (>= 2)`"), "{e}");
     assert!(e.contains("lib has 1"), "{e}");
 }
+
+#[test]
+fn installed_binaries_of_the_same_source_upgrade_together() {
+    // apt-get's upgrade by source package: a new xz-utils brings the installed
+    // liblzma5 to the same source version, though xz-utils' Depends do not ask for it.
+    let packages = "Package: xz-utils\nVersion: 5.4.1-1+deb12u2\nDepends: liblzma5 (>= 5.4.0)\n\n\
+        Package: liblzma5\nSource: xz-utils\nVersion: 5.4.1-1+deb12u2\n\n\
+        Package: libfoo1\nSource: foo (1.0-2)\nVersion: 1.0-2+b1\n\n\
+        Package: foo-tool\nSource: foo\nVersion: 1.0-3\n";
+    let installed = "Package: liblzma5\nSource: xz-utils\nVersion: 5.4.1-1+deb12u1\n\n\
+        Package: libfoo1\nSource: foo (1.0-1)\nVersion: 1.0-1+b1\n";
+    let case = Case::new(packages).installed(installed);
+    let out = case.ok(&["xz-utils"]);
+    assert_eq!(out.upgrades, ["liblzma5 5.4.1-1+deb12u1→5.4.1-1+deb12u2"]);
+    assert_eq!(out.requested, ["xz-utils"]);
+    // Only to the same source version: foo-tool is 1.0-3, libfoo1's candidate 1.0-2.
+    assert_eq!(case.ok(&["foo-tool"]).packages, ["foo-tool 1.0-3"]);
+}

@@ -23,6 +23,11 @@
 //!   (priority, version) that fits; a request for a virtual package takes its only
 //!   provider and refuses to guess between several, as apt-get does.
 //!
+//! - Upgrade by source package (apt 2.x, `APT::Get::Upgrade-By-Source-Package`): when
+//!   a version of source S at version V is installed or upgraded, installed binaries of
+//!   S whose candidate is also built from S at V are upgraded with it (a new `xz-utils`
+//!   brings `liblzma5` along, a new `libssl3` brings `openssl`).
+//!
 //! Simplified against apt: no problem resolver. Where apt's pkgProblemResolver would
 //! search further after a clash between two new packages, this fails with both names.
 
@@ -82,6 +87,7 @@ pub fn solve<'a>(
     for request in requests {
         solver.request(request)?;
     }
+    solver.upgrade_by_source()?;
     Ok(solver.finish())
 }
 
@@ -174,6 +180,48 @@ impl<'a> Solver<'_, 'a> {
                     request: request.to_string(),
                     providers: names,
                 })
+            }
+        }
+    }
+
+    /// apt-get's upgrade by source package, to a fixed point; an upgrade that would
+    /// not resolve is left out, as apt leaves it.
+    fn upgrade_by_source(&mut self) -> Result<(), ResolveError> {
+        let mut done = BTreeSet::new();
+        loop {
+            let chosen: Vec<EntryId> = self
+                .state
+                .chosen
+                .values()
+                .copied()
+                .filter(|id| !done.contains(id))
+                .collect();
+            if chosen.is_empty() {
+                return Ok(());
+            }
+            for id in chosen {
+                done.insert(id);
+                let (source, version) = source_of(&self.entry(id).record);
+                let siblings: Vec<(Key, EntryId)> = self
+                    .pool
+                    .installed
+                    .iter()
+                    .filter(|(k, _)| !self.state.chosen.contains_key(*k))
+                    .filter(|&(_, &i)| self.entry(i).record.source_name() == source)
+                    .map(|(k, &i)| (k.clone(), i))
+                    .collect();
+                for (key, installed) in siblings {
+                    let Some(c) = self.pool.candidate(&key).filter(|&c| c != installed) else {
+                        continue;
+                    };
+                    if source_of(&self.entry(c).record) != (source, version) {
+                        continue;
+                    }
+                    let saved = self.state.clone();
+                    if self.install(c).is_err() {
+                        self.state = saved;
+                    }
+                }
             }
         }
     }
@@ -622,6 +670,17 @@ impl<'a> Solver<'_, 'a> {
         let order = install_order(packages.len(), &edges);
         Resolution { packages, order }
     }
+}
+
+/// The source package and its version: `Source: name (version)`, else the binary's
+/// own name and version.
+fn source_of<'r>(record: &crate::apt::index::PackageRecord<'r>) -> (&'r str, &'r str) {
+    let version = record
+        .source
+        .and_then(|s| s.split_once('('))
+        .map(|(_, v)| v.trim_end_matches(')').trim())
+        .unwrap_or(record.version);
+    (record.source_name(), version)
 }
 
 /// Debian's `Priority` field, most important first.
