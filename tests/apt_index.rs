@@ -357,6 +357,87 @@ async fn release_gpg_is_used_without_inrelease_and_trusted_keyrings_without_sign
 }
 
 #[tokio::test]
+async fn an_inline_key_and_a_fingerprint_name_the_signer() {
+    let key = Key::new("ed25519");
+    let other = Key::new("ed25519");
+    let repo = Repo::build(&key);
+    let cache = TempDir::new().unwrap();
+    let srv = StaticServer::start(repo.root());
+    let options = IndexOptions::new(&["amd64"]);
+
+    // deb822 with the key block in the file itself; the image holds no keyring at all.
+    let empty = TempDir::new().unwrap();
+    let armored = String::from_utf8(key.export(true)).unwrap();
+    let folded: String = armored
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                " .\n".to_string()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    let text = format!(
+        "Types: deb\nURIs: {}\nSuites: stable\nComponents: main\nSigned-By:\n{folded}",
+        srv.base_url()
+    );
+    let source = sources::parse_deb822(&text, "x.sources").unwrap().remove(0);
+    let repository = fetch_repository(
+        &fetcher(cache.path()),
+        &source,
+        &HostRoot(empty.path().to_path_buf()),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(repository.verified);
+
+    // signed-by=FINGERPRINT: that key, taken from the trusted keyrings (which hold
+    // another key too).
+    let colons = String::from_utf8(run(key.gpg().args(["--with-colons", "--list-keys"]))).unwrap();
+    let fingerprint = colons
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.split(':').find(|f| f.len() == 40))
+        .unwrap()
+        .to_string();
+    let root = TempDir::new().unwrap();
+    let trusted = root.path().join("etc/apt/trusted.gpg.d");
+    std::fs::create_dir_all(&trusted).unwrap();
+    std::fs::write(trusted.join("a.gpg"), key.export(false)).unwrap();
+    std::fs::write(trusted.join("b.asc"), other.export(true)).unwrap();
+    let repository = fetch(
+        &srv,
+        &format!("signed-by={fingerprint}"),
+        root.path(),
+        cache.path(),
+    )
+    .await
+    .unwrap();
+    assert!(repository.verified);
+    // The other key's fingerprint selects a key that did not sign.
+    let colons =
+        String::from_utf8(run(other.gpg().args(["--with-colons", "--list-keys"]))).unwrap();
+    let other_fingerprint = colons
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.split(':').find(|f| f.len() == 40))
+        .unwrap()
+        .to_string();
+    let e = fetch(
+        &srv,
+        &format!("signed-by={other_fingerprint}"),
+        root.path(),
+        cache.path(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, IndexError::BadSignature { .. }), "{e}");
+    assert!(e.to_string().contains("b.asc"), "{e}");
+}
+
+#[tokio::test]
 async fn a_wrong_key_is_an_error_naming_the_url_and_keyrings() {
     let key = Key::new("ed25519");
     let other = Key::new("ed25519");
