@@ -127,8 +127,9 @@ pub enum IndexError {
         keyrings: Vec<String>,
         reason: SignatureError,
     },
+    /// The source itself, or a keyring it names, cannot be used.
     #[error("source {origin}: {message}")]
-    Keyring { origin: String, message: String },
+    Source { origin: String, message: String },
     #[error("{url}: {message}")]
     Release { url: String, message: String },
     #[error("{url}: {message}")]
@@ -181,7 +182,7 @@ pub struct Repository {
 
 /// The keyrings that may sign `source`'s Release: those it names, else the trusted ones.
 pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyring>, IndexError> {
-    let keyring_error = |message: String| IndexError::Keyring {
+    let keyring_error = |message: String| IndexError::Source {
         origin: source.origin.clone(),
         message,
     };
@@ -283,7 +284,7 @@ pub async fn fetch_repository(
     files: &dyn KeyFiles,
     options: &IndexOptions,
 ) -> Result<Repository, IndexError> {
-    let dist = Url::parse(&source.dist_url()).map_err(|e| IndexError::Keyring {
+    let dist = Url::parse(&source.dist_url()).map_err(|e| IndexError::Source {
         origin: source.origin.clone(),
         message: format!("`{}` is not a URL: {e}", source.uri),
     })?;
