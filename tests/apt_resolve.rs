@@ -322,13 +322,18 @@ fn virtual_packages_and_provider_ranking() {
         e.contains("virtual package provided by gawk, mawk, original-awk"),
         "{e}"
     );
-    // Already provided by an installed package: nothing to do.
-    assert!(
-        Case::new(packages)
-            .installed(installed)
-            .ok(&["awk"])
-            .packages
-            .is_empty()
+    // Even when one of them is installed.
+    let e = Case::new(packages).installed(installed).err(&["awk"]);
+    assert!(e.contains("virtual package provided by"), "{e}");
+    // Providers equal in every rank: the name last in order, as apt chose for
+    // x-terminal-emulator on real data.
+    let terminals = "Package: needs-term\nVersion: 1\nDepends: x-terminal-emulator\n\n\
+        Package: alacritty\nVersion: 0.11\nProvides: x-terminal-emulator\nPriority: optional\n\n\
+        Package: zutty\nVersion: 0.14\nProvides: x-terminal-emulator\nPriority: optional\n\n\
+        Package: kitty\nVersion: 0.26\nProvides: x-terminal-emulator\nPriority: optional\n";
+    assert_eq!(
+        Case::new(terminals).ok(&["needs-term"]).packages,
+        ["needs-term 1", "zutty 0.14"]
     );
 }
 

@@ -10,8 +10,10 @@
 //! - Providers of a virtual package are ranked as apt's `CompareProviders` does in
 //!   essence: an installed (or already chosen) provider first, then the native
 //!   architecture, then `Essential: yes`, then the `Priority` field (required,
-//!   important, standard, optional, extra), then — where apt falls back to its cache
-//!   order — the name.
+//!   important, standard, optional, extra), then apt's last resort,
+//!   its cache order, which is not reproducible outside apt; it is approximated here
+//!   by the name, last first, which is what apt chose on the oracle's ties
+//!   (`x-terminal-emulator`: zutty over alacritty and kitty).
 //! - A Recommends that cannot be satisfied is skipped, and leaves no trace. Recommends of
 //!   packages that stay as installed are not followed, and an upgrade follows only the
 //!   Recommends its installed version did not already have (apt's "new recommends").
@@ -151,9 +153,8 @@ impl<'a> Solver<'_, 'a> {
 
     fn request_virtual(&mut self, request: &Relation) -> Result<(), ResolveError> {
         let native = self.pool.native.clone();
-        if self.satisfied_now(request, &native).is_some() {
-            return Ok(());
-        }
+        // apt-get refuses to choose between several providers even when one of them is
+        // installed; it takes the only one when there is one.
         let providers = self.providers(request, &native);
         match providers.as_slice() {
             [] => Err(ResolveError::Unknown {
@@ -332,7 +333,7 @@ impl<'a> Solver<'_, 'a> {
                 e.arch != self.pool.native,
                 !e.record.essential,
                 priority_rank(e.record.priority),
-                e.record.package,
+                std::cmp::Reverse(e.record.package),
                 p,
             )
         });
