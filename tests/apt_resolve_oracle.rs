@@ -176,6 +176,16 @@ async fn apt_get_agrees_on_the_python_base_image() {
     let dir = tempfile::TempDir::new().unwrap();
     let status_path = dir.path().join("status");
     std::fs::write(&status_path, &status_text).unwrap();
+    // apt-get answers on the other core while rtlock resolves on this one.
+    let oracle = {
+        let status_path = status_path.clone();
+        std::thread::spawn(move || {
+            CORPUS
+                .iter()
+                .map(|&(requests, recommends)| apt_get_simulate(&status_path, requests, recommends))
+                .collect::<Vec<_>>()
+        })
+    };
 
     let texts: Vec<(String, i32)> = host_indexes()
         .iter()
@@ -200,7 +210,7 @@ async fn apt_get_agrees_on_the_python_base_image() {
     }
     let installed = parse_status(&status_text);
 
-    let mut mismatches = Vec::new();
+    let mut ours_all = Vec::new();
     for &(requests, recommends) in CORPUS {
         let relations: Vec<_> = requests
             .iter()
@@ -212,7 +222,11 @@ async fn apt_get_agrees_on_the_python_base_image() {
             Ok(r) => r.summary(),
             Err(e) => vec![format!("error: {e}")],
         };
-        let truth = apt_get_simulate(&status_path, requests, recommends);
+        ours_all.push(ours);
+    }
+    let truths = oracle.join().expect("the apt-get thread");
+    let mut mismatches = Vec::new();
+    for ((&(requests, recommends), ours), truth) in CORPUS.iter().zip(ours_all).zip(truths) {
         let both_refuse = ours.len() == 1
             && truth.len() == 1
             && ours[0].starts_with("error:")
@@ -227,6 +241,5 @@ async fn apt_get_agrees_on_the_python_base_image() {
             ));
         }
     }
-    eprintln!("{}", mismatches.join("\n"));
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
