@@ -26,13 +26,18 @@ testbed_remove_tree() { # DIR
 }
 
 # Installs the Debian packages that are not installed yet; apt-get update once, only when
-# something is missing.
+# something is missing or apt has no package lists (the apt oracle tests read them).
 testbed_apt_install_missing() { # PACKAGE…
     local missing=() p
     for p in "$@"; do
         dpkg-query -W -f='${db:Status-Status}\n' "$p" 2>/dev/null | grep -qx installed ||
             missing+=("$p")
     done
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+        testbed_need_root "read Debian's package lists (apt-get update)"
+        testbed_log "apt-get update (no package lists yet)"
+        apt-get update -qq >&2 || testbed_die "apt-get update failed"
+    fi
     ((${#missing[@]} == 0)) && return 0
     testbed_need_root "install ${missing[*]} with apt-get"
     testbed_log "apt-get install ${missing[*]}"
