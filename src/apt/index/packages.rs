@@ -165,9 +165,15 @@ fn parse_stanza<'a>(
     Ok(r)
 }
 
-/// The rare field written in another case than Debian's.
-#[cold]
-fn set_folded<'a>(r: &mut PackageRecord<'a>, size: &mut Option<&'a str>, name: &str, v: &'a str) {
+/// Sets the field `name` (any case) of a record: the slow path of the Packages parser,
+/// for fields written in another case than Debian's, and the whole of the dpkg status
+/// reader, whose paragraphs are few. `Size` goes to `size`, for the caller to check.
+pub(crate) fn set_folded<'a>(
+    r: &mut PackageRecord<'a>,
+    size: &mut Option<&'a str>,
+    name: &str,
+    v: &'a str,
+) {
     match name.to_ascii_lowercase().as_str() {
         "package" => r.package = v,
         "version" => r.version = v,

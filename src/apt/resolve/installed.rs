@@ -6,6 +6,7 @@
 //! status file itself, borrowing from the text as the `Packages` parser does.
 
 use crate::apt::index::PackageRecord;
+use crate::apt::index::packages::set_folded;
 use crate::deb822;
 
 /// One package dpkg knows as present: its record (no `Filename`, `Size` or `SHA256`,
@@ -42,27 +43,12 @@ pub fn parse_status(text: &str) -> Vec<InstalledPackage<'_>> {
             ..PackageRecord::default()
         };
         let mut state = "installed";
+        let mut size = None;
         for field in paragraph.fields() {
-            let v = field.value;
-            match field.name.to_ascii_lowercase().as_str() {
-                "package" => r.package = v,
-                "version" => r.version = v,
-                "architecture" => r.architecture = v,
-                "multi-arch" => r.multi_arch = Some(v),
-                "essential" => r.essential = v.eq_ignore_ascii_case("yes"),
-                "priority" => r.priority = Some(v),
-                "section" => r.section = Some(v),
-                "source" => r.source = Some(v),
-                "provides" => r.provides = Some(v),
-                "depends" => r.depends = Some(v),
-                "pre-depends" => r.pre_depends = Some(v),
-                "recommends" => r.recommends = Some(v),
-                "suggests" => r.suggests = Some(v),
-                "breaks" => r.breaks = Some(v),
-                "conflicts" => r.conflicts = Some(v),
-                "replaces" => r.replaces = Some(v),
-                "status" => state = v.split_whitespace().nth(2).unwrap_or(""),
-                _ => {}
+            if field.name.eq_ignore_ascii_case("status") {
+                state = field.value.split_whitespace().nth(2).unwrap_or("");
+            } else {
+                set_folded(&mut r, &mut size, field.name, field.value);
             }
         }
         if !r.package.is_empty() && !r.version.is_empty() && counts_as_installed(state) {
