@@ -1,6 +1,7 @@
 //! Reading from a registry: manifests (by tag or digest), `HEAD` for digests, blobs into
 //! the content-addressed cache.
 
+use reqwest::Method;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -32,29 +33,7 @@ impl Registry {
         {
             return Ok(cached);
         }
-        let what = format!("the manifest of {r}");
-        self.check_online(&what, r)?;
-        let path = manifest_path(r);
-        let action = format!("fetching {what}");
-        let response = self
-            .inner
-            .send(
-                r,
-                &Scope::pull(&r.repository),
-                &action,
-                |client, endpoint| {
-                    Ok(client
-                        .get(endpoint.url(&path))
-                        .header(ACCEPT, MANIFEST_ACCEPT))
-                },
-            )
-            .await?;
-        if !response.status().is_success() {
-            return Err(self
-                .inner
-                .status_error(r, &action, &what, "pull", response)
-                .await);
-        }
+        let (response, what) = self.manifest_request(r, Method::GET, "fetching").await?;
         let content_type = header_str(response.headers(), CONTENT_TYPE.as_str());
         let announced =
             header_str(response.headers(), CONTENT_DIGEST).and_then(|d| d.parse::<Digest>().ok());
@@ -78,19 +57,17 @@ impl Registry {
         })
     }
 
-    /// The digest, media type and size of what `reference` names, without its body
-    /// (`HEAD`; a registry that leaves the digest out gets a `GET`). Pinning a tag this
-    /// way costs no download and, on registries that meter pulls, no pull.
-    pub async fn head_manifest(&self, r: &Reference) -> Result<ManifestHead, RegistryError> {
-        if let Some(digest) = &r.digest
-            && let Some(cached) = self.cached_manifest(digest).await
-        {
-            return Ok(head_of(&cached));
-        }
+    /// A successful answer to `method` on `r`'s manifest, with how to name it in errors.
+    async fn manifest_request(
+        &self,
+        r: &Reference,
+        method: Method,
+        verb: &str,
+    ) -> Result<(reqwest::Response, String), RegistryError> {
         let what = format!("the manifest of {r}");
         self.check_online(&what, r)?;
         let path = manifest_path(r);
-        let action = format!("looking up {what}");
+        let action = format!("{verb} {what}");
         let response = self
             .inner
             .send(
@@ -99,7 +76,7 @@ impl Registry {
                 &action,
                 |client, endpoint| {
                     Ok(client
-                        .head(endpoint.url(&path))
+                        .request(method.clone(), endpoint.url(&path))
                         .header(ACCEPT, MANIFEST_ACCEPT))
                 },
             )
@@ -110,6 +87,19 @@ impl Registry {
                 .status_error(r, &action, &what, "pull", response)
                 .await);
         }
+        Ok((response, what))
+    }
+
+    /// The digest, media type and size of what `reference` names, without its body
+    /// (`HEAD`; a registry that leaves the digest out gets a `GET`). Pinning a tag this
+    /// way costs no download and, on registries that meter pulls, no pull.
+    pub async fn head_manifest(&self, r: &Reference) -> Result<ManifestHead, RegistryError> {
+        if let Some(digest) = &r.digest
+            && let Some(cached) = self.cached_manifest(digest).await
+        {
+            return Ok(head_of(&cached));
+        }
+        let (response, what) = self.manifest_request(r, Method::HEAD, "looking up").await?;
         let headers = response.headers();
         let digest = header_str(headers, CONTENT_DIGEST).and_then(|d| d.parse::<Digest>().ok());
         let media_type = header_str(headers, CONTENT_TYPE.as_str())
