@@ -9,6 +9,7 @@ use std::path::Path;
 
 use bollard::Docker;
 
+pub mod container;
 pub mod export;
 pub mod load;
 

@@ -1,0 +1,200 @@
+//! Running the new packages' maintainer scripts, and keeping what they did as layer
+//! entries.
+//!
+//! rtlock installs apt packages without running apt or dpkg: the apt layer holds their
+//! files and a dpkg database that says which of them still have to be configured
+//! (`install ok unpacked`). [`configure`] loads the image with that layer into the
+//! Docker Engine and, in a container with no network, runs the scripts dpkg would
+//! (see [`script`]), captures the filesystem changes ([`crate::docker::container`]) and
+//! normalizes them ([`normalize`]); [`merge`] folds them into the apt layer.
+//!
+//! # Reproducibility
+//!
+//! The engine has no time namespace, so the scripts see the host's clock; a fixed
+//! clock would need faketime-style preloading, which breaks static binaries and some
+//! runtimes. Instead the result is made independent of the clock: no mtime is kept,
+//! `SOURCE_DATE_EPOCH` is set (tools that honour it, such as py_compile, stop writing
+//! times), the dates `adduser`/`useradd` write are rewritten to the epoch's day, and
+//! files that record times or run order are dropped. Two runs give the same entries.
+
+mod merge;
+pub mod normalize;
+pub mod script;
+
+pub use merge::merge;
+
+use bollard::Docker;
+
+use crate::docker::DockerError;
+use crate::docker::container::{Container, ContainerError, Step, untag};
+use crate::oci::layer::{Content, Entry, EntryKind};
+use crate::oci::output::Image;
+
+/// Lines of the log an error shows.
+const LOG_TAIL_LINES: usize = 40;
+
+/// What the maintainer scripts changed, normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Captured {
+    /// Added and changed paths, sorted, without mtimes.
+    pub entries: Vec<Entry>,
+    /// Paths the scripts deleted (relative, sorted).
+    pub removed: Vec<String>,
+    /// What the scripts printed.
+    pub log: String,
+}
+
+/// Why the maintainer scripts could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureError {
+    #[error(
+        "cannot load the image into the Docker Engine to run the maintainer scripts of {packages}\n\
+         help: build with --no-daemon to skip maintainer scripts (the packages then stay unconfigured)"
+    )]
+    Load {
+        packages: String,
+        #[source]
+        source: Box<DockerError>,
+    },
+    #[error("cannot run the maintainer scripts of {packages} in a container")]
+    Container {
+        packages: String,
+        #[source]
+        source: Box<ContainerError>,
+    },
+    #[error(
+        "the maintainer scripts of {packages} failed (exit status {exit_code}); the end of their output:\n\
+         {log_tail}\n\
+         help: a package whose scripts need a running system (services, network) cannot be configured \
+         at build time; drop it, or build with --no-daemon to leave the packages unconfigured"
+    )]
+    Failed {
+        packages: String,
+        exit_code: i64,
+        log_tail: String,
+    },
+}
+
+/// Runs the maintainer scripts of `packages` (the ones the apt layer added) in a
+/// container of `image`, and returns what they changed, normalized for `epoch` (the
+/// lock's source-date-epoch). The container and the image's tag are removed
+/// afterwards, also after an error.
+pub async fn configure(
+    docker: &Docker,
+    image: &Image,
+    packages: &[String],
+    epoch: i64,
+) -> Result<Captured, ConfigureError> {
+    let names = packages.join(", ");
+    let tag = format!("rtlock-configure:{}", &image.manifest_digest.hex()[..12]);
+    crate::docker::load::load(docker, image, &tag)
+        .await
+        .map_err(|source| ConfigureError::Load {
+            packages: names.clone(),
+            source: Box::new(source),
+        })?;
+    let result = run(docker, &tag, packages, epoch).await;
+    let untagged = untag(docker, &tag).await;
+    let captured = result?;
+    untagged.map_err(|source| container_error(&names, source))?;
+    Ok(captured)
+}
+
+/// The container's part: create, run, capture, remove.
+async fn run(
+    docker: &Docker,
+    image: &str,
+    packages: &[String],
+    epoch: i64,
+) -> Result<Captured, ConfigureError> {
+    let names = packages.join(", ");
+    let mut cmd = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        script::script().to_string(),
+        "sh".to_string(),
+    ];
+    cmd.extend(packages.iter().cloned());
+    let step = Step {
+        image: image.to_string(),
+        cmd,
+        env: vec![
+            "DEBIAN_FRONTEND=noninteractive".into(),
+            "DEBCONF_NONINTERACTIVE_SEEN=true".into(),
+            format!("SOURCE_DATE_EPOCH={epoch}"),
+            "LC_ALL=C".into(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ],
+        user: "root".into(),
+        binds: Vec::new(),
+    };
+    let container = Container::create(docker, &step)
+        .await
+        .map_err(|source| container_error(&names, source))?;
+    let outcome = run_in(&container, packages, epoch).await;
+    let removed = container.remove().await;
+    let captured = outcome?;
+    removed.map_err(|source| container_error(&names, source))?;
+    Ok(captured)
+}
+
+async fn run_in(
+    container: &Container,
+    packages: &[String],
+    epoch: i64,
+) -> Result<Captured, ConfigureError> {
+    let names = packages.join(", ");
+    let finished = container
+        .run()
+        .await
+        .map_err(|source| container_error(&names, source))?;
+    if finished.exit_code != 0 {
+        let named = script::failed_packages(&finished.log);
+        return Err(ConfigureError::Failed {
+            packages: if named.is_empty() {
+                names
+            } else {
+                named.join(", ")
+            },
+            exit_code: finished.exit_code,
+            log_tail: tail(&finished.log, LOG_TAIL_LINES),
+        });
+    }
+    let keep = |path: &str| path == script::SHADOW_BEFORE || !normalize::is_noise(path);
+    let mut changes = container
+        .changes(&keep)
+        .await
+        .map_err(|source| container_error(&names, source))?;
+    let mut shadow_before = Vec::new();
+    changes.entries.retain(|e| {
+        if e.path != script::SHADOW_BEFORE {
+            return true;
+        }
+        if let EntryKind::File(Content::Bytes(bytes)) = &e.kind {
+            shadow_before = bytes.clone();
+        }
+        false
+    });
+    Ok(Captured {
+        entries: normalize::normalize(changes.entries, &shadow_before, epoch),
+        removed: changes
+            .removed
+            .into_iter()
+            .filter(|p| !normalize::is_noise(p))
+            .collect(),
+        log: finished.log,
+    })
+}
+
+fn container_error(packages: &str, source: ContainerError) -> ConfigureError {
+    ConfigureError::Container {
+        packages: packages.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// The last `lines` lines of `log`.
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

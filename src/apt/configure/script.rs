@@ -1,0 +1,154 @@
+//! The shell script that configures the new packages inside the container.
+//!
+//! rtlock's installer has already done what `dpkg --unpack` does to the filesystem
+//! (files, `info/*`, the status entries), without running anything. The script does the
+//! rest, in dpkg's order as far as it can:
+//!
+//! 1. `preinst install` of each new package that has one. dpkg runs it *before* the
+//!    files are unpacked; here the files are already in place. For a new install that
+//!    differs only for a preinst that inspects or moves the package's own files, which
+//!    Debian policy leaves to the postinst.
+//! 2. The new packages' trigger interests are registered in `triggers/File` and
+//!    `triggers/NAME`, as `dpkg --unpack` does, so that later installs (and the steps
+//!    below) reach them.
+//! 3. Triggers the new files activate: file triggers whose interest path is a prefix of
+//!    a new file, the new packages' own `activate` directives (dpkg activates them when
+//!    it unpacks or configures the package, and a package without a postinst is never
+//!    configured here), and `ldconfig` when a shared library was added.
+//! 4. `dpkg --configure -a`, which runs each postinst in dependency order, then
+//!    `dpkg --triggers-only -a` for triggers still pending.
+//!
+//! The script takes the packages as its arguments (`sh -c SCRIPT sh PKG…`), so names
+//! are never pasted into shell text. Its output goes to standard output only, so the
+//! log reads in order.
+
+/// Where the script keeps its working files; under `/tmp`, so never captured.
+pub const WORK_DIR: &str = "tmp/rtlock-configure";
+
+/// `/etc/shadow` as it was before any script ran (to tell the entries they add).
+pub const SHADOW_BEFORE: &str = "tmp/rtlock-configure/shadow.before";
+
+/// The line the script prints when a preinst fails: `rtlock: preinst of NAME failed`.
+pub const PREINST_FAILED: &str = "rtlock: preinst of ";
+
+/// The configure script; run it as `sh -c SCRIPT sh PKG…`.
+pub fn script() -> &'static str {
+    r##"set -u
+exec 2>&1
+info=/var/lib/dpkg/info
+triggers=/var/lib/dpkg/triggers
+work=/tmp/rtlock-configure
+mkdir -p "$work"
+cp -p /etc/shadow "$work/shadow.before" 2>/dev/null || :
+
+# The info files of the new packages (NAME.EXT, or NAME:ARCH.EXT for Multi-Arch: same).
+info_files() {
+    for p in "$@"; do
+        for f in "$info/$p.$ext" "$info/$p":*".$ext"; do
+            [ -f "$f" ] && echo "$f"
+        done
+    done
+}
+
+ext=list
+info_files "$@" | while read -r f; do cat "$f"; done | sort -u > "$work/new-files"
+
+# 1. preinst install.
+ext=preinst
+for s in $(info_files "$@"); do
+    name=${s##*/}; name=${name%.preinst}
+    arch=$(dpkg-query -W -f='${Architecture}' "$name")
+    echo "rtlock: running the preinst of $name"
+    if ! DPKG_MAINTSCRIPT_PACKAGE=${name%%:*} DPKG_MAINTSCRIPT_ARCH=$arch \
+        DPKG_MAINTSCRIPT_NAME=preinst DPKG_MAINTSCRIPT_PACKAGE_REFCOUNT=1 "$s" install; then
+        echo "rtlock: preinst of $name failed"
+        exit 1
+    fi
+done
+
+# 2. Trigger interests, in dpkg's formats: "PATH PKG[/noawait]" in File, "PKG[/noawait]"
+# in a file named after an explicit trigger.
+ext=triggers
+for t in $(info_files "$@"); do
+    name=${t##*/}; name=${name%.triggers}
+    sed -n 's/^[[:space:]]*\(interest\(-await\|-noawait\)\{0,1\}\)[[:space:]]\{1,\}\([^[:space:]#]\{1,\}\).*/\1 \3/p' "$t" |
+    while read -r directive trigger; do
+        owner=$name
+        [ "$directive" = interest-noawait ] && owner="$name/noawait"
+        case $trigger in
+            /*) line="$trigger $owner"; file=$triggers/File ;;
+            *) line=$owner; file=$triggers/$trigger ;;
+        esac
+        grep -qxF "$line" "$file" 2>/dev/null || echo "$line" >> "$file"
+    done
+done
+
+# 3. Activate what the new files hit.
+if [ -f "$triggers/File" ]; then
+    awk 'NR == FNR { interest[$1]; next }
+         { for (p in interest) if ($0 == p || index($0, p "/") == 1) hit[p] }
+         END { for (p in hit) print p }' "$triggers/File" "$work/new-files" | sort
+fi > "$work/activate"
+for t in $(info_files "$@"); do
+    sed -n 's/^[[:space:]]*activate\(-await\|-noawait\)\{0,1\}[[:space:]]\{1,\}\([^[:space:]#]\{1,\}\).*/\2/p' "$t"
+done >> "$work/activate"
+if grep -Eq '/lib[^/]*/(.*/)?[^/]+\.so(\.[0-9]+)*$' "$work/new-files"; then
+    echo ldconfig >> "$work/activate"
+fi
+for trigger in $(sort -u "$work/activate"); do
+    echo "rtlock: activating trigger $trigger"
+    dpkg-trigger --no-await "$trigger" || exit 1
+done
+
+# 4. Configure, then whatever triggers are still pending.
+dpkg --configure -a || exit 1
+dpkg --triggers-only -a || exit 1
+audit=$(dpkg --audit)
+if [ -n "$audit" ]; then
+    echo "$audit"
+    exit 1
+fi
+"##
+}
+
+/// The packages a failed run names in its log: dpkg's `error processing package NAME`
+/// lines and the script's own preinst lines, in order, without repeats.
+pub fn failed_packages(log: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for line in log.lines() {
+        let name = if let Some(rest) = line.split("error processing package ").nth(1) {
+            rest.split_whitespace().next()
+        } else if let Some(rest) = line.strip_prefix(PREINST_FAILED) {
+            rest.split_whitespace().next()
+        } else {
+            None
+        };
+        if let Some(name) = name.map(|n| n.trim_end_matches(['(', ':', ')']))
+            && !name.is_empty()
+            && !found.iter().any(|f| f == name)
+        {
+            found.push(name.to_string());
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_log_names_the_packages_dpkg_and_the_script_report() {
+        let log = "Setting up rtlock-fails (1.0) ...\n\
+                   dpkg: error processing package rtlock-fails (--configure):\n \
+                   installed rtlock-fails package post-installation script subprocess returned error exit status 3\n\
+                   dpkg: error processing package libfoo1:amd64 (--configure):\n\
+                   dpkg: error processing package rtlock-fails (--configure):\n\
+                   rtlock: preinst of other:amd64 failed\n";
+        assert_eq!(
+            failed_packages(log),
+            ["rtlock-fails", "libfoo1:amd64", "other:amd64"]
+        );
+        assert!(failed_packages("Setting up x (1) ...\n").is_empty());
+    }
+}
