@@ -3,5 +3,6 @@
 
 pub mod configure;
 pub mod index;
+pub mod install;
 pub mod relation;
 pub mod resolve;

@@ -20,13 +20,10 @@ pub struct PlannedLayer {
     pub key: Option<String>,
 }
 
-/// The layers for the lock's packages, bottom first.
+/// The layers for the lock's packages, bottom first, except apt's: the apt layer needs
+/// the base's files and is made in [`super::build_with_options`] (see [`super::apt`]).
 pub fn plan(lock: &Lockfile) -> Result<Vec<PlannedLayer>, BuildError> {
-    for (ecosystem, count) in [
-        ("apt", lock.apt.len()),
-        ("pip", lock.pip.len()),
-        ("R", lock.r.len()),
-    ] {
+    for (ecosystem, count) in [("pip", lock.pip.len()), ("R", lock.r.len())] {
         if count > 0 {
             return Err(BuildError::NotYet { ecosystem, count });
         }

@@ -7,6 +7,7 @@
 //! on every machine, in every directory, under any TZ or umask, at any time.
 //! [`check`] proves it for one lock by building twice.
 
+pub mod apt;
 pub mod check;
 pub mod config;
 pub mod layers;
@@ -51,6 +52,24 @@ pub struct Built {
     pub base_layers: usize,
 }
 
+/// How a build installs packages, beyond the lock (the command line's choices).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Other apt mirrors or snapshot archives for `.deb` files whose URL fails.
+    pub mirrors: Vec<url::Url>,
+    /// No Docker Engine: maintainer scripts are not run (their packages are reported).
+    pub no_daemon: bool,
+}
+
+/// What a build leaves for the user to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildNotes {
+    /// Whether rtlock added an apt layer.
+    pub apt_layer: bool,
+    /// Packages of the apt layer whose maintainer scripts did not run.
+    pub apt_pending_configure: Vec<String>,
+}
+
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -84,6 +103,19 @@ pub enum BuildError {
         ecosystem: &'static str,
         count: usize,
     },
+    #[error(
+        "cannot download the .deb of {package} from the lock's url or any mirror:\n  {}\n\
+         help: pass `--mirror URL` (an apt mirror or snapshot archive that still has {filename}), \
+         or run `rtlock fetch` where the URL works and build from that cache",
+        failures.join("\n  ")
+    )]
+    AptFetch {
+        package: String,
+        filename: String,
+        failures: Vec<String>,
+    },
+    #[error(transparent)]
+    Apt(#[from] crate::apt::install::InstallError),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
@@ -104,7 +136,18 @@ pub enum BuildError {
 
 /// Builds the image of `lock`.
 pub async fn build(lock: &Lockfile, ctx: &BuildContext) -> Result<Built, BuildError> {
-    build_with(lock, ctx, layers::plan(lock)?).await
+    build_with_options(lock, ctx, &BuildOptions::default())
+        .await
+        .map(|(built, _)| built)
+}
+
+/// Builds the image of `lock`, its apt packages included, with `options`.
+pub async fn build_with_options(
+    lock: &Lockfile,
+    ctx: &BuildContext,
+    options: &BuildOptions,
+) -> Result<(Built, BuildNotes), BuildError> {
+    build_inner(lock, ctx, layers::plan(lock)?, Some(options)).await
 }
 
 /// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the
@@ -114,6 +157,19 @@ pub async fn build_with(
     ctx: &BuildContext,
     planned: Vec<PlannedLayer>,
 ) -> Result<Built, BuildError> {
+    build_inner(lock, ctx, planned, None)
+        .await
+        .map(|(built, _)| built)
+}
+
+/// The build; with `apt` options, the lock's `[[apt]]` packages become the first of
+/// rtlock's layers.
+async fn build_inner(
+    lock: &Lockfile,
+    ctx: &BuildContext,
+    planned: Vec<PlannedLayer>,
+    apt: Option<&BuildOptions>,
+) -> Result<(Built, BuildNotes), BuildError> {
     let compression = Compression::from_lock(&lock.image.compression)
         .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let base = base_reference(lock)?;
@@ -168,10 +224,31 @@ pub async fn build_with(
     let epoch = lock.source_date_epoch;
     let written =
         tokio::task::spawn_blocking(move || write_layers(planned, epoch, compression, &cache));
-    let base_layers = downloads.await.map_err(registry_error)?;
-    let added = written
-        .await
-        .map_err(|e| BuildError::Task(e.to_string()))??;
+    let apt = apt.filter(|_| !lock.apt.is_empty());
+    let debs = async {
+        match apt {
+            Some(options) => apt::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (base_layers, debs) = tokio::join!(downloads, debs);
+    let base_layers = base_layers.map_err(registry_error)?;
+    let mut notes = BuildNotes::default();
+    let mut added = Vec::new();
+    if let (Some(options), Some(debs)) = (apt, debs?) {
+        let (layer, pending) =
+            apt_layer(lock, ctx, options, &base_layers, debs, compression).await?;
+        added.push(layer);
+        notes.apt_layer = true;
+        notes.apt_pending_configure = pending;
+    }
+    added.extend(
+        written
+            .await
+            .map_err(|e| BuildError::Task(e.to_string()))??,
+    );
 
     let added_history: Vec<AddedLayer> = added
         .iter()
@@ -203,7 +280,7 @@ pub async fn build_with(
         extra: Default::default(),
     };
     let manifest_bytes = canonical_json::to_vec(&manifest);
-    Ok(Built {
+    let built = Built {
         image: Image {
             manifest_digest: Digest::of(&manifest_bytes),
             manifest: manifest_bytes,
@@ -215,7 +292,44 @@ pub async fn build_with(
         },
         base,
         base_layers: base_manifest.layers.len(),
-    })
+    };
+    Ok((built, notes))
+}
+
+/// The apt layer (history line, layer) and the packages left unconfigured. A layer
+/// cached under the same key is used without reading the base or the debs' data.
+async fn apt_layer(
+    lock: &Lockfile,
+    ctx: &BuildContext,
+    options: &BuildOptions,
+    base_layers: &[ImageLayer],
+    debs: Vec<crate::apt::install::PackageDeb>,
+    compression: Compression,
+) -> Result<((String, Layer), Vec<String>), BuildError> {
+    let created_by = layers::created_by("apt", debs.len());
+    let key = apt::layer_key(&lock.base.manifest, &lock.apt, apt::configure_kind(options));
+    if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
+        let pending = blocking(move || apt::pending_configure(&debs)).await??;
+        return Ok(((created_by, layer), pending));
+    }
+    let layers = base_layers.to_vec();
+    let made = blocking(move || apt::make_layer(&layers, &debs)).await??;
+    let configured = apt::configure_step(made, options).await?;
+    let planned = vec![PlannedLayer {
+        name: "apt",
+        created_by,
+        entries: configured.entries,
+        key: Some(key),
+    }];
+    let cache = ctx.layer_cache.clone();
+    let epoch = lock.source_date_epoch;
+    let mut written = blocking(move || write_layers(planned, epoch, compression, &cache)).await??;
+    // The spooled files are written into the layer now.
+    drop(configured.spool);
+    let layer = written
+        .pop()
+        .ok_or_else(|| BuildError::Task("no apt layer written".into()))?;
+    Ok((layer, configured.pending_configure))
 }
 
 /// `[base] reference` pinned to `[base] manifest`.

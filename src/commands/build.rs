@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::build::{self, BuildContext, Built};
+use crate::build::{self, BuildContext, BuildNotes, BuildOptions, Built};
 use crate::cli::{BuildArgs, BuildFormat, GlobalArgs};
 use crate::lockfile::Lockfile;
 use crate::oci::layer::LayerCache;
@@ -22,7 +22,20 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .map(|d| d.parse::<Destination>())
         .collect::<Result<Vec<_>, _>>()?;
     let lock = Lockfile::read(&args.lock)?;
-    if !args.mirrors.is_empty() {
+    let options = BuildOptions {
+        mirrors: args
+            .mirrors
+            .iter()
+            .filter(|m| !m.trim().is_empty())
+            .map(|m| {
+                url::Url::parse(m.trim()).with_context(|| {
+                    format!("--mirror `{m}` is not a URL (e.g. http://host/debian)")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        no_daemon: args.no_daemon,
+    };
+    if !options.mirrors.is_empty() {
         tracing::info!(
             "mirrors are only used for package files; this lock's base comes from its registry"
         );
@@ -44,13 +57,15 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     // With --check, the outputs are written from the first build, whose layers live in
     // the scratch directory until the end of this function.
     let mut scratch = None;
-    let (built, ctx) = if args.check {
+    let (built, notes, ctx) = if args.check {
         let dir = build::scratch_dir().context("cannot create a scratch directory for --check")?;
         let first_ctx = context(LayerCache::new(dir.path().join("first")));
         let second_ctx = context(LayerCache::new(dir.path().join("second")));
         scratch = Some(dir);
-        let first = runtime.block_on(build::build(&lock, &first_ctx))?;
-        let second = runtime.block_on(build::build(&lock, &second_ctx))?;
+        let (first, notes) =
+            runtime.block_on(build::build_with_options(&lock, &first_ctx, &options))?;
+        let (second, _) =
+            runtime.block_on(build::build_with_options(&lock, &second_ctx, &options))?;
         if let Some(difference) = build::check::compare(&first, &second) {
             anstream::eprintln!(
                 "error: {} is not reproducible: two builds gave {} and {}\n{difference}",
@@ -64,11 +79,21 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             "reproducible: two independent builds gave {}",
             first.image.manifest_digest
         ));
-        (first, first_ctx)
+        (first, notes, first_ctx)
     } else {
         let ctx = context(LayerCache::in_cache_dir(fetcher.cache().root()));
-        (runtime.block_on(build::build(&lock, &ctx))?, ctx)
+        let (built, notes) = runtime.block_on(build::build_with_options(&lock, &ctx, &options))?;
+        (built, notes, ctx)
     };
+    if !notes.apt_pending_configure.is_empty() {
+        // A warning even with -q: the image holds packages dpkg still calls unpacked.
+        anstream::eprintln!(
+            "warning: maintainer scripts did not run for: {}\n\
+             help: their packages are unpacked but not configured; run `dpkg --configure -a` \
+             in the image, or build with a Docker Engine (without --no-daemon) once rtlock runs them",
+            notes.apt_pending_configure.join(", ")
+        );
+    }
 
     runtime.block_on(build::write_outputs(&built, &destinations, &ctx))?;
     for destination in &destinations {
@@ -79,7 +104,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     match args.format {
         BuildFormat::Text => println!("{}", built.image.manifest_digest),
-        BuildFormat::Json => println!("{}", serde_json::to_string(&summary(&built))?),
+        BuildFormat::Json => println!("{}", serde_json::to_string(&summary(&built, &notes))?),
     }
     drop(scratch);
     Ok(ExitCode::SUCCESS)
@@ -90,6 +115,15 @@ struct Summary {
     digest: String,
     config: String,
     layers: Vec<LayerSummary>,
+    /// Present when the image has an apt layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apt: Option<AptSummary>,
+}
+
+#[derive(Serialize)]
+struct AptSummary {
+    /// Packages whose maintainer scripts did not run.
+    pending_configure: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -100,7 +134,7 @@ struct LayerSummary {
     media_type: String,
 }
 
-fn summary(built: &Built) -> Summary {
+fn summary(built: &Built, notes: &BuildNotes) -> Summary {
     Summary {
         digest: built.image.manifest_digest.to_string(),
         config: built.image.config_descriptor.digest.to_string(),
@@ -115,5 +149,8 @@ fn summary(built: &Built) -> Summary {
                 media_type: l.descriptor.media_type.clone(),
             })
             .collect(),
+        apt: notes.apt_layer.then(|| AptSummary {
+            pending_configure: notes.apt_pending_configure.clone(),
+        }),
     }
 }

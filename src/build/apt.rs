@@ -1,0 +1,193 @@
+//! The apt layer of a build: the lock's `.deb` files, fetched and verified, placed on
+//! the base by [`crate::apt::install`]; then the maintainer-script step
+//! ([`configure_step`]), the one place a container run plugs in.
+
+use std::path::PathBuf;
+
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use super::{BuildError, BuildOptions};
+use crate::apt::install::{self, AptLayer, InstallError, PackageDeb};
+use crate::fetch::{Fetcher, error_chain};
+use crate::image::store::BlobLocation;
+use crate::image::{LayerBlob, RootFs};
+use crate::lockfile::AptPackage;
+use crate::oci::layer::Entry;
+use crate::oci::output::ImageLayer;
+
+/// The version of what rtlock puts in an apt layer. Bump it whenever the same debs on
+/// the same base would give other entries, so cached layers of the old format are not
+/// reused.
+pub const LAYER_FORMAT: &str = "rtlock-apt-layer/1";
+
+/// `.deb` files downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The apt layer's entries after the maintainer-script step, and what is left undone.
+#[derive(Debug)]
+pub struct ConfiguredApt {
+    pub entries: Vec<Entry>,
+    /// Packages whose maintainer scripts did not run (left `unpacked` in dpkg's status).
+    pub pending_configure: Vec<String>,
+    /// Holds the spooled file contents the entries name, until the layer is written.
+    pub spool: Option<tempfile::TempDir>,
+}
+
+/// The layer cache key: everything the apt layer is made from. The base's manifest
+/// digest pins its dpkg database and directory structure; the debs are pinned by
+/// sha256; `configure` says which maintainer-script step made the entries.
+pub fn layer_key(base_manifest: &str, packages: &[AptPackage], configure: &str) -> String {
+    let mut sha256s: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
+    sha256s.sort_unstable();
+    let mut hasher = Sha256::new();
+    hasher.update(format!(
+        "{LAYER_FORMAT}\nbase {base_manifest}\nconfigure {configure}\n"
+    ));
+    for sha256 in sha256s {
+        hasher.update(format!("deb {sha256}\n"));
+    }
+    format!("apt-{}", hex::encode(hasher.finalize()))
+}
+
+/// Every package of the lock, verified against its sha256 and size: from its URL, else
+/// from each mirror joined with its `filename`. Lock order.
+pub async fn fetch_debs(
+    fetcher: &Fetcher,
+    packages: &[AptPackage],
+    mirrors: &[Url],
+) -> Result<Vec<PackageDeb>, BuildError> {
+    futures_util::stream::iter(packages.iter().map(|package| async move {
+        let file = fetch_one(fetcher, package, mirrors).await?;
+        Ok::<_, BuildError>(PackageDeb {
+            name: package.name.clone(),
+            arch: package.arch.clone(),
+            version: package.version.clone(),
+            file,
+        })
+    }))
+    .buffered(PARALLEL_DOWNLOADS)
+    .try_collect()
+    .await
+}
+
+async fn fetch_one(
+    fetcher: &Fetcher,
+    package: &AptPackage,
+    mirrors: &[Url],
+) -> Result<PathBuf, BuildError> {
+    let mut candidates = Vec::new();
+    match Url::parse(&package.url) {
+        Ok(url) => candidates.push(url),
+        Err(e) => tracing::warn!(
+            "{}: the lock's url `{}` is not a URL ({e})",
+            package.name,
+            package.url
+        ),
+    }
+    let relative = package.filename.trim_start_matches('/');
+    for mirror in mirrors {
+        let mut base = mirror.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        if let Ok(url) = base.join(relative) {
+            candidates.push(url);
+        }
+    }
+    let mut failures = Vec::new();
+    for url in &candidates {
+        match fetcher
+            .fetch_verified(url, &package.sha256, Some(package.size))
+            .await
+        {
+            Ok(blob) => return Ok(blob.path),
+            Err(e) => {
+                tracing::debug!("{}: {}", package.name, error_chain(&e));
+                failures.push(error_chain(&e));
+            }
+        }
+    }
+    Err(BuildError::AptFetch {
+        package: format!("{} {} ({})", package.name, package.version, package.arch),
+        filename: package.filename.clone(),
+        failures,
+    })
+}
+
+/// The base image's filesystem, with what the apt installer reads of it kept.
+pub fn read_base(base_layers: &[ImageLayer]) -> Result<RootFs, BuildError> {
+    let blobs = base_layers
+        .iter()
+        .map(|layer| {
+            let location = BlobLocation::file(&layer.path).map_err(|e| {
+                BuildError::Apt(InstallError::Base(crate::image::ImageError::io(
+                    format!("cannot open the base layer {}", layer.path.display()),
+                    e,
+                )))
+            })?;
+            Ok(LayerBlob {
+                media_type: Some(layer.descriptor.media_type.clone()),
+                digest: Some(layer.descriptor.digest.clone()),
+                size: Some(layer.descriptor.size),
+                diff_id: Some(layer.diff_id.clone()),
+                location,
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    RootFs::read(&blobs, &install::base_keep).map_err(|e| BuildError::Apt(InstallError::Base(e)))
+}
+
+/// The apt layer of `debs` on the base made of `base_layers` (blocking: call it off the
+/// async runtime).
+pub fn make_layer(base_layers: &[ImageLayer], debs: &[PackageDeb]) -> Result<AptLayer, BuildError> {
+    let base = read_base(base_layers)?;
+    Ok(install::make_layer(&base, debs)?)
+}
+
+/// Which packages have maintainer scripts, from their control files alone: what a
+/// cached apt layer left undone (blocking).
+pub fn pending_configure(debs: &[PackageDeb]) -> Result<Vec<String>, BuildError> {
+    let mut pending = Vec::new();
+    for deb in debs {
+        let control = install::deb::read_control(&deb.file, &deb.name)?;
+        if install::layer::has_scripts(&control) {
+            pending.push(deb.name.clone());
+        }
+    }
+    Ok(pending)
+}
+
+/// What [`configure_step`] did to the layer; part of the layer's cache key.
+pub fn configure_kind(_options: &BuildOptions) -> &'static str {
+    "none"
+}
+
+/// The maintainer-script step: the installer's layer in, the final entries out.
+///
+/// Today (and always under `--no-daemon`) the entries are returned as they are and the
+/// packages with maintainer scripts are reported as not configured; a container step
+/// (`dpkg --configure -a` in the base with this layer, its file diff normalized) plugs
+/// in here, and must then make [`configure_kind`] say so, since it changes the layer.
+pub async fn configure_step(
+    layer: AptLayer,
+    _options: &BuildOptions,
+) -> Result<ConfiguredApt, BuildError> {
+    if !layer.triggers.is_empty() {
+        tracing::debug!(
+            "apt triggers not processed: {}",
+            layer
+                .triggers
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(ConfiguredApt {
+        entries: layer.entries,
+        pending_configure: layer.pending_configure,
+        spool: Some(layer.spool),
+    })
+}
