@@ -1,11 +1,16 @@
 //! The apt resolver against apt-get itself on real data: the machine's own Debian
-//! `main` indexes (as `apt-get update` left them) and the dpkg status of the test bed's
-//! python base image. The oracle is `apt-get install -s` run on the host with
-//! `Dir::State::status` pointing at the image's status file, which is what apt-get
-//! inside a container of that image decides with the same sources and lists.
+//! indexes (as `apt-get update` left them) and the test bed's python base image.
 //!
-//! Needs the test bed (`scripts/test --bed-only`) for the image, and the host's apt
-//! lists; no network.
+//! The oracle is `apt-get install -s` inside a container of that image, with the
+//! host's sources, the keyrings they name and its lists bound in read-only, so that
+//! apt-get decides with the image's own dpkg status, configuration and apt version.
+//! rtlock's side is the library: the same lists parsed by rtlock, the image's status
+//! read through rtlock's image reader, then `resolve`. Every request of [`CORPUS`]
+//! must come out the same (the same packages at the same versions, or a refusal on
+//! both sides); there are no known exceptions.
+//!
+//! Needs the test bed (`scripts/test --bed-only`) for the image and its Docker Engine,
+//! and the host's apt lists; no network.
 
 mod common;
 
@@ -13,7 +18,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::testbed::testbed;
+use common::testbed::{docker, ok, testbed};
+use rtlock::apt::index::sources::{self, SignedBy};
 use rtlock::apt::index::{parse_packages, parse_release, signature};
 use rtlock::apt::relation::parse_relation;
 use rtlock::apt::resolve::{Candidate, ResolveOptions, default_priority, parse_status, resolve};
@@ -91,24 +97,104 @@ async fn image_status() -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-/// `name version` of each `Inst` line of `apt-get install -s`.
-fn apt_get_simulate(status: &Path, requests: &[&str], recommends: bool) -> Vec<String> {
-    let mut cmd = Command::new("apt-get");
-    cmd.args(["install", "-s", "-qq"])
-        .arg(format!("-o=Dir::State::status={}", status.display()))
-        // Only the Debian lists and default priorities, as the image has them.
-        .arg("-o=Dir::Etc::Preferences=/dev/null")
-        .arg("-o=Dir::Etc::PreferencesParts=/dev/null")
-        .arg(format!("-o=APT::Install-Recommends={recommends}"))
-        .args(requests);
-    let out = cmd.output().expect("apt-get runs");
-    if !out.status.success() {
-        return vec![format!(
-            "error: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )];
+/// Where apt on the host reads its sources; the container gets the same paths.
+const SOURCES_LIST: &str = "/etc/apt/sources.list";
+const SOURCES_PARTS: &str = "/etc/apt/sources.list.d";
+/// apt's shared keys, which a source without `Signed-By` is checked against.
+const TRUSTED_KEYS: [&str; 2] = ["/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d"];
+
+/// `docker run -v` binds (read-only, same path inside) that give apt in the container
+/// the host's sources, the keyrings they name and the lists `apt-get update` left.
+/// A host without a `sources.list` hides the image's own behind `/dev/null`: apt in
+/// the container must read exactly the host's sources, no more.
+fn host_apt_binds() -> Vec<String> {
+    let mut paths = vec![LISTS.to_string(), SOURCES_PARTS.to_string()];
+    let mut keyrings = BTreeSet::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(SOURCES_PARTS)
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.push(SOURCES_LIST.into());
+    for file in files {
+        let shown = file.display().to_string();
+        let parse = match file.extension().and_then(|e| e.to_str()) {
+            Some("sources") => sources::parse_deb822,
+            Some("list") => sources::parse_one_line,
+            // apt skips any other name in sources.list.d, and so does the container.
+            _ => continue,
+        };
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let parsed = parse(&text, &shown).unwrap_or_else(|e| panic!("the host's {e}"));
+        for source in parsed {
+            if let Some(SignedBy::Keyrings(names)) = source.signed_by {
+                keyrings.extend(names.into_iter().filter(|n| n.starts_with('/')));
+            }
+        }
     }
-    let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    paths.extend(keyrings);
+    paths.extend(TRUSTED_KEYS.iter().map(|p| p.to_string()));
+    let mut binds: Vec<String> = paths
+        .iter()
+        .filter(|p| Path::new(p).exists())
+        .map(|p| format!("{p}:{p}:ro"))
+        .collect();
+    if !Path::new(SOURCES_LIST).exists() {
+        binds.push(format!("/dev/null:{SOURCES_LIST}:ro"));
+    }
+    binds
+}
+
+/// Runs every request of `corpus` through `apt-get install -s` in one container of
+/// `image` (no network: everything apt needs is bound in), and returns, per request,
+/// `name version` of each package apt-get would install or upgrade, or one
+/// `error: …` line when apt-get refuses.
+fn apt_get_in_container(image: &str, corpus: &[Request]) -> Vec<Vec<String>> {
+    // One argument per request, `RECOMMENDS PACKAGE…`, split again by the shell.
+    const SCRIPT: &str = r#"for request in "$@"; do
+        set -- $request
+        recommends=$1
+        shift
+        echo @@request
+        apt-get install -s -qq -o Debug::NoLocking=1 \
+            -o APT::Install-Recommends=$recommends "$@" 2>&1
+        echo "@@exit $?"
+    done"#;
+    let mut args: Vec<String> = ["run", "--rm", "--network", "none", "--pull", "always"]
+        .map(String::from)
+        .to_vec();
+    for bind in host_apt_binds() {
+        args.extend(["-v".to_string(), bind]);
+    }
+    args.extend([image, "sh", "-c", SCRIPT, "sh"].map(String::from));
+    args.extend(
+        corpus
+            .iter()
+            .map(|(requests, recommends)| format!("{recommends} {}", requests.join(" "))),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok("apt-get install -s in the python base image", docker(&args));
+    let answers: Vec<Vec<String>> = out
+        .split("@@request\n")
+        .skip(1)
+        .map(|answer| {
+            let (text, code) = answer
+                .rsplit_once("@@exit ")
+                .expect("each request ends with its exit status");
+            if code.trim() == "0" {
+                installs(text)
+            } else {
+                vec![format!("error: {}", text.trim())]
+            }
+        })
+        .collect();
+    assert_eq!(answers.len(), corpus.len(), "one answer a request:\n{out}");
+    answers
+}
+
+/// `name version` of each `Inst` line of `apt-get install -s`, sorted.
+fn installs(simulation: &str) -> Vec<String> {
+    let mut found: Vec<String> = simulation
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("Inst ")?;
@@ -121,9 +207,12 @@ fn apt_get_simulate(status: &Path, requests: &[&str], recommends: bool) -> Vec<S
     found
 }
 
+/// Packages to install, and whether apt follows Recommends.
+type Request = (&'static [&'static str], bool);
+
 /// Install requests, with install-recommends on or off: single packages and sets,
 /// virtual packages and alternatives, upgrades of base packages.
-const CORPUS: &[(&[&str], bool)] = &[
+const CORPUS: &[Request] = &[
     (&["graphviz"], true),
     (&["graphviz"], false),
     (&["libpq-dev"], true),
@@ -170,24 +259,9 @@ const CORPUS: &[(&[&str], bool)] = &[
     (&["x11-apps"], true),
 ];
 
-#[tokio::test]
-async fn apt_get_agrees_on_the_python_base_image() {
-    let status_text = image_status().await;
-    let dir = tempfile::TempDir::new().unwrap();
-    let status_path = dir.path().join("status");
-    std::fs::write(&status_path, &status_text).unwrap();
-    // apt-get answers on the other core while rtlock resolves on this one.
-    let oracle = {
-        let status_path = status_path.clone();
-        std::thread::spawn(move || {
-            CORPUS
-                .iter()
-                .map(|&(requests, recommends)| apt_get_simulate(&status_path, requests, recommends))
-                .collect::<Vec<_>>()
-        })
-    };
-
-    let texts: Vec<(String, i32)> = host_indexes()
+/// The text of each host index with the default pin priority of its suite.
+fn host_index_texts() -> Vec<(String, i32)> {
+    host_indexes()
         .iter()
         .map(|(packages, release)| {
             let priority = std::fs::read_to_string(release)
@@ -198,9 +272,15 @@ async fn apt_get_agrees_on_the_python_base_image() {
                 .unwrap_or(rtlock::apt::resolve::PRIORITY_DEFAULT);
             (apt_cat(packages), priority)
         })
-        .collect();
+        .collect()
+}
+
+/// rtlock's answer to each request of `corpus`, in the shape of
+/// [`apt_get_in_container`]'s. Each `resolve` builds its pool from the whole universe,
+/// which is what costs in a debug build, so the requests are shared by two threads.
+fn resolve_corpus(texts: &[(String, i32)], status: &str, corpus: &[Request]) -> Vec<Vec<String>> {
     let mut universe = Vec::new();
-    for (text, priority) in &texts {
+    for (text, priority) in texts {
         for record in parse_packages(text).unwrap() {
             universe.push(Candidate {
                 record,
@@ -208,38 +288,58 @@ async fn apt_get_agrees_on_the_python_base_image() {
             });
         }
     }
-    let installed = parse_status(&status_text);
-
-    let mut ours_all = Vec::new();
-    for &(requests, recommends) in CORPUS {
+    let installed = parse_status(status);
+    let answer = |&(requests, recommends): &Request| {
         let relations: Vec<_> = requests
             .iter()
             .map(|r| parse_relation(r, true).unwrap())
             .collect();
         let mut options = ResolveOptions::new("amd64");
         options.install_recommends = recommends;
-        let ours = match resolve(&universe, &installed, &relations, &options) {
+        match resolve(&universe, &installed, &relations, &options) {
             Ok(r) => r.summary(),
             Err(e) => vec![format!("error: {e}")],
-        };
-        ours_all.push(ours);
-    }
-    let truths = oracle.join().expect("the apt-get thread");
-    let mut mismatches = Vec::new();
-    for ((&(requests, recommends), ours), truth) in CORPUS.iter().zip(ours_all).zip(truths) {
-        let both_refuse = ours.len() == 1
-            && truth.len() == 1
-            && ours[0].starts_with("error:")
-            && truth[0].starts_with("error:");
-        if ours != truth && !both_refuse {
-            let ours: BTreeSet<_> = ours.iter().collect();
-            let truth: BTreeSet<_> = truth.iter().collect();
-            mismatches.push(format!(
-                "{requests:?} (recommends {recommends}): only rtlock {:?}; only apt-get {:?}",
-                ours.difference(&truth).collect::<Vec<_>>(),
-                truth.difference(&ours).collect::<Vec<_>>()
-            ));
         }
+    };
+    let (first, second) = corpus.split_at(corpus.len() / 2);
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| second.iter().map(answer).collect::<Vec<_>>());
+        let mut answers: Vec<_> = first.iter().map(answer).collect();
+        answers.extend(later.join().expect("the second resolver thread"));
+        answers
+    })
+}
+
+/// One line per request on which rtlock and apt-get differ. Two refusals agree
+/// whatever their wording.
+fn mismatches(corpus: &[Request], ours: &[Vec<String>], truths: &[Vec<String>]) -> Vec<String> {
+    let refused = |answer: &[String]| answer.len() == 1 && answer[0].starts_with("error:");
+    let mut found = Vec::new();
+    for (((requests, recommends), ours), truth) in corpus.iter().zip(ours).zip(truths) {
+        if ours == truth || (refused(ours) && refused(truth)) {
+            continue;
+        }
+        let ours: BTreeSet<_> = ours.iter().collect();
+        let truth: BTreeSet<_> = truth.iter().collect();
+        found.push(format!(
+            "{requests:?} (recommends {recommends}): only rtlock {:?}; only apt-get {:?}",
+            ours.difference(&truth).collect::<Vec<_>>(),
+            truth.difference(&ours).collect::<Vec<_>>()
+        ));
     }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    found
+}
+
+#[tokio::test]
+async fn apt_get_agrees_on_the_python_base_image() {
+    // apt-get answers in its container, and the lists are read, while rtlock reads
+    // the image.
+    let oracle = std::thread::spawn(|| apt_get_in_container(&testbed().image_python, CORPUS));
+    let texts = std::thread::spawn(host_index_texts);
+    let status = image_status().await;
+    let texts = texts.join().expect("reading the host's lists");
+    let ours = resolve_corpus(&texts, &status, CORPUS);
+    let truths = oracle.join().expect("the container's apt-get");
+    let found = mismatches(CORPUS, &ours, &truths);
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
