@@ -8,14 +8,15 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
-use super::{BuildError, BuildOptions};
+use super::{BuildContext, BuildError, BuildOptions};
 use crate::apt::install::{self, AptLayer, InstallError, PackageDeb};
 use crate::fetch::{Fetcher, error_chain};
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
-use crate::lockfile::AptPackage;
-use crate::oci::layer::Entry;
+use crate::lockfile::{AptPackage, Lockfile};
+use crate::oci::layer::{Compression, Entry};
 use crate::oci::output::ImageLayer;
+use crate::oci::types::ImageConfig;
 
 /// The version of what rtlock puts in an apt layer. Bump it whenever the same debs on
 /// the same base would give other entries, so cached layers of the old format are not
@@ -24,6 +25,19 @@ pub const LAYER_FORMAT: &str = "rtlock-apt-layer/1";
 
 /// `.deb` files downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
+
+/// What the apt layer is made on: everything [`configure_step`] may need to run the
+/// packages' scripts on the base (an image of the base layers plus the apt layer).
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub lock: &'a Lockfile,
+    pub ctx: &'a BuildContext,
+    pub options: &'a BuildOptions,
+    /// The base's layers, downloaded and verified, bottom first.
+    pub base_layers: &'a [ImageLayer],
+    pub base_config: &'a ImageConfig,
+    pub compression: Compression,
+}
 
 /// The apt layer's entries after the maintainer-script step, and what is left undone.
 #[derive(Debug)]
@@ -159,9 +173,12 @@ pub fn pending_configure(debs: &[PackageDeb]) -> Result<Vec<String>, BuildError>
     Ok(pending)
 }
 
-/// What [`configure_step`] did to the layer; part of the layer's cache key.
+/// [`configure_kind`] of a layer whose maintainer scripts did not run.
+pub const NO_CONFIGURE: &str = "none";
+
+/// What [`configure_step`] does to the layer; part of the layer's cache key.
 pub fn configure_kind(_options: &BuildOptions) -> &'static str {
-    "none"
+    NO_CONFIGURE
 }
 
 /// The maintainer-script step: the installer's layer in, the final entries out.
@@ -172,7 +189,7 @@ pub fn configure_kind(_options: &BuildOptions) -> &'static str {
 /// in here, and must then make [`configure_kind`] say so, since it changes the layer.
 pub async fn configure_step(
     layer: AptLayer,
-    _options: &BuildOptions,
+    _step: &Step<'_>,
 ) -> Result<ConfiguredApt, BuildError> {
     if !layer.triggers.is_empty() {
         tracing::debug!(

@@ -238,8 +238,18 @@ async fn build_inner(
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
     if let (Some(options), Some(debs)) = (apt, debs?) {
-        let (layer, pending) =
-            apt_layer(lock, ctx, options, &base_layers, debs, compression).await?;
+        let (layer, pending) = apt_layer(
+            &apt::Step {
+                lock,
+                ctx,
+                options,
+                base_layers: &base_layers,
+                base_config: &base_config,
+                compression,
+            },
+            debs,
+        )
+        .await?;
         added.push(layer);
         notes.apt_layer = true;
         notes.apt_pending_configure = pending;
@@ -299,22 +309,28 @@ async fn build_inner(
 /// The apt layer (history line, layer) and the packages left unconfigured. A layer
 /// cached under the same key is used without reading the base or the debs' data.
 async fn apt_layer(
-    lock: &Lockfile,
-    ctx: &BuildContext,
-    options: &BuildOptions,
-    base_layers: &[ImageLayer],
+    step: &apt::Step<'_>,
     debs: Vec<crate::apt::install::PackageDeb>,
-    compression: Compression,
 ) -> Result<((String, Layer), Vec<String>), BuildError> {
+    let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
     let created_by = layers::created_by("apt", debs.len());
-    let key = apt::layer_key(&lock.base.manifest, &lock.apt, apt::configure_kind(options));
+    let key = apt::layer_key(
+        &lock.base.manifest,
+        &lock.apt,
+        apt::configure_kind(step.options),
+    );
     if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
-        let pending = blocking(move || apt::pending_configure(&debs)).await??;
+        // Only a layer made without running scripts leaves packages unconfigured.
+        let pending = if apt::configure_kind(step.options) == apt::NO_CONFIGURE {
+            blocking(move || apt::pending_configure(&debs)).await??
+        } else {
+            Vec::new()
+        };
         return Ok(((created_by, layer), pending));
     }
-    let layers = base_layers.to_vec();
+    let layers = step.base_layers.to_vec();
     let made = blocking(move || apt::make_layer(&layers, &debs)).await??;
-    let configured = apt::configure_step(made, options).await?;
+    let configured = apt::configure_step(made, step).await?;
     let planned = vec![PlannedLayer {
         name: "apt",
         created_by,

@@ -121,10 +121,12 @@ fn read(file: &Path, package: &str, spool: Option<&Path>) -> Result<Deb, Install
     let cx = Context { package, file };
     let mut reader = BufReader::new(File::open(file).map_err(|e| cx.read_error(e))?);
     let mut magic = [0u8; 8];
-    reader
-        .read_exact(&mut magic)
-        .map_err(|e| cx.read_error(e))?;
-    if &magic != b"!<arch>\n" {
+    let short = match reader.read_exact(&mut magic) {
+        Ok(()) => false,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => true,
+        Err(e) => return Err(cx.read_error(e)),
+    };
+    if short || &magic != b"!<arch>\n" {
         return Err(cx.not_a_deb("it does not start with an ar archive header"));
     }
     let mut deb = Deb {
@@ -382,4 +384,112 @@ fn read_file(
     // Kept until the spool directory goes: the layer writer reads it by path.
     let (_, path): (File, PathBuf) = file.keep().map_err(|e| spool_error(e.error))?;
     Ok((Content::Path(path), hex::encode(md5.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])], xattr: Option<(&str, &[u8])>) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in entries {
+            if let Some((name, value)) = xattr {
+                let key = format!("SCHILY.xattr.{name}");
+                builder
+                    .append_pax_extensions([(key.as_str(), value)])
+                    .unwrap();
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o4755);
+            header.set_size(content.len() as u64);
+            header.set_path(path).unwrap();
+            header.set_cksum();
+            builder.append(&header, *content).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn ar_of(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"!<arch>\n".to_vec();
+        for (name, bytes) in members {
+            let header = format!(
+                "{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+                0,
+                0,
+                0,
+                100644,
+                bytes.len()
+            );
+            out.extend(header.as_bytes());
+            out.extend(bytes);
+            if bytes.len() % 2 == 1 {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    /// zstd control and bzip2 data (as some third-party debs have), a PAX xattr, a
+    /// setuid mode and a file large enough to be spooled.
+    #[test]
+    fn reads_zstd_and_bzip2_members_with_xattrs_and_spools_large_files() {
+        let control = tar_of(
+            &[
+                ("./control", b"Package: z\n"),
+                ("./postinst", b"#!/bin/sh\n"),
+            ],
+            None,
+        );
+        let big = vec![b'x'; (IN_MEMORY + 1) as usize];
+        let data = tar_of(
+            &[("./usr/bin/ping", b"elf"), ("./usr/share/big", &big)],
+            Some(("security.capability", b"\x01\x02")),
+        );
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&data).unwrap();
+        let deb = ar_of(&[
+            ("debian-binary", b"2.0\n".to_vec()),
+            (
+                "control.tar.zst",
+                zstd::encode_all(&control[..], 3).unwrap(),
+            ),
+            ("data.tar.bz2", bz.finish().unwrap()),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("z.deb");
+        std::fs::write(&file, deb).unwrap();
+
+        let read = read_deb(&file, "z", dir.path()).unwrap();
+        assert_eq!(
+            read.control.keys().collect::<Vec<_>>(),
+            ["control", "postinst"]
+        );
+        let ping = &read.data[0];
+        assert_eq!((ping.path.as_str(), ping.mode), ("usr/bin/ping", 0o4755));
+        assert_eq!(ping.xattrs["security.capability"], b"\x01\x02");
+        match &read.data[1].kind {
+            DataKind::File {
+                content: Content::Path(path),
+                md5,
+            } => {
+                assert_eq!(std::fs::read(path).unwrap(), big);
+                assert_eq!(md5, &hex::encode(Md5::digest(&big)));
+            }
+            other => panic!("not spooled: {other:?}"),
+        }
+        assert_eq!(read_control(&file, "z").unwrap(), read.control);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_deb() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.deb");
+        std::fs::write(&file, b"PK\x03\x04").unwrap();
+        let error = read_deb(&file, "x", dir.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("x") && error.contains("ar archive"),
+            "{error}"
+        );
+    }
 }

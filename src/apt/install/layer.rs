@@ -39,6 +39,8 @@ pub struct PackageDeb {
 #[derive(Debug)]
 pub struct AptLayer {
     pub entries: Vec<Entry>,
+    /// Every package of the layer, in lock order (`NAME`, as dpkg takes them).
+    pub packages: Vec<String>,
     /// Packages left `unpacked` because their maintainer scripts have not run, in lock
     /// order: `dpkg --configure -a` finishes them.
     pub pending_configure: Vec<String>,
@@ -178,6 +180,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
     ));
     Ok(AptLayer {
         entries,
+        packages: debs.iter().map(|d| d.name.clone()).collect(),
         pending_configure,
         triggers,
         spool,
