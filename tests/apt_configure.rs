@@ -46,11 +46,17 @@ fi
 
 const FAILING_POSTINST: &str = "#!/bin/sh\necho 'rtlock-fails: cannot configure' >&2\nexit 3\n";
 
-fn set_bed_env() {
+/// The bed's environment, a scratch directory and its `debs/` folder (mounted at /mnt
+/// for `dpkg --unpack`).
+fn setup() -> (tempfile::TempDir, PathBuf) {
     for (key, value) in testbed().env() {
         // SAFETY: every test sets the same values, before it reads the environment.
         unsafe { std::env::set_var(key, value) };
     }
+    let dir = tempfile::tempdir().unwrap();
+    let debs = dir.path().join("debs");
+    std::fs::create_dir_all(&debs).unwrap();
+    (dir, debs)
 }
 
 fn lock(dir: &Path) -> Lockfile {
@@ -98,8 +104,14 @@ fn run(what: &str, cmd: &mut Command) -> String {
     )
 }
 
-/// `dpkg-deb --build` of an `Architecture: all` package with `postinst`.
-fn build_deb(dir: &Path, name: &str, postinst: &str, files: &[(&str, &str, u32)]) -> PathBuf {
+/// `dpkg-deb --build` of an `Architecture: all` package, with `postinst` if given,
+/// into `dir/debs`.
+fn build_deb(
+    dir: &Path,
+    name: &str,
+    postinst: Option<&str>,
+    files: &[(&str, &[u8], u32)],
+) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let root = dir.join(format!("{name}-root"));
     std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
@@ -111,16 +123,18 @@ fn build_deb(dir: &Path, name: &str, postinst: &str, files: &[(&str, &str, u32)]
         ),
     )
     .unwrap();
-    let script = root.join("DEBIAN/postinst");
-    std::fs::write(&script, postinst).unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if let Some(postinst) = postinst {
+        let script = root.join("DEBIAN/postinst");
+        std::fs::write(&script, postinst).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     for (path, content, mode) in files {
         let file = root.join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, content).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(*mode)).unwrap();
     }
-    let deb = dir.join(format!("{name}_1.0_all.deb"));
+    let deb = dir.join("debs").join(format!("{name}_1.0_all.deb"));
     run(
         "dpkg-deb --build",
         Command::new("dpkg-deb")
@@ -233,29 +247,21 @@ fn download_real(debs: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice() {
-    set_bed_env();
-    let dir = tempfile::tempdir().unwrap();
-    let debs = dir.path().join("debs");
-    std::fs::create_dir_all(&debs).unwrap();
+    let (dir, debs) = setup();
     download_real(&debs);
     build_deb(
         dir.path(),
         "rtlock-probe",
-        PROBE_POSTINST,
+        Some(PROBE_POSTINST),
         &[
             (
                 "usr/lib/rtlock-probe/probe",
-                "#!/bin/sh\necho probe works\n",
+                b"#!/bin/sh\necho probe works\n",
                 0o755,
             ),
-            ("var/lib/rtlock-probe/.keep", "", 0o644),
+            ("var/lib/rtlock-probe/.keep", b"", 0o644),
         ],
     );
-    std::fs::rename(
-        dir.path().join("rtlock-probe_1.0_all.deb"),
-        debs.join("rtlock-probe_1.0_all.deb"),
-    )
-    .unwrap();
     let lock = lock(dir.path());
     let ctx = context(dir.path());
     let (base, _opened) = base_rootfs().await;
@@ -387,12 +393,8 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_postinst_is_an_error_that_names_its_package() {
-    set_bed_env();
-    let dir = tempfile::tempdir().unwrap();
-    let debs = dir.path().join("debs");
-    std::fs::create_dir_all(&debs).unwrap();
-    let deb = build_deb(dir.path(), "rtlock-fails", FAILING_POSTINST, &[]);
-    std::fs::rename(&deb, debs.join("rtlock-fails_1.0_all.deb")).unwrap();
+    let (dir, debs) = setup();
+    build_deb(dir.path(), "rtlock-fails", Some(FAILING_POSTINST), &[]);
     let lock = lock(dir.path());
     let ctx = context(dir.path());
     let (base, _opened) = base_rootfs().await;
@@ -420,5 +422,93 @@ async fn a_failing_postinst_is_an_error_that_names_its_package() {
     assert!(
         !docker_cli(&["image", "inspect", &tag]).status.success(),
         "{tag} is left behind"
+    );
+}
+
+/// A shared library built here (its soname is new to the base), for the ldconfig trigger.
+fn shared_library(dir: &Path) -> (String, Vec<u8>) {
+    let source = dir.join("probe.c");
+    std::fs::write(&source, "int rtlock_probe(void) { return 42; }\n").unwrap();
+    let library = dir.join("librtlockprobe.so.1.0.0");
+    run(
+        "gcc -shared",
+        Command::new("gcc")
+            .args(["-shared", "-fPIC", "-Wl,-soname,librtlockprobe.so.1", "-o"])
+            .arg(&library)
+            .arg(&source),
+    );
+    let multiarch = run(
+        "gcc -print-multiarch",
+        Command::new("gcc").arg("-print-multiarch"),
+    );
+    (
+        format!("usr/lib/{multiarch}"),
+        std::fs::read(&library).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_without_scripts_still_activates_file_triggers_and_ldconfig() {
+    let (dir, debs) = setup();
+    let (libdir, library) = shared_library(dir.path());
+    let library_path = format!("{libdir}/librtlockprobe.so.1.0.0");
+    build_deb(
+        dir.path(),
+        "rtlock-plain",
+        None,
+        &[
+            (&library_path, &library, 0o644),
+            // debianutils is interested in this directory (a file trigger): its
+            // update-shells adds the shells listed there to /etc/shells.
+            (
+                "usr/share/debianutils/shells.d/rtlock-plain",
+                b"/usr/bin/rtlock-plain-shell\n",
+                0o644,
+            ),
+        ],
+    );
+    let lock = lock(dir.path());
+    let ctx = context(dir.path());
+    let (base, _opened) = base_rootfs().await;
+    let mut unpacked = unpacked_layer(&base, &ctx, &lock, &debs).await;
+    // rtlock's installer marks a package without a postinst installed at once: nothing
+    // will configure it, so its triggers are all the script has to run.
+    let status = unpacked
+        .iter_mut()
+        .find(|e| e.path == "var/lib/dpkg/status")
+        .unwrap();
+    let marked = text(status).replace(
+        "Status: install ok unpacked",
+        "Status: install ok installed",
+    );
+    status.kind = EntryKind::File(Content::Bytes(marked.into_bytes()));
+
+    let image = image_with(&ctx, &lock, unpacked).await;
+    let docker = rtlock::docker::connect().await.unwrap();
+    let captured = configure(&docker, &image, &["rtlock-plain".to_string()], EPOCH)
+        .await
+        .unwrap();
+    assert!(
+        text(entry(&captured, "etc/shells"))
+            .lines()
+            .any(|l| l == "/usr/bin/rtlock-plain-shell"),
+        "the file trigger of debianutils did not run:\n{}",
+        captured.log
+    );
+    assert!(
+        text(entry(&captured, "etc/ld.so.cache")).contains("librtlockprobe.so.1"),
+        "the ldconfig trigger did not run:\n{}",
+        captured.log
+    );
+    assert_eq!(
+        symlink(entry(&captured, &format!("{libdir}/librtlockprobe.so.1"))),
+        "librtlockprobe.so.1.0.0"
+    );
+    assert!(
+        captured
+            .log
+            .contains("rtlock: activating trigger /usr/share/debianutils/shells.d"),
+        "{}",
+        captured.log
     );
 }
