@@ -491,6 +491,10 @@ impl TarBuilder {
         self.entry(path, tar::EntryType::Symlink, "", Some(target), false)
     }
 
+    fn hard_link(self, path: &str, target: &str) -> Self {
+        self.entry(path, tar::EntryType::Link, "", Some(target), false)
+    }
+
     fn raw_file(self, path: &str) -> Self {
         self.entry(path, tar::EntryType::Regular, "", None, true)
     }
@@ -532,7 +536,8 @@ fn craft_deb(path: &Path, control: &str, data: Vec<u8>) {
 }
 
 /// A merged-/usr base with an installed package `old` (version 1) that ships
-/// `/usr/bin/gone`, `/usr/bin/kept`, `/bin/shared` (also owned by `other`) and a conffile.
+/// `/usr/bin/gone`, `/usr/bin/kept`, `/bin/shared` (also owned by `other`) and a conffile;
+/// `other` diverts `/usr/bin/diverted`.
 fn crafted_base(dir: &Path) -> rtlock::image::RootFs {
     let status = "Package: old\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\
                   Conffiles:\n /etc/old.conf 0123456789abcdef0123456789abcdef\nDescription: old\n\n\
@@ -550,6 +555,10 @@ fn crafted_base(dir: &Path) -> rtlock::image::RootFs {
         .dir("var/lib/")
         .dir("var/lib/dpkg/")
         .file("var/lib/dpkg/status", status)
+        .file(
+            "var/lib/dpkg/diversions",
+            "/usr/bin/diverted\n/usr/bin/diverted.real\nother\n",
+        )
         .dir("var/lib/dpkg/info/")
         .file(
             "var/lib/dpkg/info/old.list",
@@ -594,8 +603,11 @@ fn an_upgrade_whiteouts_what_only_the_old_version_owned_and_follows_merged_usr()
         .dir("./")
         .dir("./bin/")
         .file("./bin/kept", "2")
+        .hard_link("./bin/kept-too", "./bin/kept")
         .dir("./usr/")
         .dir("./usr/share/")
+        .dir("./usr/bin/")
+        .file("./usr/bin/diverted", "d")
         .dir("./usr/share/old/")
         .file("./usr/share/old/new", "n")
         .finish();
@@ -606,6 +618,16 @@ fn an_upgrade_whiteouts_what_only_the_old_version_owned_and_follows_merged_usr()
     let names: Vec<&str> = paths.keys().copied().collect();
     // ./bin/kept lands in usr/bin through the base's symlink; no `bin` directory.
     assert!(paths.contains_key("usr/bin/kept"), "{names:?}");
+    assert_eq!(
+        paths["usr/bin/kept-too"].kind,
+        rtlock::oci::layer::EntryKind::HardLink {
+            target: "usr/bin/kept".into()
+        }
+    );
+    // `other` diverted /usr/bin/diverted: the new file goes where the diversion says
+    // (matched on the package's own path, as dpkg does).
+    assert!(paths.contains_key("usr/bin/diverted.real"), "{names:?}");
+    assert!(!paths.contains_key("usr/bin/diverted"), "{names:?}");
     assert!(
         !names.iter().any(|p| *p == "bin" || p.starts_with("bin/")),
         "{names:?}"

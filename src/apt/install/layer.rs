@@ -24,6 +24,7 @@ use crate::oci::layer::{Content, Entry};
 
 const STATUS: &str = "var/lib/dpkg/status";
 const INFO: &str = "var/lib/dpkg/info";
+const DIVERSIONS: &str = "var/lib/dpkg/diversions";
 
 /// A verified `.deb` of the lock, with what the lock says of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,7 @@ pub struct AptLayer {
 /// to [`RootFs::read`].
 pub fn base_keep(path: &str, _size: u64) -> Option<Keep> {
     let wanted = path == STATUS
+        || path == DIVERSIONS
         || path
             .strip_prefix(INFO)
             .is_some_and(|rest| rest.starts_with('/') && rest.ends_with(".list"));
@@ -79,10 +81,15 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let mut stanzas = status::parse_base(&base_status);
+    let diversions = base
+        .read_file(DIVERSIONS)?
+        .map(|b| parse_diversions(&String::from_utf8_lossy(&b)))
+        .unwrap_or_default();
     let mut maker = Maker {
         base,
         entries: BTreeMap::new(),
         shipped_symlinks: HashSet::new(),
+        diversions,
     };
     let mut pending_configure = Vec::new();
     let mut triggers = BTreeSet::new();
@@ -287,6 +294,34 @@ struct Maker<'a> {
     /// Symlinks the packages of this install ship (final paths): nothing may be placed
     /// through them.
     shipped_symlinks: HashSet<String>,
+    /// The base's `dpkg-divert`s: path → (where it is diverted to, by which package).
+    diversions: HashMap<String, Diversion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Diversion {
+    to: String,
+    /// The package that diverted it (`:` for a local diversion).
+    by: String,
+}
+
+/// `/var/lib/dpkg/diversions`: three lines a diversion (from, to, package), paths
+/// absolute.
+fn parse_diversions(text: &str) -> HashMap<String, Diversion> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks_exact(3)
+        .map(|d| {
+            let path = |p: &str| p.trim_start_matches('/').to_string();
+            (
+                path(d[0]),
+                Diversion {
+                    to: path(d[1]),
+                    by: d[2].to_string(),
+                },
+            )
+        })
+        .collect()
 }
 
 fn split(path: &str) -> (&str, &str) {
@@ -348,8 +383,15 @@ impl Maker<'_> {
         conffiles: &[String],
         pending: bool,
     ) -> Result<(), InstallError> {
+        // Where this package's files went, for its hard links.
+        let mut placed: HashMap<&str, String> = HashMap::new();
         for data in &deb.data {
-            let mut at = self.place(package, &data.path)?;
+            // A path another package diverted goes where the diversion says.
+            let source = match self.diversions.get(&data.path) {
+                Some(d) if d.by != package && !matches!(data.kind, DataKind::Dir) => &d.to,
+                _ => &data.path,
+            };
+            let mut at = self.place(package, source)?;
             let kind = match &data.kind {
                 DataKind::Dir => {
                     // A directory of the base (or one reached through its symlinks) is
@@ -377,12 +419,16 @@ impl Maker<'_> {
                     Entry::symlink(&at, target)
                 }
                 DataKind::HardLink(target) => {
-                    let target = self.place(package, target)?;
+                    let target = match placed.get(target.as_str()) {
+                        Some(at) => at.clone(),
+                        None => self.place(package, target)?,
+                    };
                     let mut link = Entry::hard_link(&at, &target);
                     link.mode = data.mode;
                     link
                 }
             };
+            placed.insert(&data.path, at.clone());
             self.entries.insert(at, with_metadata(kind, data));
         }
         Ok(())
