@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::testbed::{docker as docker_cli, ok, skopeo, testbed};
-use rtlock::apt::configure::{Captured, ConfigureError, configure, merge, normalize};
+use rtlock::apt::configure::{
+    Captured, ConfigureError, TAG_REPOSITORY, configure, merge, normalize,
+};
 use rtlock::build::layers::{PlannedLayer, created_by};
 use rtlock::build::{BuildContext, build_with};
 use rtlock::docker::container::{Container, Step};
@@ -418,10 +420,14 @@ async fn a_failing_postinst_is_an_error_that_names_its_package() {
     }
     assert!(err.to_string().contains("rtlock-fails"), "{err}");
     // The image's tag went with the container.
-    let tag = format!("rtlock-configure:{}", &image.manifest_digest.hex()[..12]);
+    let prefix = &image.manifest_digest.hex()[..12];
+    let tags = ok(
+        "docker images",
+        docker_cli(&["images", TAG_REPOSITORY, "--format", "{{.Tag}}"]),
+    );
     assert!(
-        !docker_cli(&["image", "inspect", &tag]).status.success(),
-        "{tag} is left behind"
+        !tags.lines().any(|t| t.starts_with(prefix)),
+        "a {TAG_REPOSITORY}:{prefix}-… tag is left behind:\n{tags}"
     );
 }
 

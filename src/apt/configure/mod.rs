@@ -23,12 +23,17 @@ pub mod script;
 
 pub use merge::merge;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bollard::Docker;
 
 use crate::docker::DockerError;
 use crate::docker::container::{Container, ContainerError, Step, untag};
 use crate::oci::layer::{Content, Entry, EntryKind};
 use crate::oci::output::Image;
+
+/// The repository of the tags given to images loaded for their scripts.
+pub const TAG_REPOSITORY: &str = "rtlock-configure";
 
 /// Lines of the log an error shows.
 const LOG_TAIL_LINES: usize = 40;
@@ -86,7 +91,7 @@ pub async fn configure(
     epoch: i64,
 ) -> Result<Captured, ConfigureError> {
     let names = packages.join(", ");
-    let tag = format!("rtlock-configure:{}", &image.manifest_digest.hex()[..12]);
+    let tag = tag_for(image);
     crate::docker::load::load(docker, image, &tag)
         .await
         .map_err(|source| ConfigureError::Load {
@@ -184,6 +189,19 @@ async fn run_in(
             .collect(),
         log: finished.log,
     })
+}
+
+/// `rtlock-configure:DIGEST12-PID-N`: the image's tag for one run. The short digest
+/// says which image it is; the process and a counter keep two runs apart (two builds of
+/// the same lock at once must not remove each other's tag).
+fn tag_for(image: &Image) -> String {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{TAG_REPOSITORY}:{}-{}-{}",
+        &image.manifest_digest.hex()[..12],
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn container_error(packages: &str, source: ContainerError) -> ConfigureError {
