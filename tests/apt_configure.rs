@@ -29,8 +29,9 @@ use rtlock::oci::registry::{Registry, RegistryOptions};
 const EPOCH: i64 = 1_761_955_200;
 
 /// Real packages: ucf has a preinst, a postinst and a conffile; libpaper1 a postinst
-/// (which writes /etc/papersize through ucf and debconf) and a shared library.
-const REAL: [&str; 3] = ["sensible-utils", "ucf", "libpaper1"];
+/// (which writes /etc/papersize through ucf and debconf) and a shared library;
+/// python3-six a postinst that byte-compiles its module (py3compile).
+const REAL: [&str; 4] = ["sensible-utils", "ucf", "libpaper1", "python3-six"];
 
 /// A package whose postinst adds a system user, writes a file it owns, installs an
 /// alternative, logs (noise), and deletes a file of the base image.
@@ -322,6 +323,26 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
         text(cache).contains("libpaper.so.1"),
         "the ldconfig trigger did not run: /etc/ld.so.cache has no libpaper"
     );
+    let pyc = first
+        .entries
+        .iter()
+        .find(|e| {
+            e.path
+                .starts_with("usr/lib/python3/dist-packages/__pycache__/six.")
+                && e.path.ends_with(".pyc")
+        })
+        .unwrap_or_else(|| panic!("py3compile wrote no six .pyc:\n{}", first.log));
+    match &pyc.kind {
+        EntryKind::File(Content::Bytes(bytes)) => {
+            assert_eq!(
+                bytes[4..8],
+                [3, 0, 0, 0],
+                "{} is not checked by hash",
+                pyc.path
+            )
+        }
+        other => panic!("{other:?}"),
+    }
     let status = text(entry(&first, "var/lib/dpkg/status"));
     assert!(!status.contains("install ok unpacked"), "{status}");
     assert!(
@@ -374,7 +395,7 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
         &tag,
         "sh",
         "-c",
-        "dpkg --audit; dpkg-query -W -f='${Package} ${Status}\\n' sensible-utils ucf libpaper1 rtlock-probe; \
+        "dpkg --audit; dpkg-query -W -f='${Package} ${Status}\\n' sensible-utils ucf libpaper1 python3-six rtlock-probe; \
          rtlock-probe; test -e /etc/motd && echo motd-is-back; getent passwd rtlock-probe >/dev/null && echo user",
     ]);
     docker_cli(&["rmi", &tag]);
@@ -383,6 +404,7 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
         out.lines().collect::<Vec<_>>(),
         [
             "libpaper1 install ok installed",
+            "python3-six install ok installed",
             "rtlock-probe install ok installed",
             "sensible-utils install ok installed",
             "ucf install ok installed",

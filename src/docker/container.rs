@@ -402,3 +402,101 @@ fn xattrs<R: Read>(item: &mut tar::Entry<R>) -> Result<BTreeMap<String, Vec<u8>>
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(mode);
+        header.set_uid(7);
+        header.set_gid(8);
+        header
+    }
+
+    /// An export holding a base file, a captured hard link to it, a captured file with
+    /// an xattr and its captured hard link, and a FIFO.
+    fn export(fifo_wanted: bool) -> (tempfile::NamedTempFile, BTreeSet<String>) {
+        let temp = tempfile::NamedTempFile::new().unwrap();
+        let mut tar = tar::Builder::new(temp.reopen().unwrap());
+        tar.append_data(
+            &mut header(tar::EntryType::Regular, 4, 0o644),
+            "usr/bin/base",
+            &b"base"[..],
+        )
+        .unwrap();
+        tar.append_data(
+            &mut header(tar::EntryType::Directory, 0, 0o755),
+            "etc/",
+            &[][..],
+        )
+        .unwrap();
+        tar.append_pax_extensions([("SCHILY.xattr.user.rtlock", &b"yes"[..])])
+            .unwrap();
+        tar.append_data(
+            &mut header(tar::EntryType::Regular, 3, 0o4755),
+            "etc/new",
+            &b"new"[..],
+        )
+        .unwrap();
+        for (path, target) in [("etc/again", "etc/new"), ("etc/copy", "usr/bin/base")] {
+            let mut link = header(tar::EntryType::Link, 0, 0o644);
+            tar.append_link(&mut link, path, target).unwrap();
+        }
+        tar.append_data(
+            &mut header(tar::EntryType::Fifo, 0, 0o644),
+            "run/fifo",
+            &[][..],
+        )
+        .unwrap();
+        tar.into_inner().unwrap();
+        let mut wanted: BTreeSet<String> = ["etc", "etc/new", "etc/again", "etc/copy"]
+            .map(String::from)
+            .into();
+        if fifo_wanted {
+            wanted.insert("run/fifo".into());
+        }
+        (temp, wanted)
+    }
+
+    #[test]
+    fn an_export_is_read_as_entries_with_links_owners_and_xattrs() {
+        let (temp, wanted) = export(false);
+        let entries = read_entries(temp.path(), &wanted, "c1").unwrap();
+        let paths: Vec<_> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["etc", "etc/again", "etc/copy", "etc/new"]);
+        assert_eq!(entries[0].kind, EntryKind::Directory);
+        assert_eq!(
+            entries[1].kind,
+            EntryKind::HardLink {
+                target: "etc/new".into()
+            }
+        );
+        // Its target was not captured: a copy of the target's bytes.
+        assert_eq!(
+            entries[2].kind,
+            EntryKind::File(Content::Bytes(b"base".to_vec()))
+        );
+        let new = &entries[3];
+        assert_eq!(new.kind, EntryKind::File(Content::Bytes(b"new".to_vec())));
+        assert_eq!(
+            (new.mode, new.uid, new.gid, new.mtime),
+            (0o4755, 7, 8, None)
+        );
+        assert_eq!(
+            new.xattrs.get("user.rtlock").map(Vec::as_slice),
+            Some(&b"yes"[..])
+        );
+    }
+
+    #[test]
+    fn a_captured_fifo_is_an_error_naming_it() {
+        let (temp, wanted) = export(true);
+        let err = read_entries(temp.path(), &wanted, "c1").unwrap_err();
+        assert!(matches!(err, ContainerError::Unsupported { .. }), "{err}");
+        assert!(err.to_string().contains("run/fifo"), "{err}");
+    }
+}
