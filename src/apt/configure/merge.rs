@@ -53,3 +53,90 @@ fn only_touched(dir: &Entry, layer: &BTreeMap<String, Entry>, base: &RootFs) -> 
     matches!(base.lstat(&dir.path), Ok(Some((_, node)))
         if node.kind == Kind::Dir && node.mode & 0o7777 == dir.mode)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::LayerBlob;
+    use crate::image::store::BlobLocation;
+
+    /// A base of one uncompressed layer holding `etc/` (0755), `etc/motd`,
+    /// `var/log/` (0755) and `srv/` (0755).
+    fn base(dir: &std::path::Path) -> RootFs {
+        let path = dir.join("base.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, kind, mode) in [
+            ("etc/", tar::EntryType::Directory, 0o755),
+            ("etc/motd", tar::EntryType::Regular, 0o644),
+            ("srv/", tar::EntryType::Directory, 0o755),
+            ("var/log/", tar::EntryType::Directory, 0o755),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_mode(mode);
+            header.set_size(0);
+            tar.append_data(&mut header, name, &[][..]).unwrap();
+        }
+        tar.into_inner().unwrap();
+        let layer = LayerBlob {
+            media_type: Some(crate::oci::media_type::OCI_LAYER_TAR.into()),
+            digest: None,
+            size: None,
+            diff_id: None,
+            location: BlobLocation::file(&path).unwrap(),
+        };
+        RootFs::read(&[layer], &|_, _| None).unwrap()
+    }
+
+    fn file(path: &str, text: &str) -> Entry {
+        Entry::file(path, 0o644, Content::Bytes(text.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn scripts_changes_replace_remove_and_white_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = base(dir.path());
+        let layer = vec![
+            Entry::dir("opt/app", 0o755),
+            file("opt/app/conf.dpkg-new", "new"),
+            Entry::dir("opt/app/cache", 0o755),
+            file("opt/app/cache/x", "x"),
+            file("var/lib/dpkg/status", "unpacked"),
+        ];
+        let captured = Captured {
+            entries: vec![
+                // Only touched: the same as in the layer or the base.
+                Entry::dir("opt/app", 0o755),
+                Entry::dir("etc", 0o755),
+                // Changed: a mode the base does not have, an owner the layer does not.
+                Entry::dir("srv", 0o750),
+                Entry::dir("opt/app", 0o755).owner(0, 50),
+                file("opt/app/conf", "new"),
+                file("var/lib/dpkg/status", "installed"),
+            ],
+            removed: vec![
+                "etc/motd".into(),
+                "opt/app/conf.dpkg-new".into(),
+                "opt/app/cache".into(),
+            ],
+            log: String::new(),
+        };
+        let merged = merge(layer, captured, &base);
+        let shown: Vec<(String, &EntryKind, u32)> = merged
+            .iter()
+            .map(|e| (e.path.clone(), &e.kind, e.mode))
+            .collect();
+        let bytes = |t: &str| EntryKind::File(Content::Bytes(t.as_bytes().to_vec()));
+        assert_eq!(
+            shown,
+            [
+                ("etc/.wh.motd".into(), &bytes(""), 0o644),
+                ("opt/app".into(), &EntryKind::Directory, 0o755),
+                ("opt/app/conf".into(), &bytes("new"), 0o644),
+                ("srv".into(), &EntryKind::Directory, 0o750),
+                ("var/lib/dpkg/status".into(), &bytes("installed"), 0o644),
+            ]
+        );
+        assert_eq!(merged[1].gid, 50, "the owner the script gave opt/app");
+    }
+}
