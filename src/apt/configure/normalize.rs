@@ -17,9 +17,10 @@
 //!   one checked by hash (py_compile's default when `SOURCE_DATE_EPOCH` is set) is
 //!   as reproducible as its source.
 //! - **Password ages** ([`shadow`]): `adduser`/`useradd` write today's date (days since
-//!   the epoch) as the last password change of the users they add. For the lines of
-//!   `/etc/shadow` (and its backup `/etc/shadow-`) that the scripts added or changed,
-//!   that field becomes the source-date-epoch's day. (`/etc/gshadow` has no date.)
+//!   the epoch) as the last password change of the users they add. In `/etc/shadow`
+//!   (and its backup `/etc/shadow-`), that field becomes the source-date-epoch's day
+//!   for the users the scripts added and those whose date they changed.
+//!   (`/etc/gshadow` has no date.)
 //! - **Hard links** to a dropped entry become copies of its content, so no link dangles.
 
 use std::collections::BTreeMap;
@@ -69,25 +70,30 @@ pub fn keeps_byte_code(path: &str, content: &[u8]) -> bool {
         .is_some_and(|flags| u32::from_le_bytes(flags.try_into().expect("4 bytes")) == 0b11)
 }
 
-/// `/etc/shadow` with the last-change day of every line not in `before` (added or
-/// changed by a script) set to `day`.
+/// `/etc/shadow` with the last-change day of the users a script added, or whose
+/// last-change day a script changed, set to `day`; the other lines as they are (a
+/// `usermod -s` of a base user keeps its date).
 pub fn shadow(after: &[u8], before: &[u8], day: i64) -> Vec<u8> {
-    let text = String::from_utf8_lossy(after);
     let before = String::from_utf8_lossy(before);
-    let old: Vec<&str> = before.lines().collect();
+    let old_days: BTreeMap<&str, &str> = before
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            Some((fields.next()?, fields.nth(1)?))
+        })
+        .collect();
+    let text = String::from_utf8_lossy(after);
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let (body, end) = match line.strip_suffix('\n') {
             Some(body) => (body, "\n"),
             None => (line, ""),
         };
-        if old.contains(&body) {
-            out.push_str(line);
-            continue;
-        }
-        let mut fields: Vec<String> = body.split(':').map(str::to_string).collect();
-        if fields.len() >= 3 && !fields[2].is_empty() {
-            fields[2] = day.to_string();
+        let mut fields: Vec<&str> = body.split(':').collect();
+        let day = day.to_string();
+        if fields.len() >= 3 && !fields[2].is_empty() && old_days.get(fields[0]) != Some(&fields[2])
+        {
+            fields[2] = &day;
         }
         out.push_str(&fields.join(":"));
         out.push_str(end);
@@ -192,14 +198,16 @@ mod tests {
 
     #[test]
     fn only_the_password_ages_the_scripts_wrote_are_rewritten() {
-        let before = b"root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n";
-        let after = b"root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\nprobe:!:20419::::::\nnoage:!::::::\n";
+        let before =
+            b"root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\nsys:*:19000:0:99999:7:::\n";
+        // bin: locked by a script (same day); sys: its password changed today.
+        let after = b"root:*:19000:0:99999:7:::\nbin:!*:19000:0:99999:7:::\nsys:x:20419:0:99999:7:::\nprobe:!:20419::::::\nnoage:!::::::\n";
         let day = 1_761_955_200 / 86_400;
         let out = String::from_utf8(shadow(after, before, day)).unwrap();
         assert_eq!(
             out,
             format!(
-                "root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\nprobe:!:{day}::::::\nnoage:!::::::\n"
+                "root:*:19000:0:99999:7:::\nbin:!*:19000:0:99999:7:::\nsys:x:{day}:0:99999:7:::\nprobe:!:{day}::::::\nnoage:!::::::\n"
             )
         );
     }
