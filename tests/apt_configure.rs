@@ -11,6 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::testbed::{docker as docker_cli, ok, skopeo, testbed};
 use rtlock::apt::configure::{
@@ -170,7 +171,13 @@ async fn unpacked_layer(
 ) -> Vec<Entry> {
     let docker = rtlock::docker::connect().await.unwrap();
     let base = build_with(lock, ctx, Vec::new()).await.unwrap();
-    let tag = format!("rtlock-test-configure-base:{}", std::process::id());
+    // The tests of this file run at once, on the same base: one tag each.
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let tag = format!(
+        "rtlock-test-configure-base:{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     rtlock::docker::load::load(&docker, &base.image, &tag)
         .await
         .unwrap();
