@@ -22,10 +22,8 @@
 //! are never pasted into shell text. Its output goes to standard output only, so the
 //! log reads in order.
 
-/// Where the script keeps its working files; under `/tmp`, so never captured.
-pub const WORK_DIR: &str = "tmp/rtlock-configure";
-
-/// `/etc/shadow` as it was before any script ran (to tell the entries they add).
+/// `/etc/shadow` as it was before any script ran (to tell the entries they add); the
+/// script's working files are next to it, under `/tmp`, so never captured.
 pub const SHADOW_BEFORE: &str = "tmp/rtlock-configure/shadow.before";
 
 /// The line the script prints when a preinst fails: `rtlock: preinst of NAME failed`.
