@@ -154,10 +154,17 @@ pub fn read_base(base_layers: &[ImageLayer]) -> Result<RootFs, BuildError> {
 }
 
 /// The apt layer of `debs` on the base made of `base_layers` (blocking: call it off the
-/// async runtime).
+/// async runtime). The base and the debs are read at the same time.
 pub fn make_layer(base_layers: &[ImageLayer], debs: &[PackageDeb]) -> Result<AptLayer, BuildError> {
-    let base = read_base(base_layers)?;
-    Ok(install::make_layer(&base, debs)?)
+    let (base, read) = std::thread::scope(|scope| {
+        let base = scope.spawn(|| read_base(base_layers));
+        let read = install::read_debs(debs);
+        let base = base
+            .join()
+            .map_err(|_| BuildError::Task("the base reader panicked".into()));
+        (base, read)
+    });
+    Ok(install::make_layer_from(&base??, read?)?)
 }
 
 /// Which packages have maintainer scripts, from their control files alone: what a

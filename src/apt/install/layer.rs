@@ -66,8 +66,16 @@ pub fn has_scripts(control: &BTreeMap<String, super::deb::ControlFile>) -> bool 
     control.contains_key("preinst") || control.contains_key("postinst")
 }
 
-/// The apt layer of `debs` (in lock order) on top of `base`.
-pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, InstallError> {
+/// The debs of an install, read (file contents spooled into `spool`).
+#[derive(Debug)]
+pub struct ReadDebs {
+    debs: Vec<(PackageDeb, Deb)>,
+    spool: tempfile::TempDir,
+}
+
+/// Reads `debs` on every core (xz decompression is most of the work), keeping lock
+/// order.
+pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
     let spool = tempfile::Builder::new()
         .prefix("rtlock-apt-")
         .tempdir()
@@ -76,6 +84,43 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
             dir: std::env::temp_dir(),
             source,
         })?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = debs.len().div_ceil(threads).max(1);
+    let read: Vec<Result<Vec<Deb>, InstallError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = debs
+            .chunks(chunk)
+            .map(|part| {
+                let dir = spool.path();
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| read_deb(&p.file, &p.name, dir))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a .deb reader thread panicked"))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(debs.len());
+    for part in read {
+        all.extend(part?);
+    }
+    Ok(ReadDebs {
+        debs: debs.iter().cloned().zip(all).collect(),
+        spool,
+    })
+}
+
+/// The apt layer of `debs` (in lock order) on top of `base`.
+pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, InstallError> {
+    make_layer_from(base, read_debs(debs)?)
+}
+
+/// The apt layer of debs already read, on top of `base`.
+pub fn make_layer_from(base: &RootFs, read: ReadDebs) -> Result<AptLayer, InstallError> {
+    let ReadDebs { debs, spool } = read;
     let base_status = base
         .read_file(STATUS)?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -98,8 +143,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
     let mut kept_conffiles = HashSet::new();
     let mut new_info = HashSet::new();
 
-    for package in debs {
-        let deb = read_deb(&package.file, &package.name, spool.path())?;
+    for (package, deb) in &debs {
         let control = deb.control_text("control").unwrap_or_default();
         let multi_arch_same = crate::deb822::paragraphs(&control)
             .next()
@@ -114,7 +158,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
         if pending {
             pending_configure.push(package.name.clone());
         }
-        triggers.extend(activated_triggers(&deb));
+        triggers.extend(activated_triggers(deb));
 
         // The stanzas this package replaces: same name, and same architecture unless
         // it may change (only Multi-Arch: same packages are co-installable).
@@ -131,8 +175,8 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
             upgrades.push(key.clone());
         }
 
-        let conffiles = conffiles(&deb);
-        maker.unpack(&package.name, &deb, &conffiles, pending)?;
+        let conffiles = conffiles(deb);
+        maker.unpack(&package.name, deb, &conffiles, pending)?;
 
         let old_hashes = old_stanza
             .as_deref()
@@ -147,7 +191,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
                         .cloned()
                         .unwrap_or_else(|| "newconffile".into())
                 } else {
-                    shipped_md5(&deb, path).unwrap_or_else(|| "newconffile".into())
+                    shipped_md5(deb, path).unwrap_or_else(|| "newconffile".into())
                 };
                 (path.clone(), hash)
             })
@@ -171,7 +215,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
             },
             text,
         );
-        for entry in info_files(&prefix, &deb, &conffiles) {
+        for entry in info_files(&prefix, deb, &conffiles) {
             new_info.insert(entry.path.clone());
             maker.entries.insert(entry.path.clone(), entry);
         }
@@ -187,7 +231,7 @@ pub fn make_layer(base: &RootFs, debs: &[PackageDeb]) -> Result<AptLayer, Instal
     ));
     Ok(AptLayer {
         entries,
-        packages: debs.iter().map(|d| d.name.clone()).collect(),
+        packages: debs.iter().map(|(d, _)| d.name.clone()).collect(),
         pending_configure,
         triggers,
         spool,

@@ -12,4 +12,6 @@ pub mod layer;
 pub mod status;
 
 pub use error::InstallError;
-pub use layer::{AptLayer, PackageDeb, base_keep, make_layer};
+pub use layer::{
+    AptLayer, PackageDeb, ReadDebs, base_keep, make_layer, make_layer_from, read_debs,
+};
