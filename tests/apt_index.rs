@@ -7,9 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::apt_repo::{self, BINARY, DIST, Key, Repo, deb_field, run};
 use common::server::StaticServer;
 use rtlock::apt::index::sources::{self, AptSource, SignedBy};
 use rtlock::apt::index::{
@@ -21,144 +21,8 @@ use tempfile::TempDir;
 /// Small real packages: two `amd64` ones and an `Architecture: all` one.
 const PACKAGES: [&str; 3] = ["hello", "sl", "cowsay"];
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The downloaded .deb files, once per test binary.
-fn debs() -> &'static [PathBuf] {
-    static DEBS: OnceLock<(TempDir, Vec<PathBuf>)> = OnceLock::new();
-    &DEBS
-        .get_or_init(|| {
-            let dir = TempDir::new().unwrap();
-            run(Command::new("apt-get")
-                .arg("download")
-                .args(PACKAGES)
-                .current_dir(dir.path()));
-            let mut debs: Vec<PathBuf> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-                .collect();
-            debs.sort();
-            assert_eq!(debs.len(), PACKAGES.len(), "apt-get download got {debs:?}");
-            (dir, debs)
-        })
-        .1
-}
-
-/// A throwaway OpenPGP key in its own GNUPGHOME.
-struct Key {
-    home: TempDir,
-}
-
-impl Key {
-    fn new(algo: &str) -> Key {
-        let home = TempDir::new().unwrap();
-        run(Command::new("gpg")
-            .env("GNUPGHOME", home.path())
-            .args(["--batch", "--passphrase", "", "--quick-gen-key"])
-            .args(["rtlock test <test@example.invalid>", algo, "sign", "never"]));
-        Key { home }
-    }
-
-    fn gpg(&self) -> Command {
-        let mut cmd = Command::new("gpg");
-        cmd.env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes"]);
-        cmd
-    }
-
-    /// The public key, binary (`armor = false`, a `.gpg` keyring) or armoured (`.asc`).
-    fn export(&self, armor: bool) -> Vec<u8> {
-        let mut cmd = self.gpg();
-        if armor {
-            cmd.arg("--armor");
-        }
-        run(cmd.arg("--export"))
-    }
-}
-
-/// A repository tree: `dists/stable/{InRelease,Release,Release.gpg}`,
-/// `dists/stable/main/binary-amd64/Packages{,.xz,.gz}`, `pool/main/*.deb`.
-struct Repo {
-    dir: TempDir,
-}
-
-const DIST: &str = "dists/stable";
-const BINARY: &str = "dists/stable/main/binary-amd64";
-
-impl Repo {
-    fn build(key: &Key) -> Repo {
-        Repo::build_with(key, &[])
-    }
-
-    /// With extra `apt-ftparchive release` options (`-o NAME=VALUE`).
-    fn build_with(key: &Key, release_options: &[&str]) -> Repo {
-        let dir = TempDir::new().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("pool/main")).unwrap();
-        std::fs::create_dir_all(root.join(BINARY)).unwrap();
-        for deb in debs() {
-            std::fs::copy(deb, root.join("pool/main").join(deb.file_name().unwrap())).unwrap();
-        }
-        let packages = run(Command::new("apt-ftparchive")
-            .args(["packages", "pool"])
-            .current_dir(root));
-        std::fs::write(root.join(BINARY).join("Packages"), &packages).unwrap();
-        run(Command::new("xz")
-            .args(["-k", "Packages"])
-            .current_dir(root.join(BINARY)));
-        run(Command::new("gzip")
-            .args(["-k", "-n", "Packages"])
-            .current_dir(root.join(BINARY)));
-        let repo = Repo { dir };
-        repo.sign_with(key, release_options);
-        repo
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// (Re)writes `Release` from the files under `dists/stable`, then signs it both ways.
-    fn sign_with(&self, key: &Key, release_options: &[&str]) {
-        let dist = self.root().join(DIST);
-        for name in ["Release", "InRelease", "Release.gpg"] {
-            let _ = std::fs::remove_file(dist.join(name));
-        }
-        let release = run(Command::new("apt-ftparchive")
-            .args(["-o", "APT::FTPArchive::Release::Suite=stable"])
-            .args(["-o", "APT::FTPArchive::Release::Codename=stable"])
-            .args(["-o", "APT::FTPArchive::Release::Architectures=amd64"])
-            .args(["-o", "APT::FTPArchive::Release::Components=main"])
-            .args(release_options.iter().flat_map(|o| ["-o", o]))
-            .args(["release", "."])
-            .current_dir(&dist));
-        self.sign_release(key, &release);
-    }
-
-    /// Writes `text` as the Release and signs it both ways.
-    fn sign_release(&self, key: &Key, text: &[u8]) {
-        let dist = self.root().join(DIST);
-        std::fs::write(dist.join("Release"), text).unwrap();
-        run(key
-            .gpg()
-            .args(["--clearsign", "-o", "InRelease", "Release"])
-            .current_dir(&dist));
-        run(key
-            .gpg()
-            .args(["-abs", "-o", "Release.gpg", "Release"])
-            .current_dir(&dist));
-    }
+fn debs() -> Vec<PathBuf> {
+    apt_repo::debs(&PACKAGES)
 }
 
 /// An image root standing in for the base image: keyrings at the paths apt uses.
@@ -201,11 +65,6 @@ async fn fetch(
         &IndexOptions::new(&["amd64"]),
     )
     .await
-}
-
-fn deb_field(deb: &Path, field: &str) -> String {
-    let out = run(Command::new("dpkg-deb").arg("-f").arg(deb).arg(field));
-    String::from_utf8(out).unwrap().trim().to_string()
 }
 
 #[test]
@@ -276,7 +135,7 @@ fn sources_in_both_forms() {
 #[tokio::test]
 async fn fetches_verifies_and_parses_a_signed_repository() {
     let key = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     let root = image_root(&key);
     let cache = TempDir::new().unwrap();
     let srv = StaticServer::start(repo.root());
@@ -303,7 +162,7 @@ async fn fetches_verifies_and_parses_a_signed_repository() {
     // Each record against the .deb it describes, read independently of the index.
     let records = index.records().unwrap();
     assert_eq!(records.len(), debs().len());
-    for deb in debs() {
+    for deb in &debs() {
         let name = deb_field(deb, "Package");
         let record = records
             .iter()
@@ -334,7 +193,7 @@ async fn fetches_verifies_and_parses_a_signed_repository() {
 #[tokio::test]
 async fn release_gpg_is_used_without_inrelease_and_trusted_keyrings_without_signed_by() {
     let key = Key::new("rsa3072");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     std::fs::remove_file(repo.root().join(DIST).join("InRelease")).unwrap();
     let root = image_root(&key);
     // No signed-by: the image's trusted keyrings, here an armoured one.
@@ -360,7 +219,7 @@ async fn release_gpg_is_used_without_inrelease_and_trusted_keyrings_without_sign
 async fn an_inline_key_and_a_fingerprint_name_the_signer() {
     let key = Key::new("ed25519");
     let other = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     let cache = TempDir::new().unwrap();
     let srv = StaticServer::start(repo.root());
     let options = IndexOptions::new(&["amd64"]);
@@ -441,7 +300,7 @@ async fn an_inline_key_and_a_fingerprint_name_the_signer() {
 async fn a_wrong_key_is_an_error_naming_the_url_and_keyrings() {
     let key = Key::new("ed25519");
     let other = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     let root = image_root(&other);
     let cache = TempDir::new().unwrap();
     let srv = StaticServer::start(repo.root());
@@ -487,7 +346,7 @@ async fn a_wrong_key_is_an_error_naming_the_url_and_keyrings() {
 #[tokio::test]
 async fn an_unsigned_repository_is_refused_unless_trusted() {
     let key = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     for name in ["InRelease", "Release.gpg"] {
         std::fs::remove_file(repo.root().join(DIST).join(name)).unwrap();
     }
@@ -533,7 +392,7 @@ async fn an_unsigned_repository_is_refused_unless_trusted() {
 #[tokio::test]
 async fn a_tampered_packages_file_is_a_hash_error_naming_its_url() {
     let key = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     // After signing, someone slips a package into the index.
     let binary = repo.root().join(BINARY);
     let original = std::fs::read(binary.join("Packages.xz")).unwrap();
@@ -591,7 +450,7 @@ async fn a_tampered_packages_file_is_a_hash_error_naming_its_url() {
 #[tokio::test]
 async fn a_second_run_revalidates_the_release_and_reuses_packages_by_hash() {
     let key = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     let root = image_root(&key);
     let cache = TempDir::new().unwrap();
     let srv = StaticServer::start(repo.root());
@@ -614,7 +473,11 @@ async fn a_second_run_revalidates_the_release_and_reuses_packages_by_hash() {
 #[tokio::test]
 async fn acquire_by_hash_asks_for_the_file_by_its_signed_hash() {
     let key = Key::new("ed25519");
-    let repo = Repo::build_with(&key, &["APT::FTPArchive::Release::Acquire-By-Hash=yes"]);
+    let repo = Repo::build(
+        &key,
+        &debs(),
+        &["APT::FTPArchive::Release::Acquire-By-Hash=yes"],
+    );
     let binary = repo.root().join(BINARY);
     let xz = std::fs::read(binary.join("Packages.xz")).unwrap();
     let by_hash = format!("{BINARY}/by-hash/SHA256/{}", sha256_hex(&xz));
@@ -646,7 +509,7 @@ async fn acquire_by_hash_asks_for_the_file_by_its_signed_hash() {
 #[tokio::test]
 async fn an_expired_release_is_refused_unless_check_valid_until_is_off() {
     let key = Key::new("ed25519");
-    let repo = Repo::build(&key);
+    let repo = Repo::build(&key, &debs(), &[]);
     let release = std::fs::read_to_string(repo.root().join(DIST).join("Release")).unwrap();
     let stale = format!("Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC\n{release}");
     repo.sign_release(&key, stale.as_bytes());
@@ -689,7 +552,7 @@ async fn a_flat_repository_is_read_from_its_directory() {
     let dir = TempDir::new().unwrap();
     let flat = dir.path().join("flat");
     std::fs::create_dir_all(&flat).unwrap();
-    for deb in debs() {
+    for deb in &debs() {
         std::fs::copy(deb, flat.join(deb.file_name().unwrap())).unwrap();
     }
     let packages = run(Command::new("apt-ftparchive")

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::cli::{GlobalArgs, LockArgs};
-use crate::lockfile::{Lockfile, LockfileError};
+use crate::lockfile::{AptPackage, Lockfile, LockfileError};
 use crate::manifest::Manifest;
+use crate::resolve::apt::{AptInputs, dpkg_arch, lock_apt};
 use crate::resolve::base::{self, ResolvedBase};
 use crate::resolve::lock::{EpochSource, assemble, source_date_epoch};
 
@@ -37,14 +38,21 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).context("`--update` needs the existing lock"),
     };
+    let locked_apt = previous.as_ref().map_or(&[][..], |p| p.apt.as_slice());
     for name in &args.update {
-        if name != BASE {
+        if name != BASE && !locked_apt.iter().any(|p| &p.name == name) {
             bail!(
-                "`{name}` is not in {}: only `{BASE}` can be updated in this version of rtlock",
+                "`{name}` is not in {}: `--update` takes `{BASE}` or the name of a locked package",
                 lock_path.display()
             );
         }
     }
+    // Every locked package keeps its version unless named (cargo's `update -p`).
+    let keep_apt: Vec<AptPackage> = locked_apt
+        .iter()
+        .filter(|p| !args.update.contains(&p.name))
+        .cloned()
+        .collect();
 
     let kept = previous.as_ref().filter(|lock| {
         !args.update.iter().any(|n| n == BASE)
@@ -62,10 +70,33 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
 
+    let apt = if manifest.apt.packages.is_empty() {
+        Vec::new()
+    } else {
+        let inputs = AptInputs {
+            spec: &manifest.apt,
+            native_arch: &dpkg_arch(
+                &base.platform.architecture,
+                base.platform.variant.as_deref(),
+            ),
+            keep: &keep_apt,
+        };
+        runtime.block_on(async {
+            let rootfs = base::read_rootfs(&base, &registry, fetcher.cache().root())
+                .await
+                .with_context(|| format!("cannot read the base image {}", base.reference))?;
+            lock_apt(&rootfs, &fetcher, &inputs)
+                .await
+                .map_err(anyhow::Error::from)
+        })?
+    };
+    warn_as_of_without_snapshots(&manifest);
+
     let environment = std::env::var("SOURCE_DATE_EPOCH").ok();
     let (epoch, epoch_source) =
         source_date_epoch(environment.as_deref(), &manifest, &base).map_err(anyhow::Error::msg)?;
-    let lock = assemble(&manifest, &base, epoch);
+    let mut lock = assemble(&manifest, &base, epoch);
+    lock.apt = apt;
     let unchanged = previous
         .as_ref()
         .is_some_and(|p| p.to_toml() == lock.to_toml());
@@ -73,7 +104,7 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         lock.write(&lock_path)?;
     }
     if !global.quiet {
-        report(&base, epoch, epoch_source, &lock_path, unchanged);
+        report(&lock, &base, epoch, epoch_source, &lock_path, unchanged);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,7 +113,6 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 /// packages is refused rather than locked without them.
 fn refuse_unresolvable(manifest: &Manifest) -> anyhow::Result<()> {
     let pending = [
-        ("apt", manifest.apt.packages.len()),
         ("pip", manifest.pip.packages.len()),
         ("r", manifest.r.packages.len()),
     ];
@@ -101,7 +131,37 @@ fn refuse_unresolvable(manifest: &Manifest) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(base: &ResolvedBase, epoch: i64, source: EpochSource, lock_path: &Path, unchanged: bool) {
+/// SPEC.md: apt honours `as-of` only through dated snapshot sources.
+fn warn_as_of_without_snapshots(manifest: &Manifest) {
+    if manifest.lock.as_of.is_some() && !manifest.apt.packages.is_empty() {
+        let dated = manifest.apt.sources.as_ref().is_some_and(|lines| {
+            lines
+                .iter()
+                .all(|line| line.split('/').any(is_snapshot_segment))
+        });
+        if !dated {
+            tracing::warn!(
+                "[lock] as-of does not apply to apt packages unless [apt] sources are dated \
+                 snapshot archives; they were resolved as the sources stand today"
+            );
+        }
+    }
+}
+
+/// `20261101T000000Z` or `2026-11-01`: a path segment that dates a snapshot archive.
+fn is_snapshot_segment(segment: &str) -> bool {
+    let digits = segment.bytes().filter(u8::is_ascii_digit).count();
+    segment.len() >= 8 && digits >= 8 && segment.bytes().take(4).all(|b| b.is_ascii_digit())
+}
+
+fn report(
+    lock: &Lockfile,
+    base: &ResolvedBase,
+    epoch: i64,
+    source: EpochSource,
+    lock_path: &Path,
+    unchanged: bool,
+) {
     let from = match source {
         EpochSource::Environment => "from SOURCE_DATE_EPOCH",
         EpochSource::AsOf => "from [lock] as-of",
@@ -112,6 +172,14 @@ fn report(base: &ResolvedBase, epoch: i64, source: EpochSource, lock_path: &Path
     anstream::eprintln!("  digest   {}", base.digest);
     anstream::eprintln!("  manifest {}", base.manifest);
     anstream::eprintln!("source-date-epoch {epoch} ({from})");
+    if !lock.apt.is_empty() {
+        let requested = lock.apt.iter().filter(|p| p.requested).count();
+        anstream::eprintln!(
+            "apt {} packages ({requested} requested, {} pulled in)",
+            lock.apt.len(),
+            lock.apt.len() - requested
+        );
+    }
     if unchanged {
         anstream::eprintln!("{} is unchanged", lock_path.display());
     } else {

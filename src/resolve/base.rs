@@ -214,3 +214,49 @@ fn media_type_of(header: &str, bytes: &[u8]) -> Option<ManifestKind> {
         None
     }
 }
+
+/// The base image's files that resolvers read (see [`super::base_files`]): from the
+/// cache when an earlier `lock` kept them, else from its layers (downloaded into the
+/// fetch cache, where `build` finds them).
+pub async fn read_rootfs(
+    base: &ResolvedBase,
+    registry: &Registry,
+    cache_root: &std::path::Path,
+) -> Result<crate::image::RootFs, crate::image::ImageError> {
+    use crate::image::{ImageError, ImageSource, OpenOptions, RootFs};
+    let cache_root = cache_root.to_path_buf();
+    let manifest = base.manifest.clone();
+    let cached = {
+        let (root, manifest) = (cache_root.clone(), manifest.clone());
+        tokio::task::spawn_blocking(move || super::base_files::read_cached(&root, &manifest))
+            .await
+            .ok()
+            .flatten()
+    };
+    if let Some(rootfs) = cached {
+        return Ok(rootfs);
+    }
+    let reference: Reference = base
+        .reference
+        .parse()
+        .map_err(|e: crate::oci::reference::ReferenceError| ImageError::Remote(e.to_string()))?;
+    let pinned = reference.with_digest(base.manifest.clone()).to_string();
+    let image = crate::image::open(
+        &ImageSource::Registry { reference: pinned },
+        &OpenOptions {
+            platform: base.platform.clone(),
+            registry: Some(registry.clone()),
+        },
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let rootfs = RootFs::read(&image.layers, &super::base_files::keep)?;
+        tracing::debug!("base: layers read in {:?}", started.elapsed());
+        super::base_files::store(&cache_root, &manifest, &rootfs);
+        drop(image.keep_alive);
+        Ok(rootfs)
+    })
+    .await
+    .map_err(|e| ImageError::Remote(format!("reading the base image failed: {e}")))?
+}

@@ -2,5 +2,7 @@
 //! Each part (the base, and later apt, pip and R) resolves on its own; `lock` assembles
 //! them into a [`crate::lockfile::Lockfile`].
 
+pub mod apt;
 pub mod base;
+pub mod base_files;
 pub mod lock;

@@ -127,11 +127,11 @@ impl Graph<'_> {
                 continue;
             };
             for next in requires.iter() {
-                if let Some((&key, _)) = self.nodes.get_key_value(next.as_str()) {
-                    if seen.insert(key) {
-                        previous.insert(key, node);
-                        queue.push_back(key);
-                    }
+                if let Some((&key, _)) = self.nodes.get_key_value(next.as_str())
+                    && seen.insert(key)
+                {
+                    previous.insert(key, node);
+                    queue.push_back(key);
                 }
             }
         }

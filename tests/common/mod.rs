@@ -2,5 +2,6 @@
 //! `scripts/test` (registries, Docker Engine, base images) and a static file server.
 #![allow(dead_code)]
 
+pub mod apt_repo;
 pub mod server;
 pub mod testbed;

@@ -433,7 +433,9 @@ fn check_valid_until(release: &Release, url: &Url) -> Result<(), IndexError> {
         .timestamp();
     if deadline < jiff::Timestamp::now() {
         return Err(fail(format!(
-            "the Release expired (Valid-Until: {until}); the mirror serves a stale copy, so              try another mirror, or, for a snapshot archive, add `check-valid-until=no` to              the source"
+            "the Release expired (Valid-Until: {until}); the mirror serves a stale copy, so \
+             try another mirror, or, for a snapshot archive, add `check-valid-until=no` to \
+             the source"
         )));
     }
     Ok(())
@@ -488,6 +490,15 @@ async fn fetch_packages(
     release_url: &Url,
     dir: &str,
 ) -> Result<Option<(Url, String, String)>, IndexError> {
+    // The signed Release also lists the uncompressed file's hash: a copy decompressed
+    // before is used by it without touching the network or decompressing again.
+    let plain = release.file(&format!("{dir}Packages"));
+    if let Some(entry) = plain
+        && let Some(text) = cached_plain(fetcher, &entry.sha256)
+    {
+        let url = join(dist, &entry.path)?;
+        return Ok(Some((url, entry.sha256.clone(), text)));
+    }
     for name in ["Packages.xz", "Packages.gz", "Packages"] {
         let path = format!("{dir}{name}");
         let Some(entry) = release.file(&path) else {
@@ -518,10 +529,53 @@ async fn fetch_packages(
                 }
             };
             let text = decompress(&blob.path, name, &url)?;
+            if let Some(plain) = plain.filter(|_| name != "Packages") {
+                keep_plain(fetcher, &text, plain, &url)?;
+            }
             return Ok(Some((url, entry.sha256.clone(), text)));
         }
     }
     Ok(None)
+}
+
+/// The decompressed `Packages` with this sha256, when the cache has an intact copy.
+fn cached_plain(fetcher: &Fetcher, sha256: &str) -> Option<String> {
+    let bytes = std::fs::read(fetcher.cache().blob_path(sha256)).ok()?;
+    if crate::fetch::sha256_hex(&bytes) != sha256 {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// Checks the decompressed text against the signed hash of the uncompressed file (one
+/// more proof that it is what the archive published), then keeps it in the cache.
+fn keep_plain(
+    fetcher: &Fetcher,
+    text: &str,
+    plain: &IndexFile,
+    url: &Url,
+) -> Result<(), IndexError> {
+    if crate::fetch::sha256_hex(text.as_bytes()) != plain.sha256 {
+        return Err(IndexError::Packages {
+            url: redact(url),
+            message: format!(
+                "decompressed, it does not match the sha256 the signed Release gives for {}",
+                plain.path
+            ),
+        });
+    }
+    // A cache that cannot be written only costs a decompression next time.
+    let kept = fetcher.cache().temp_file().ok().and_then(|mut temp| {
+        std::io::Write::write_all(&mut temp, text.as_bytes()).ok()?;
+        fetcher.cache().persist_blob(temp, &plain.sha256).ok()
+    });
+    if kept.is_none() {
+        tracing::debug!(
+            "could not keep the decompressed {} in the cache",
+            plain.path
+        );
+    }
+    Ok(())
 }
 
 fn decompress(path: &std::path::Path, name: &str, url: &Url) -> Result<String, IndexError> {

@@ -14,6 +14,7 @@
 mod error;
 mod installed;
 pub mod order;
+pub mod pins;
 mod pool;
 mod solve;
 

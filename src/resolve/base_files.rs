@@ -1,0 +1,165 @@
+//! The files of the base image that resolvers read (dpkg status, apt sources, keyrings,
+//! preferences), cached by the base's manifest digest.
+//!
+//! Reading them means reading every layer of the base (a later layer may change any of
+//! them): seconds for a real runtime image. A manifest digest names its layers forever,
+//! so the first `lock` keeps these files in a small tar under the cache and every later
+//! `lock` of the same base reads that instead.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::image::rootfs::{Keep, Kind};
+use crate::image::store::BlobLocation;
+use crate::image::{ImageError, LayerBlob, RootFs};
+use crate::oci::Digest;
+use crate::oci::media_type;
+
+/// Bump when [`wanted`] changes: a cached copy then holds the wrong set of files.
+const FORMAT: &str = "v1";
+
+/// The paths resolvers read.
+pub fn wanted(path: &str) -> bool {
+    path == "var/lib/dpkg/status"
+        || path == "var/lib/dpkg/arch"
+        || path.starts_with("etc/apt/")
+        || path.starts_with("usr/share/keyrings/")
+}
+
+/// The [`RootFs::read`] predicate for [`wanted`] paths.
+pub fn keep(path: &str, _size: u64) -> Option<Keep> {
+    wanted(path).then_some(Keep::Whole)
+}
+
+fn cached_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
+    cache_root
+        .join("base-files")
+        .join(FORMAT)
+        .join(format!("{}.tar", manifest.hex()))
+}
+
+/// The cached files of the base with this manifest, if an earlier `lock` kept them.
+pub fn read_cached(cache_root: &Path, manifest: &Digest) -> Option<RootFs> {
+    let path = cached_path(cache_root, manifest);
+    let location = BlobLocation::file(&path).ok()?;
+    let blob = LayerBlob {
+        media_type: Some(media_type::OCI_LAYER_TAR.to_string()),
+        digest: None,
+        size: None,
+        diff_id: None,
+        location,
+    };
+    match RootFs::read(&[blob], &|_, _| Some(Keep::Whole)) {
+        Ok(rootfs) => Some(rootfs),
+        Err(e) => {
+            tracing::debug!("ignoring the unreadable {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Keeps the [`wanted`] files of `rootfs` for [`read_cached`]. A cache that cannot be
+/// written only costs reading the layers again next time.
+pub fn store(cache_root: &Path, manifest: &Digest, rootfs: &RootFs) {
+    let path = cached_path(cache_root, manifest);
+    if let Err(e) = write_tar(&path, rootfs) {
+        tracing::debug!("could not keep the base's files in {}: {e}", path.display());
+    }
+}
+
+fn write_tar(path: &Path, rootfs: &RootFs) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = path.parent().ok_or("no parent directory")?;
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut tar = tar::Builder::new(&mut temp);
+        let mut dirs_written = std::collections::BTreeSet::new();
+        let paths: Vec<(String, Kind, u32, Option<String>)> = rootfs
+            .paths()
+            .filter(|(p, _)| wanted(p))
+            .map(|(p, n)| {
+                (
+                    p.to_string(),
+                    n.kind,
+                    n.mode,
+                    n.link.as_deref().map(String::from),
+                )
+            })
+            .collect();
+        for (path, kind, mode, link) in paths {
+            // Parents first, so the reader sees directories, not implied paths.
+            let mut parent = String::new();
+            for part in path
+                .split('/')
+                .rev()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                parent = if parent.is_empty() {
+                    part.to_string()
+                } else {
+                    format!("{parent}/{part}")
+                };
+                if dirs_written.insert(parent.clone()) {
+                    append(
+                        &mut tar,
+                        &parent,
+                        tar::EntryType::Directory,
+                        0o755,
+                        &[],
+                        None,
+                    )?;
+                }
+            }
+            match kind {
+                Kind::Dir => {
+                    if dirs_written.insert(path.clone()) {
+                        append(&mut tar, &path, tar::EntryType::Directory, mode, &[], None)?;
+                    }
+                }
+                Kind::Symlink => {
+                    let target = link.unwrap_or_default();
+                    append(
+                        &mut tar,
+                        &path,
+                        tar::EntryType::Symlink,
+                        0o777,
+                        &[],
+                        Some(&target),
+                    )?;
+                }
+                _ => {
+                    if let Some(bytes) = rootfs.read_file(&path)? {
+                        append(&mut tar, &path, tar::EntryType::Regular, mode, &bytes, None)?;
+                    }
+                }
+            }
+        }
+        tar.finish()?;
+    }
+    temp.as_file_mut().flush()?;
+    temp.persist(path)?;
+    Ok(())
+}
+
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    kind: tar::EntryType,
+    mode: u32,
+    bytes: &[u8],
+    link: Option<&str>,
+) -> Result<(), ImageError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_mode(mode & 0o7777);
+    header.set_size(bytes.len() as u64);
+    header.set_mtime(0);
+    let io = |e| ImageError::io(format!("writing {path} to the base files cache"), e);
+    if let Some(link) = link {
+        header.set_link_name(link).map_err(io)?;
+    }
+    tar.append_data(&mut header, path, bytes).map_err(io)
+}
