@@ -17,9 +17,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use common::testbed::{docker, ok, testbed};
-use rtlock::apt::index::sources::{self, SignedBy};
+use rtlock::apt::index::sources::{self, AptSource, SignedBy};
 use rtlock::apt::index::{parse_packages, parse_release, signature};
 use rtlock::apt::relation::parse_relation;
 use rtlock::apt::resolve::{Candidate, ResolveOptions, default_priority, parse_status, resolve};
@@ -28,43 +29,95 @@ use rtlock::image::{ImageSource, OpenOptions, RootFs};
 
 const LISTS: &str = "/var/lib/apt/lists";
 const STATUS: &str = "var/lib/dpkg/status";
+/// Where apt on the host reads its sources; the container gets the same paths.
+const SOURCES_LIST: &str = "/etc/apt/sources.list";
+const SOURCES_PARTS: &str = "/etc/apt/sources.list.d";
+/// apt's shared keys, which a source without `Signed-By` is checked against.
+const TRUSTED_KEYS: [&str; 2] = ["/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d"];
 
-/// The host's `main` amd64 Packages indexes and their InRelease files, in the order
-/// apt reads them (the order of the sources), which decides ties between providers.
-fn host_indexes() -> Vec<(PathBuf, PathBuf)> {
-    let out = Command::new("apt-get")
-        .args([
-            "indextargets",
-            "--format",
-            "$(FILENAME)",
-            "Created-By: Packages",
-        ])
-        .output()
-        .expect("apt-get runs");
-    assert!(out.status.success(), "apt-get indextargets failed");
-    let mut indexes = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let path = PathBuf::from(line.trim());
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(at) = name.find("_main_binary-amd64_Packages") else {
+/// One suite of the host's apt sources, with the files `apt-get update` left for it.
+struct HostSuite {
+    source: AptSource,
+    /// The `InRelease` file in the lists.
+    release: PathBuf,
+    /// (component, its amd64 `Packages` list, compressed as apt chose).
+    packages: Vec<(String, PathBuf)>,
+}
+
+/// The host's sources as apt reads them: `sources.list`, then `sources.list.d/*.list`
+/// and `*.sources` in name order (the order decides ties between providers).
+fn host_sources() -> Vec<AptSource> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(SOURCES_PARTS)
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.insert(0, SOURCES_LIST.into());
+    let mut found = Vec::new();
+    for file in files {
+        let shown = file.display().to_string();
+        let parse = match file.extension().and_then(|e| e.to_str()) {
+            Some("sources") => sources::parse_deb822,
+            Some("list") => sources::parse_one_line,
+            // apt skips any other name in sources.list.d.
+            _ => continue,
+        };
+        let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        // apt-get indextargets names the file without the compression apt chose.
-        let Some(found) = std::fs::read_dir(LISTS)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
-        else {
-            continue;
-        };
-        let release = Path::new(LISTS).join(format!("{}_InRelease", &name[..at]));
-        indexes.push((found, release));
+        found.extend(parse(&text, &shown).unwrap_or_else(|e| panic!("the host's {e}")));
     }
-    assert!(
-        !indexes.is_empty(),
-        "no main amd64 Packages in {LISTS}: run apt-get update"
-    );
-    indexes
+    found
+}
+
+/// apt's name for the list file of a URL: without the scheme, `/` as `_`.
+fn list_name(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.replace('/', "_")
+}
+
+/// The list whose name is `name` plus the compression suffix apt chose, if any.
+fn find_list(name: &str) -> Option<PathBuf> {
+    std::fs::read_dir(LISTS)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            let file = p.file_name().unwrap().to_string_lossy();
+            file == name
+                || file
+                    .strip_prefix(name)
+                    .is_some_and(|ext| ext.starts_with('.'))
+        })
+}
+
+/// Each suite of the host's sources that serves amd64, with its lists.
+fn host_suites() -> Vec<HostSuite> {
+    let suites: Vec<HostSuite> = host_sources()
+        .into_iter()
+        .filter(|s| s.architectures.is_empty() || s.architectures.iter().any(|a| a == "amd64"))
+        .map(|source| {
+            let dist = list_name(&source.dist_url());
+            let missing = |what: &str| format!("no {what} in {LISTS}: run apt-get update");
+            let release = find_list(&format!("{dist}InRelease")).unwrap_or_else(|| {
+                panic!("{}", missing(&format!("InRelease of {}", source.origin)))
+            });
+            let packages = source
+                .components
+                .iter()
+                .map(|component| {
+                    let name = format!("{dist}{component}_binary-amd64_Packages");
+                    let list = find_list(&name).unwrap_or_else(|| panic!("{}", missing(&name)));
+                    (component.clone(), list)
+                })
+                .collect();
+            HostSuite {
+                source,
+                release,
+                packages,
+            }
+        })
+        .collect();
+    assert!(!suites.is_empty(), "the host has no amd64 apt sources");
+    suites
 }
 
 /// apt's own reader, so any compression apt chose for its lists works.
@@ -97,12 +150,6 @@ async fn image_status() -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-/// Where apt on the host reads its sources; the container gets the same paths.
-const SOURCES_LIST: &str = "/etc/apt/sources.list";
-const SOURCES_PARTS: &str = "/etc/apt/sources.list.d";
-/// apt's shared keys, which a source without `Signed-By` is checked against.
-const TRUSTED_KEYS: [&str; 2] = ["/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d"];
-
 /// `docker run -v` binds (read-only, same path inside) that give apt in the container
 /// the host's sources, the keyrings they name and the lists `apt-get update` left.
 /// A host without a `sources.list` hides the image's own behind `/dev/null`: apt in
@@ -110,26 +157,9 @@ const TRUSTED_KEYS: [&str; 2] = ["/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d
 fn host_apt_binds() -> Vec<String> {
     let mut paths = vec![LISTS.to_string(), SOURCES_PARTS.to_string()];
     let mut keyrings = BTreeSet::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(SOURCES_PARTS)
-        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.push(SOURCES_LIST.into());
-    for file in files {
-        let shown = file.display().to_string();
-        let parse = match file.extension().and_then(|e| e.to_str()) {
-            Some("sources") => sources::parse_deb822,
-            Some("list") => sources::parse_one_line,
-            // apt skips any other name in sources.list.d, and so does the container.
-            _ => continue,
-        };
-        let Ok(text) = std::fs::read_to_string(&file) else {
-            continue;
-        };
-        let parsed = parse(&text, &shown).unwrap_or_else(|e| panic!("the host's {e}"));
-        for source in parsed {
-            if let Some(SignedBy::Keyrings(names)) = source.signed_by {
-                keyrings.extend(names.into_iter().filter(|n| n.starts_with('/')));
-            }
+    for source in host_sources() {
+        if let Some(SignedBy::Keyrings(names)) = source.signed_by {
+            keyrings.extend(names.into_iter().filter(|n| n.starts_with('/')));
         }
     }
     paths.extend(keyrings);
@@ -261,18 +291,25 @@ const CORPUS: &[Request] = &[
 
 /// The text of each host index with the default pin priority of its suite.
 fn host_index_texts() -> Vec<(String, i32)> {
-    host_indexes()
-        .iter()
-        .map(|(packages, release)| {
-            let priority = std::fs::read_to_string(release)
-                .ok()
-                .and_then(|raw| signature::cleartext_body(&raw).ok())
-                .and_then(|body| parse_release(&body).ok())
-                .map(|r| default_priority(&r))
-                .unwrap_or(rtlock::apt::resolve::PRIORITY_DEFAULT);
-            (apt_cat(packages), priority)
-        })
-        .collect()
+    let mut texts = Vec::new();
+    for suite in host_suites() {
+        let release = std::fs::read_to_string(&suite.release)
+            .ok()
+            .and_then(|raw| signature::cleartext_body(&raw).ok())
+            .and_then(|body| parse_release(&body).ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} of {} is not a readable InRelease: run apt-get update",
+                    suite.release.display(),
+                    suite.source.origin
+                )
+            });
+        let priority = default_priority(&release);
+        for (_, list) in &suite.packages {
+            texts.push((apt_cat(list), priority));
+        }
+    }
+    texts
 }
 
 /// rtlock's answer to each request of `corpus`, in the shape of
@@ -330,16 +367,23 @@ fn mismatches(corpus: &[Request], ours: &[Vec<String>], truths: &[Vec<String>]) 
     found
 }
 
+/// apt-get's answers to [`CORPUS`] in the python base image, computed once for the
+/// tests of this file.
+fn container_truths() -> &'static [Vec<String>] {
+    static TRUTHS: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+    TRUTHS.get_or_init(|| apt_get_in_container(&testbed().image_python, CORPUS))
+}
+
 #[tokio::test]
 async fn apt_get_agrees_on_the_python_base_image() {
     // apt-get answers in its container, and the lists are read, while rtlock reads
     // the image.
-    let oracle = std::thread::spawn(|| apt_get_in_container(&testbed().image_python, CORPUS));
+    let oracle = std::thread::spawn(container_truths);
     let texts = std::thread::spawn(host_index_texts);
     let status = image_status().await;
     let texts = texts.join().expect("reading the host's lists");
     let ours = resolve_corpus(&texts, &status, CORPUS);
     let truths = oracle.join().expect("the container's apt-get");
-    let found = mismatches(CORPUS, &ours, &truths);
+    let found = mismatches(CORPUS, &ours, truths);
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
