@@ -5,9 +5,10 @@
 //! host's sources, the keyrings they name and its lists bound in read-only, so that
 //! apt-get decides with the image's own dpkg status, configuration and apt version.
 //! rtlock's side is the library: the same lists parsed by rtlock, the image's status
-//! read through rtlock's image reader, then `resolve`. Every request of [`CORPUS`]
-//! must come out the same (the same packages at the same versions, or a refusal on
-//! both sides); there are no known exceptions.
+//! read through rtlock's image reader, then `resolve`. A few requests also go through
+//! `rtlock lock` itself, with the host's sources in the manifest, pointed at the same
+//! lists served on 127.0.0.1. Every request must come out the same (the same packages
+//! at the same versions, or a refusal on both sides); there are no known exceptions.
 //!
 //! Needs the test bed (`scripts/test --bed-only`) for the image and its Docker Engine,
 //! and the host's apt lists; no network.
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use common::server::StaticServer;
 use common::testbed::{docker, ok, testbed};
 use rtlock::apt::index::sources::{self, AptSource, SignedBy};
 use rtlock::apt::index::{parse_packages, parse_release, signature};
@@ -26,6 +28,7 @@ use rtlock::apt::relation::parse_relation;
 use rtlock::apt::resolve::{Candidate, ResolveOptions, default_priority, parse_status, resolve};
 use rtlock::image::rootfs::Keep;
 use rtlock::image::{ImageSource, OpenOptions, RootFs};
+use rtlock::lockfile::Lockfile;
 
 const LISTS: &str = "/var/lib/apt/lists";
 const STATUS: &str = "var/lib/dpkg/status";
@@ -385,5 +388,142 @@ async fn apt_get_agrees_on_the_python_base_image() {
     let ours = resolve_corpus(&texts, &status, CORPUS);
     let truths = oracle.join().expect("the container's apt-get");
     let found = mismatches(CORPUS, &ours, truths);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+/// Requests of [`CORPUS`] that also go through `rtlock lock` itself: a large closure,
+/// Recommends off, an upgrade of base packages, a set, and a refusal. Few, because each
+/// run reads the whole base image again.
+const THROUGH_LOCK: &[Request] = &[
+    (&["graphviz"], true),
+    (&["git"], false),
+    (&["libssl3"], true),
+    (&["sqlite3", "jq", "wget"], true),
+    (&["awk"], true),
+];
+
+/// Serves the host's lists as an archive on 127.0.0.1, returning the server and the
+/// host's sources in one-line form pointing at it. Each suite gets its `InRelease`
+/// as apt fetched it and each list uncompressed as `Packages` (whose hash the
+/// InRelease signs too): the very bytes apt-get in the container reads, with no
+/// network and no drift of the mirror since the host's `apt-get update`.
+fn serve_host_lists(root: &Path) -> (StaticServer, Vec<String>) {
+    let mut placed = Vec::new();
+    for (n, suite) in host_suites().into_iter().enumerate() {
+        // One archive root a suite, so suites of one URI keep their own InRelease.
+        let archive = format!("{n}/");
+        let dist = root.join(&archive).join("dists").join(&suite.source.suite);
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::copy(&suite.release, dist.join("InRelease")).unwrap();
+        for (component, list) in &suite.packages {
+            let dir = dist.join(component).join("binary-amd64");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("Packages"), apt_cat(list)).unwrap();
+        }
+        placed.push((archive, suite.source));
+    }
+    let server = StaticServer::start(root);
+    let lines = placed
+        .into_iter()
+        .map(|(archive, source)| {
+            let mut options = vec!["arch=amd64".to_string()];
+            if let Some(SignedBy::Keyrings(keyrings)) = &source.signed_by {
+                options.push(format!("signed-by={}", keyrings.join(",")));
+            }
+            // The lists are as old as the host's last update, and apt-get install
+            // does not check Valid-Until again: this compares resolutions, not
+            // freshness.
+            options.push("check-valid-until=no".into());
+            format!(
+                "deb [{}] {} {} {}",
+                options.join(" "),
+                server.url(&archive),
+                source.suite,
+                source.components.join(" ")
+            )
+        })
+        .collect();
+    (server, lines)
+}
+
+/// `rtlock lock` of `request` on the python base image with `sources`: `name version`
+/// of each `[[apt]]` entry of the lock it writes, or one `error: …` line when it
+/// refuses.
+fn lock_apt(
+    dir: &Path,
+    cache: &Path,
+    sources: &[String],
+    (packages, recommends): Request,
+) -> Vec<String> {
+    let quoted = |items: &[&str]| {
+        items
+            .iter()
+            .map(|i| format!("{i:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("runtime.toml"),
+        format!(
+            "[base]\nimage = \"{}\"\n\n[apt]\npackages = [{}]\ninstall-recommends = {recommends}\nsources = [{}]\n",
+            testbed().image_python,
+            quoted(packages),
+            quoted(&sources)
+        ),
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("rtlock")
+        .unwrap()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RTLOCK_INSECURE_REGISTRIES", &testbed().registry)
+        .env("NO_PROXY", "127.0.0.1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("lock")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A refusal names what it refuses; any other failure is not an answer.
+        assert!(
+            packages.iter().any(|p| stderr.contains(&format!("`{p}`"))),
+            "rtlock lock of {packages:?} failed without naming them:\n{stderr}"
+        );
+        return vec![format!("error: {}", stderr.trim())];
+    }
+    let lock = Lockfile::read(&dir.join("runtime.lock")).unwrap();
+    let mut found: Vec<String> = lock
+        .apt
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn rtlock_lock_agrees_with_apt_get_in_the_container() {
+    let oracle = std::thread::spawn(container_truths);
+    let work = tempfile::TempDir::new().unwrap();
+    let (_server, sources) = serve_host_lists(&work.path().join("archive"));
+    let cache = work.path().join("cache");
+    let ours: Vec<Vec<String>> = THROUGH_LOCK
+        .iter()
+        .enumerate()
+        .map(|(n, &request)| lock_apt(&work.path().join(n.to_string()), &cache, &sources, request))
+        .collect();
+    let all = oracle.join().expect("the container's apt-get");
+    let truths: Vec<Vec<String>> = THROUGH_LOCK
+        .iter()
+        .map(|request| {
+            let at = CORPUS.iter().position(|r| r == request);
+            all[at.expect("THROUGH_LOCK takes its requests from CORPUS")].clone()
+        })
+        .collect();
+    let found = mismatches(THROUGH_LOCK, &ours, &truths);
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
