@@ -155,7 +155,10 @@ pub fn read_base(base_layers: &[ImageLayer]) -> Result<RootFs, BuildError> {
 
 /// The apt layer of `debs` on the base made of `base_layers` (blocking: call it off the
 /// async runtime). The base and the debs are read at the same time.
-pub fn make_layer(base_layers: &[ImageLayer], debs: &[PackageDeb]) -> Result<AptLayer, BuildError> {
+pub fn make_layer(
+    base_layers: &[ImageLayer],
+    debs: &[PackageDeb],
+) -> Result<(AptLayer, RootFs), BuildError> {
     let (base, read) = std::thread::scope(|scope| {
         let base = scope.spawn(|| read_base(base_layers));
         let read = install::read_debs(debs);
@@ -164,7 +167,9 @@ pub fn make_layer(base_layers: &[ImageLayer], debs: &[PackageDeb]) -> Result<Apt
             .map_err(|_| BuildError::Task("the base reader panicked".into()));
         (base, read)
     });
-    Ok(install::make_layer_from(&base??, read?)?)
+    let base = base??;
+    let layer = install::make_layer_from(&base, read?)?;
+    Ok((layer, base))
 }
 
 /// Which packages have maintainer scripts, from their control files alone: what a
@@ -180,38 +185,90 @@ pub fn pending_configure(debs: &[PackageDeb]) -> Result<Vec<String>, BuildError>
     Ok(pending)
 }
 
-/// [`configure_kind`] of a layer whose maintainer scripts did not run.
+/// [`Configure::kind`] of a layer whose maintainer scripts did not run.
 pub const NO_CONFIGURE: &str = "none";
 
-/// What [`configure_step`] does to the layer; part of the layer's cache key.
-pub fn configure_kind(_options: &BuildOptions) -> &'static str {
-    NO_CONFIGURE
+/// [`Configure::kind`] of a layer whose scripts ran in a container (bump the number when
+/// the script or the normalization changes what is captured).
+pub const CONTAINER_CONFIGURE: &str = "dpkg-configure/1";
+
+/// How the maintainer scripts run; part of the layer's cache key.
+pub enum Configure {
+    /// `--no-daemon`, or no engine answered: the packages stay `unpacked`, and are
+    /// reported.
+    Skip,
+    /// `dpkg --configure -a` in a container of the engine.
+    Container(bollard::Docker),
+}
+
+impl Configure {
+    /// The engine when one answers, unless `--no-daemon` says not to use it.
+    pub async fn detect(options: &BuildOptions) -> Configure {
+        if options.no_daemon {
+            return Configure::Skip;
+        }
+        match crate::docker::connect().await {
+            Ok(docker) => Configure::Container(docker),
+            Err(e) => {
+                tracing::warn!(
+                    "no Docker Engine to run the apt packages' maintainer scripts in ({e}); \
+                     building without them (pass --no-daemon to say so and silence this)"
+                );
+                Configure::Skip
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Configure::Skip => NO_CONFIGURE,
+            Configure::Container(_) => CONTAINER_CONFIGURE,
+        }
+    }
 }
 
 /// The maintainer-script step: the installer's layer in, the final entries out.
 ///
-/// Today (and always under `--no-daemon`) the entries are returned as they are and the
-/// packages with maintainer scripts are reported as not configured; a container step
-/// (`dpkg --configure -a` in the base with this layer, its file diff normalized) plugs
-/// in here, and must then make [`configure_kind`] say so, since it changes the layer.
+/// With an engine, the base plus this layer is loaded into it, the scripts run there
+/// ([`crate::apt::configure`]) and their normalized changes are merged into the layer's
+/// entries, so the layer holds configured packages. Without one the entries stay as
+/// they are and the packages with scripts are reported as not configured.
 pub async fn configure_step(
     layer: AptLayer,
-    _step: &Step<'_>,
+    base: &RootFs,
+    step: &Step<'_>,
+    configure: &Configure,
 ) -> Result<ConfiguredApt, BuildError> {
-    if !layer.triggers.is_empty() {
-        tracing::debug!(
-            "apt triggers not processed: {}",
-            layer
-                .triggers
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let Configure::Container(docker) = configure else {
+        return Ok(ConfiguredApt {
+            entries: layer.entries,
+            pending_configure: layer.pending_configure,
+            spool: Some(layer.spool),
+        });
+    };
+    // The unconfigured layer, uncompressed (only the engine reads it), in the cache.
+    let cache = step.ctx.layer_cache.clone();
+    let epoch = step.lock.source_date_epoch;
+    let entries = layer.entries.clone();
+    let unconfigured = tokio::task::spawn_blocking(move || {
+        crate::oci::layer::write_layer(entries, epoch, Compression::None, &cache, None)
+    })
+    .await
+    .map_err(|e| BuildError::Task(e.to_string()))??;
+    let image = super::assemble_image(
+        step.lock,
+        step.base_config,
+        step.base_layers.to_vec(),
+        vec![("rtlock: apt (unconfigured)".to_string(), unconfigured)],
+    );
+    let captured = crate::apt::configure::configure(docker, &image, &layer.packages, epoch)
+        .await
+        .map_err(|e| BuildError::Configure(Box::new(e)))?;
+    tracing::debug!("maintainer scripts:\n{}", captured.log);
+    let entries = crate::apt::configure::merge(layer.entries, captured, base);
     Ok(ConfiguredApt {
-        entries: layer.entries,
-        pending_configure: layer.pending_configure,
+        entries,
+        pending_configure: Vec::new(),
         spool: Some(layer.spool),
     })
 }

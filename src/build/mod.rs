@@ -117,6 +117,8 @@ pub enum BuildError {
     #[error(transparent)]
     Apt(#[from] crate::apt::install::InstallError),
     #[error(transparent)]
+    Configure(Box<crate::apt::configure::ConfigureError>),
+    #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
     Output {
@@ -260,6 +262,23 @@ async fn build_inner(
             .map_err(|e| BuildError::Task(e.to_string()))??,
     );
 
+    let image = assemble_image(lock, &base_config, base_layers, added);
+    let built = Built {
+        image,
+        base,
+        base_layers: base_manifest.layers.len(),
+    };
+    Ok((built, notes))
+}
+
+/// The image of the base's layers and config with rtlock's `added` layers (history
+/// line, layer) on top and the lock's `[image]` applied: canonical config and manifest.
+fn assemble_image(
+    lock: &Lockfile,
+    base_config: &ImageConfig,
+    base_layers: Vec<ImageLayer>,
+    added: Vec<(String, Layer)>,
+) -> Image {
     let added_history: Vec<AddedLayer> = added
         .iter()
         .map(|(created_by, layer)| AddedLayer {
@@ -267,7 +286,7 @@ async fn build_inner(
             created_by: created_by.clone(),
         })
         .collect();
-    let config = config::image_config(&base_config, lock, &added_history);
+    let config = config::image_config(base_config, lock, &added_history);
     let config_bytes = canonical_json::to_vec(&config);
     let config_descriptor = Descriptor::new(
         media_type::OCI_CONFIG,
@@ -290,20 +309,15 @@ async fn build_inner(
         extra: Default::default(),
     };
     let manifest_bytes = canonical_json::to_vec(&manifest);
-    let built = Built {
-        image: Image {
-            manifest_digest: Digest::of(&manifest_bytes),
-            manifest: manifest_bytes,
-            manifest_media_type: media_type::OCI_MANIFEST.to_string(),
-            config: config_bytes,
-            config_descriptor,
-            layers: image_layers,
-            epoch,
-        },
-        base,
-        base_layers: base_manifest.layers.len(),
-    };
-    Ok((built, notes))
+    Image {
+        manifest_digest: Digest::of(&manifest_bytes),
+        manifest: manifest_bytes,
+        manifest_media_type: media_type::OCI_MANIFEST.to_string(),
+        config: config_bytes,
+        config_descriptor,
+        layers: image_layers,
+        epoch: lock.source_date_epoch,
+    }
 }
 
 /// The apt layer (history line, layer) and the packages left unconfigured. A layer
@@ -314,14 +328,11 @@ async fn apt_layer(
 ) -> Result<((String, Layer), Vec<String>), BuildError> {
     let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
     let created_by = layers::created_by("apt", debs.len());
-    let key = apt::layer_key(
-        &lock.base.manifest,
-        &lock.apt,
-        apt::configure_kind(step.options),
-    );
+    let configure = apt::Configure::detect(step.options).await;
+    let key = apt::layer_key(&lock.base.manifest, &lock.apt, configure.kind());
     if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
         // Only a layer made without running scripts leaves packages unconfigured.
-        let pending = if apt::configure_kind(step.options) == apt::NO_CONFIGURE {
+        let pending = if configure.kind() == apt::NO_CONFIGURE {
             blocking(move || apt::pending_configure(&debs)).await??
         } else {
             Vec::new()
@@ -329,8 +340,8 @@ async fn apt_layer(
         return Ok(((created_by, layer), pending));
     }
     let layers = step.base_layers.to_vec();
-    let made = blocking(move || apt::make_layer(&layers, &debs)).await??;
-    let configured = apt::configure_step(made, step).await?;
+    let (made, base) = blocking(move || apt::make_layer(&layers, &debs)).await??;
+    let configured = apt::configure_step(made, &base, step, &configure).await?;
     let planned = vec![PlannedLayer {
         name: "apt",
         created_by,
