@@ -158,9 +158,6 @@ pub fn resolve_on(
         .collect();
 
     let mut universe = Vec::new();
-    // Where each record's file lives: the archive root of the suite it came from, by
-    // the record's sha256 (the same file may be in several suites; any root serves it).
-    let mut roots: HashMap<&str, &str> = HashMap::new();
     for repository in repositories {
         let default = default_priority(&repository.release);
         let host = Url::parse(&repository.source.uri)
@@ -178,10 +175,11 @@ pub fn resolve_on(
                 let mut priority =
                     preferences.priority(record.package, record.version, &source, default);
                 // The lock writes `all` for Architecture: all, as the record does.
-                if kept.get(&(record.package, record.architecture)) == Some(&record.version) {
+                if !kept.is_empty()
+                    && kept.get(&(record.package, record.architecture)) == Some(&record.version)
+                {
                     priority = priority.max(PRIORITY_LOCKED);
                 }
-                roots.entry(record.sha256).or_insert(&repository.source.uri);
                 universe.push(Candidate { record, priority });
             }
         }
@@ -200,7 +198,7 @@ pub fn resolve_on(
         .iter()
         .map(|planned| {
             let record = &planned.record;
-            let root = roots.get(record.sha256).copied().unwrap_or_default();
+            let root = archive_root(repositories, record.stanza);
             AptPackage {
                 name: record.package.to_string(),
                 version: record.version.to_string(),
@@ -216,6 +214,21 @@ pub fn resolve_on(
         .collect();
     entries.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     Ok(entries)
+}
+
+/// The archive root of the suite whose index text holds `stanza` (records borrow from
+/// it, so the address says where a record came from, with no map to build).
+fn archive_root<'r>(repositories: &'r [Repository], stanza: &str) -> &'r str {
+    let at = stanza.as_ptr() as usize;
+    repositories
+        .iter()
+        .find(|r| {
+            r.packages.iter().any(|p| {
+                let start = p.text.as_ptr() as usize;
+                (start..start + p.text.len()).contains(&at)
+            })
+        })
+        .map_or("", |r| r.source.uri.as_str())
 }
 
 /// `root` + `filename`, without credentials: a lock is committed and shared, so a

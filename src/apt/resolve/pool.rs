@@ -1,7 +1,7 @@
 //! Every version the resolver may pick, installed ones included, with the indexes it
 //! asks: versions by name, providers by virtual name, and apt's candidate version.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use debversion::Version;
 
@@ -97,15 +97,12 @@ pub struct Pool<'a> {
 }
 
 fn parse_version(record: &PackageRecord<'_>) -> Result<Version, ResolveError> {
-    record
-        .version
-        .parse::<Version>()
-        .map_err(|e| ResolveError::BadField {
-            package: record.package.to_string(),
-            version: record.version.to_string(),
-            field: "Version",
-            message: e.to_string(),
-        })
+    crate::apt::relation::parse_debian_version(record.version).map_err(|e| ResolveError::BadField {
+        package: record.package.to_string(),
+        version: record.version.to_string(),
+        field: "Version",
+        message: e.to_string(),
+    })
 }
 
 impl<'a> Pool<'a> {
@@ -123,23 +120,26 @@ impl<'a> Pool<'a> {
         };
         // The same (name, version, arch) listed by several sources is one version with
         // the highest of their priorities, as in apt's cache.
-        let mut seen: BTreeMap<(&'a str, &'a str, String), EntryId> = BTreeMap::new();
+        // Keyed by the record's own architecture (`all` included): no allocation for
+        // each of the index's tens of thousands of versions.
+        let mut seen: HashMap<(&'a str, &'a str, &'a str), EntryId> =
+            HashMap::with_capacity(universe.len());
         for candidate in universe {
             let record = candidate.record;
-            let arch = pool.arch_of(record.architecture);
-            let id_key = (record.package, record.version, arch.clone());
+            let id_key = (record.package, record.version, record.architecture);
             if let Some(&id) = seen.get(&id_key) {
                 let e = &mut pool.entries[id];
                 e.priority = e.priority.max(candidate.priority);
                 continue;
             }
+            let arch = pool.arch_of(record.architecture);
             let id = pool.push(record, arch, candidate.priority, false, true)?;
             seen.insert(id_key, id);
         }
         for package in installed {
             let record = package.record;
             let arch = pool.arch_of(record.architecture);
-            let id_key = (record.package, record.version, arch.clone());
+            let id_key = (record.package, record.version, record.architecture);
             let id = match seen.get(&id_key) {
                 Some(&id) => {
                     let e = &mut pool.entries[id];
@@ -194,12 +194,13 @@ impl<'a> Pool<'a> {
         for (name, _) in &entry.provides {
             self.providers.entry(name.clone()).or_default().push(id);
         }
-        self.by_name
-            .entry(record.package)
-            .or_default()
-            .entry(entry.arch.clone())
-            .or_default()
-            .push(id);
+        let arches = self.by_name.entry(record.package).or_default();
+        match arches.get_mut(&entry.arch) {
+            Some(ids) => ids.push(id),
+            None => {
+                arches.insert(entry.arch.clone(), vec![id]);
+            }
+        }
         self.entries.push(entry);
         Ok(id)
     }
