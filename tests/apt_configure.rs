@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::testbed::{docker as docker_cli, ok, skopeo, testbed};
+use common::testbed::{docker as docker_cli, ok, registry_digest, testbed};
 use rtlock::apt::configure::{
     Captured, ConfigureError, TAG_REPOSITORY, configure, merge, normalize,
 };
@@ -65,16 +65,7 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 
 fn lock(dir: &Path) -> Lockfile {
     let image = &testbed().image_python;
-    let digest = ok(
-        "skopeo inspect",
-        skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ]),
-    );
+    let digest = registry_digest(image);
     let path = dir.join("runtime.lock");
     std::fs::write(
         &path,

@@ -7,29 +7,15 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::testbed::{ok, skopeo, testbed};
+use common::testbed::{ok, registry_digest, skopeo, testbed};
 
 /// 2025-11-01T00:00:00Z
 const EPOCH: i64 = 1_761_955_200;
 
-/// The manifest digest the registry serves for `image`.
-fn digest_of(image: &str) -> String {
-    ok(
-        "skopeo inspect",
-        skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ]),
-    )
-}
-
 /// A lock of `image` with no packages and some image config, written by hand (the
 /// `lock` command is tested on its own).
 pub fn write_lock(dir: &Path, image: &str, extra: &str) -> PathBuf {
-    let digest = digest_of(image);
+    let digest = registry_digest(image);
     let text = format!(
         r#"version = 1
 manifest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
@@ -227,7 +213,7 @@ fn a_base_that_does_not_exist_fails_and_writes_nothing() {
     let lock = write_lock(dir.path(), &bed.image_minimal, "");
     let text = std::fs::read_to_string(&lock).unwrap();
     // A manifest digest the registry never had.
-    let real = digest_of(&bed.image_minimal);
+    let real = registry_digest(&bed.image_minimal);
     let missing = format!("sha256:{}", "ab".repeat(32));
     std::fs::write(
         &lock,

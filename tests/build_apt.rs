@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::server::StaticServer;
-use common::testbed::{docker, ok, skopeo, testbed};
+use common::testbed::{docker, ok, registry_digest, testbed};
 use sha2::{Digest as _, Sha256};
 
 /// 2025-11-01T00:00:00Z
@@ -106,23 +106,10 @@ fn server() -> &'static StaticServer {
     SERVER.get_or_init(|| StaticServer::start(debs().dir.path()))
 }
 
-fn digest_of(image: &str) -> String {
-    ok(
-        "skopeo inspect",
-        skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ]),
-    )
-}
-
 /// A lock of the python base with `debs`, each fetched from `url(deb)`.
 fn write_lock(dir: &Path, debs: &[Deb], url: &dyn Fn(&Deb) -> String) -> PathBuf {
     let image = &testbed().image_python;
-    let digest = digest_of(image);
+    let digest = registry_digest(image);
     let mut text = format!(
         "version = 1\nmanifest = \"sha256:{zero}\"\nsource-date-epoch = {EPOCH}\n\n\
          [base]\nreference = \"{image}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\

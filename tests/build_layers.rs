@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::testbed::{docker, ok, skopeo, testbed};
+use common::testbed::{docker, ok, registry_digest, testbed};
 use rtlock::build::layers::{PlannedLayer, created_by};
 use rtlock::build::{BuildContext, build_with, write_outputs};
 use rtlock::fetch::{FetchSettings, Fetcher};
@@ -18,16 +18,7 @@ use rtlock::oci::registry::{Registry, RegistryOptions};
 
 fn lock(dir: &Path) -> Lockfile {
     let image = &testbed().image_minimal;
-    let digest = ok(
-        "skopeo inspect",
-        skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ]),
-    );
+    let digest = registry_digest(image);
     let path = dir.join("runtime.lock");
     std::fs::write(
         &path,

@@ -8,22 +8,13 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::testbed::{docker, ok, skopeo, testbed};
+use common::testbed::{docker, ok, registry_digest, skopeo, testbed};
 
 /// 2025-11-01T00:00:00Z
 const EPOCH: i64 = 1_761_955_200;
 
 fn write_lock(dir: &Path, image: &str) -> std::path::PathBuf {
-    let digest = ok(
-        "skopeo inspect",
-        skopeo(&[
-            "inspect",
-            "--tls-verify=false",
-            "--format",
-            "{{.Digest}}",
-            &format!("docker://{image}"),
-        ]),
-    );
+    let digest = registry_digest(image);
     let path = dir.join("runtime.lock");
     std::fs::write(
         &path,
@@ -165,19 +156,7 @@ fn a_pushed_image_is_read_and_copied_by_skopeo() {
     let target = bed.fresh_repo("built");
     let digest = build(dir.path(), &[format!("docker://{target}:v1")]);
     let remote = format!("docker://{target}:v1");
-    assert_eq!(
-        ok(
-            "skopeo inspect",
-            skopeo(&[
-                "inspect",
-                "--tls-verify=false",
-                "--format",
-                "{{.Digest}}",
-                &remote
-            ])
-        ),
-        digest
-    );
+    assert_eq!(registry_digest(&remote), digest);
     let copy = format!("oci:{}:copy", dir.path().join("copy").display());
     ok(
         "skopeo copy",

@@ -298,3 +298,23 @@ pub fn host_oci_arch() -> &'static str {
         other => other,
     }
 }
+
+/// The manifest digest the registry serves for `image` (a reference of the plain
+/// registry), as skopeo reads it: the tests' independent view of what was pushed.
+pub fn registry_digest(image: &str) -> String {
+    let reference = if image.starts_with("docker://") {
+        image.to_string()
+    } else {
+        format!("docker://{image}")
+    };
+    ok(
+        "skopeo inspect",
+        skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            &reference,
+        ]),
+    )
+}
