@@ -35,6 +35,21 @@ fn succeed(what: &str, out: Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The config digest of the one image of an OCI layout.
+fn oci_config_digest(layout: &Path) -> String {
+    let read = |path: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index = read(layout.join("index.json"));
+    let manifest = read(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    manifest["config"]["digest"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn live_graphviz_and_psql_lock_build_configure_and_run() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -70,7 +85,22 @@ fn live_graphviz_and_psql_lock_build_configure_and_run() {
         "docker run",
         docker(&["run", "--rm", "--network", "none", &tag, "sh", "-c", script]),
     );
+    // The engine got plain-tar layers (it stores them so): the image ID is still the
+    // config digest of the same lock built to an OCI layout with gzip layers.
+    let image_id = ok(
+        "docker image inspect",
+        docker(&["image", "inspect", "--format", "{{.Id}}", &tag]),
+    );
     let _ = docker(&["rmi", &tag]);
+    let layout = dir.path().join("oci-gzip");
+    succeed(
+        "rtlock build -o oci:",
+        rtlock(
+            dir.path(),
+            &["build", "-o", &format!("oci:{}", layout.display())],
+        ),
+    );
+    assert_eq!(image_id.trim(), oci_config_digest(&layout));
     assert!(out.contains("dot - graphviz version"), "{out}");
     assert!(out.contains("psql (PostgreSQL)"), "{out}");
     for package in &lock.apt {

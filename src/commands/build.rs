@@ -34,6 +34,10 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             })
             .collect::<anyhow::Result<_>>()?,
         no_daemon: args.no_daemon,
+        uncompressed: !destinations.is_empty()
+            && destinations
+                .iter()
+                .all(|d| matches!(d, Destination::DockerDaemon(_))),
     };
     if !options.mirrors.is_empty() {
         tracing::info!(
@@ -90,7 +94,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         anstream::eprintln!(
             "warning: maintainer scripts did not run for: {}\n\
              help: their packages are unpacked but not configured; run `dpkg --configure -a` \
-             in the image, or build with a Docker Engine (without --no-daemon) once rtlock runs them",
+             in the image, or build where a Docker Engine answers (without --no-daemon) to have rtlock run them",
             notes.apt_pending_configure.join(", ")
         );
     }
