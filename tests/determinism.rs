@@ -328,7 +328,7 @@ fn render(m: &Model, style: &Style) -> String {
     // Writing the default explicitly must not change the hash.
     match m.recommends {
         Some(value) => apt.push(format!("install-recommends{eq}{value}")),
-        None if style.seed % 2 == 0 => apt.push(format!("install-recommends{eq}true")),
+        None if style.seed.is_multiple_of(2) => apt.push(format!("install-recommends{eq}true")),
         None => {}
     }
     if !apt.is_empty() {

@@ -32,7 +32,7 @@ pub enum BaseError {
     Registry {
         reference: String,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("the base image {reference} has no manifest for {platform}; it offers: {offered}")]
     NoPlatform {
@@ -180,7 +180,7 @@ fn parse_reference(spec: &BaseSpec) -> Result<Reference, BaseError> {
 fn registry_error(spec: &BaseSpec, source: RegistryError) -> BaseError {
     BaseError::Registry {
         reference: spec.image.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 
