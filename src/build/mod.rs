@@ -350,7 +350,9 @@ async fn apt_layer(
         return Ok(((created_by, layer), pending));
     }
     let layers = step.base_layers.to_vec();
+    let started = std::time::Instant::now();
     let (made, base) = blocking(move || apt::make_layer(&layers, &debs)).await??;
+    tracing::debug!("apt layer: entries made in {:?}", started.elapsed());
     let configured = apt::configure_step(made, &base, step, &configure).await?;
     let planned = vec![PlannedLayer {
         name: "apt",

@@ -92,12 +92,14 @@ pub async fn configure(
 ) -> Result<Captured, ConfigureError> {
     let names = packages.join(", ");
     let tag = tag_for(image);
+    let started = std::time::Instant::now();
     crate::docker::load::load(docker, image, &tag)
         .await
         .map_err(|source| ConfigureError::Load {
             packages: names.clone(),
             source: Box::new(source),
         })?;
+    tracing::debug!("configure: image loaded in {:?}", started.elapsed());
     let result = run(docker, &tag, packages, epoch).await;
     let untagged = untag(docker, &tag).await;
     let captured = result?;
@@ -149,10 +151,12 @@ async fn run_in(
     epoch: i64,
 ) -> Result<Captured, ConfigureError> {
     let names = packages.join(", ");
+    let started = std::time::Instant::now();
     let finished = container
         .run()
         .await
         .map_err(|source| container_error(&names, source))?;
+    tracing::debug!("configure: scripts ran in {:?}", started.elapsed());
     if finished.exit_code != 0 {
         let named = script::failed_packages(&finished.log);
         return Err(ConfigureError::Failed {
@@ -166,10 +170,12 @@ async fn run_in(
         });
     }
     let keep = |path: &str| path == script::SHADOW_BEFORE || !normalize::is_noise(path);
+    let started = std::time::Instant::now();
     let mut changes = container
         .changes(&keep)
         .await
         .map_err(|source| container_error(&names, source))?;
+    tracing::debug!("configure: changes captured in {:?}", started.elapsed());
     let mut shadow_before = Vec::new();
     changes.entries.retain(|e| {
         if e.path != script::SHADOW_BEFORE {
