@@ -341,14 +341,14 @@ fn packages_that_cannot_be_resolved_yet_are_refused() {
     write_manifest(
         dir.path(),
         &bed.image_minimal,
-        "[apt]\npackages = [\"graphviz\"]\n",
+        "[pip]\npackages = [\"pandas\"]\n",
     );
     rtlock(dir.path())
         .arg("lock")
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "cannot resolve [apt] packages yet",
+            "cannot resolve [pip] packages yet",
         ));
     assert!(!dir.path().join("runtime.lock").exists());
 }
