@@ -251,7 +251,7 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     let f = fixture();
     let cases: [(&[&str], &str, &str); 3] = [
         (&["no-such-package-rtlock"], "", "no-such-package-rtlock"),
-        (&["jq (>= 99)"], "", "jq"),
+        (&["jq (>= 99)"], "", "jq (>= 99)"),
         (&["jq", "libjq1 (<< 1.0)"], "", "libjq1"),
     ];
     let repo = Repo::build(&f.key, &f.debs, &[]);
@@ -261,6 +261,8 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
         manifest(dir.path(), &srv, packages, extra);
         let assert = rtlock(dir.path()).arg("lock").assert().failure();
         let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        // Refused by the resolver (not by a fetch or a parse), naming the request.
+        assert!(err.contains("cannot resolve [apt] packages"), "{packages:?}: {err}");
         assert!(err.contains(named), "{packages:?}: {err}");
         assert!(!dir.path().join("runtime.lock").exists(), "{packages:?}");
     }

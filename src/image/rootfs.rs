@@ -171,7 +171,7 @@ impl RootFs {
                 continue;
             }
             if let Some(hidden) = name.strip_prefix(".wh.") {
-                let target = join(parent, hidden);
+                let target = join_path(parent, hidden);
                 self.remove_path(&target, index);
                 continue;
             }
@@ -510,11 +510,13 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
     path.split('/').filter(|p| !p.is_empty() && *p != ".")
 }
 
-fn split_parent(path: &str) -> (&str, &str) {
+/// `usr/bin/dot` → (`usr/bin`, `dot`); a top-level name has the parent `""`.
+pub fn split_parent(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
 
-fn join(dir: &str, name: &str) -> String {
+/// The inverse of [`split_parent`]: `name` under `dir` (`""` is the root).
+pub fn join_path(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
     } else {

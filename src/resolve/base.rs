@@ -2,11 +2,14 @@
 //! the digests the lock records, plus the base's `created` time (one of the sources of
 //! `source-date-epoch`).
 
+use std::path::Path;
+
+use crate::image::{self, ImageError, ImageSource, OpenOptions, RootFs};
 use crate::lockfile::BaseLock;
 use crate::manifest::{BaseSpec, Platform};
 use crate::oci::Digest;
 use crate::oci::media_type::{self, ManifestKind};
-use crate::oci::reference::Reference;
+use crate::oci::reference::{Reference, ReferenceError};
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
 
@@ -221,9 +224,8 @@ fn media_type_of(header: &str, bytes: &[u8]) -> Option<ManifestKind> {
 pub async fn read_rootfs(
     base: &ResolvedBase,
     registry: &Registry,
-    cache_root: &std::path::Path,
-) -> Result<crate::image::RootFs, crate::image::ImageError> {
-    use crate::image::{ImageError, ImageSource, OpenOptions, RootFs};
+    cache_root: &Path,
+) -> Result<RootFs, ImageError> {
     let cache_root = cache_root.to_path_buf();
     let manifest = base.manifest.clone();
     let cached = {
@@ -239,9 +241,9 @@ pub async fn read_rootfs(
     let reference: Reference = base
         .reference
         .parse()
-        .map_err(|e: crate::oci::reference::ReferenceError| ImageError::Remote(e.to_string()))?;
+        .map_err(|e: ReferenceError| ImageError::Remote(e.to_string()))?;
     let pinned = reference.with_digest(base.manifest.clone()).to_string();
-    let image = crate::image::open(
+    let image = image::open(
         &ImageSource::Registry { reference: pinned },
         &OpenOptions {
             platform: base.platform.clone(),

@@ -6,6 +6,7 @@
 //! so the first `lock` keeps these files in a small tar under the cache and every later
 //! `lock` of the same base reads that instead.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -73,39 +74,15 @@ fn write_tar(path: &Path, rootfs: &RootFs) -> Result<(), Box<dyn std::error::Err
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     {
         let mut tar = tar::Builder::new(&mut temp);
-        let mut dirs_written = std::collections::BTreeSet::new();
-        let paths: Vec<(String, Kind, u32, Option<String>)> = rootfs
-            .paths()
-            .filter(|(p, _)| wanted(p))
-            .map(|(p, n)| {
-                (
-                    p.to_string(),
-                    n.kind,
-                    n.mode,
-                    n.link.as_deref().map(String::from),
-                )
-            })
-            .collect();
-        for (path, kind, mode, link) in paths {
+        let mut dirs_written = BTreeSet::new();
+        for (path, node) in rootfs.paths().filter(|(p, _)| wanted(p)) {
             // Parents first, so the reader sees directories, not implied paths.
-            let mut parent = String::new();
-            for part in path
-                .split('/')
-                .rev()
-                .skip(1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-            {
-                parent = if parent.is_empty() {
-                    part.to_string()
-                } else {
-                    format!("{parent}/{part}")
-                };
-                if dirs_written.insert(parent.clone()) {
+            for (end, _) in path.match_indices('/') {
+                let parent = &path[..end];
+                if dirs_written.insert(parent.to_string()) {
                     append(
                         &mut tar,
-                        &parent,
+                        parent,
                         tar::EntryType::Directory,
                         0o755,
                         &[],
@@ -113,26 +90,28 @@ fn write_tar(path: &Path, rootfs: &RootFs) -> Result<(), Box<dyn std::error::Err
                     )?;
                 }
             }
-            match kind {
+            match node.kind {
                 Kind::Dir => {
-                    if dirs_written.insert(path.clone()) {
-                        append(&mut tar, &path, tar::EntryType::Directory, mode, &[], None)?;
+                    if dirs_written.insert(path.to_string()) {
+                        append(
+                            &mut tar,
+                            path,
+                            tar::EntryType::Directory,
+                            node.mode,
+                            &[],
+                            None,
+                        )?;
                     }
                 }
                 Kind::Symlink => {
-                    let target = link.unwrap_or_default();
-                    append(
-                        &mut tar,
-                        &path,
-                        tar::EntryType::Symlink,
-                        0o777,
-                        &[],
-                        Some(&target),
-                    )?;
+                    let target = node.link.as_deref().unwrap_or_default();
+                    let kind = tar::EntryType::Symlink;
+                    append(&mut tar, path, kind, 0o777, &[], Some(target))?;
                 }
                 _ => {
-                    if let Some(bytes) = rootfs.read_file(&path)? {
-                        append(&mut tar, &path, tar::EntryType::Regular, mode, &bytes, None)?;
+                    if let Some(bytes) = rootfs.read_file(path)? {
+                        let kind = tar::EntryType::Regular;
+                        append(&mut tar, path, kind, node.mode, &bytes, None)?;
                     }
                 }
             }

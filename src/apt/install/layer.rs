@@ -19,7 +19,7 @@ use super::InstallError;
 use super::deb::{DataEntry, DataKind, Deb, read_deb};
 use super::status::{self, PackageKey, StanzaState};
 use crate::image::RootFs;
-use crate::image::rootfs::{Keep, Kind};
+use crate::image::rootfs::{Keep, Kind, join_path, split_parent};
 use crate::oci::layer::{Content, Entry};
 
 const STATUS: &str = "var/lib/dpkg/status";
@@ -368,18 +368,6 @@ fn parse_diversions(text: &str) -> HashMap<String, Diversion> {
         .collect()
 }
 
-fn split(path: &str) -> (&str, &str) {
-    path.rsplit_once('/').unwrap_or(("", path))
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_string()
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
 impl Maker<'_> {
     fn refuse(&self, package: &str, entry: &str, through: &str) -> InstallError {
         InstallError::UnsafePath {
@@ -401,7 +389,7 @@ impl Maker<'_> {
     ) -> Result<String, InstallError> {
         let mut resolved = String::new();
         for part in parent.split('/').filter(|p| !p.is_empty()) {
-            let candidate = join(&resolved, part);
+            let candidate = join_path(&resolved, part);
             if self.shipped_symlinks.contains(&candidate) {
                 return Err(self.refuse(package, entry, &candidate));
             }
@@ -416,8 +404,8 @@ impl Maker<'_> {
     /// Where a non-directory entry lands: its parent placed, its own name kept (a file
     /// replaces a symlink of the base at the same path, as dpkg does).
     fn place(&self, package: &str, path: &str) -> Result<String, InstallError> {
-        let (parent, name) = split(path);
-        Ok(join(&self.place_parent(package, path, parent)?, name))
+        let (parent, name) = split_parent(path);
+        Ok(join_path(&self.place_parent(package, path, parent)?, name))
     }
 
     fn unpack(
@@ -534,7 +522,7 @@ impl Maker<'_> {
                 }
                 match self.base.lstat(&placed)? {
                     Some((_, node)) if node.kind != Kind::Dir => {
-                        let (_, file_name) = split(&placed);
+                        let (_, file_name) = split_parent(&placed);
                         doomed.insert(placed.clone(), file_name.to_string());
                     }
                     _ => {}
@@ -555,7 +543,7 @@ impl Maker<'_> {
             };
             for raw in String::from_utf8_lossy(&bytes).lines() {
                 let path = raw.trim_start_matches('/');
-                if !names.contains(split(path).1) {
+                if !names.contains(split_parent(path).1) {
                     continue;
                 }
                 if let Ok(placed) = self.place("", path) {
@@ -577,9 +565,9 @@ impl Maker<'_> {
 
 /// An overlay whiteout: `DIR/.wh.NAME` hides `DIR/NAME` of the layers below.
 fn whiteout(path: &str) -> Entry {
-    let (parent, name) = split(path);
+    let (parent, name) = split_parent(path);
     Entry::file(
-        &join(parent, &format!(".wh.{name}")),
+        &join_path(parent, &format!(".wh.{name}")),
         0o644,
         Content::Bytes(Vec::new()),
     )
