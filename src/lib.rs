@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod lockfile;
 pub mod manifest;
 pub mod oci;
+pub mod pip;
 pub mod progress;
 pub mod r;
 pub mod resolve;
