@@ -13,6 +13,7 @@ pub mod deb822;
 pub mod diagnostic;
 pub mod diff;
 pub mod docker;
+pub mod export;
 pub mod fetch;
 pub mod image;
 pub mod inventory;

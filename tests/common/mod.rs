@@ -5,3 +5,4 @@
 pub mod apt_repo;
 pub mod server;
 pub mod testbed;
+pub mod uv;
