@@ -70,3 +70,8 @@ pub trait PackageSource: Sync {
         file: &DistFile,
     ) -> impl Future<Output = Result<Arc<CoreMetadata>, Self::Error>> + Send;
 }
+
+pub mod resolve;
+pub mod tags;
+pub mod target;
+pub mod wheel_name;
