@@ -70,25 +70,28 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
 
-    let apt = if manifest.apt.packages.is_empty() {
-        Vec::new()
+    let base_files = if manifest.apt.packages.is_empty() && manifest.pip.packages.is_empty() {
+        None
     } else {
-        let inputs = AptInputs {
-            spec: &manifest.apt,
-            native_arch: &dpkg_arch(
-                &base.platform.architecture,
-                base.platform.variant.as_deref(),
-            ),
-            keep: &keep_apt,
-        };
-        runtime.block_on(async {
-            let rootfs = base::read_rootfs(&base, &registry, fetcher.cache().root())
+        Some(runtime.block_on(async {
+            base::read_rootfs(&base, &registry, fetcher.cache().root())
                 .await
-                .with_context(|| format!("cannot read the base image {}", base.reference))?;
-            lock_apt(&rootfs, &fetcher, &inputs)
-                .await
-                .map_err(anyhow::Error::from)
-        })?
+                .with_context(|| format!("cannot read the base image {}", base.reference))
+        })?)
+    };
+    let apt = match &base_files {
+        Some(files) if !manifest.apt.packages.is_empty() => {
+            let inputs = AptInputs {
+                spec: &manifest.apt,
+                native_arch: &dpkg_arch(
+                    &base.platform.architecture,
+                    base.platform.variant.as_deref(),
+                ),
+                keep: &keep_apt,
+            };
+            runtime.block_on(lock_apt(&files.rootfs, &fetcher, &inputs))?
+        }
+        _ => Vec::new(),
     };
     warn_as_of_without_snapshots(&manifest);
 

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::base_python::BasePython;
 use crate::image::{self, ImageError, ImageSource, OpenOptions, RootFs};
 use crate::lockfile::BaseLock;
 use crate::manifest::{BaseSpec, Platform};
@@ -12,6 +13,14 @@ use crate::oci::media_type::{self, ManifestKind};
 use crate::oci::reference::{Reference, ReferenceError};
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
+
+/// What the resolvers read of the base image: apt's files (dpkg status, sources,
+/// keyrings, preferences) and its Python.
+#[derive(Debug)]
+pub struct BaseFiles {
+    pub rootfs: RootFs,
+    pub python: BasePython,
+}
 
 /// What `[base]` resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,18 +234,23 @@ pub async fn read_rootfs(
     base: &ResolvedBase,
     registry: &Registry,
     cache_root: &Path,
-) -> Result<RootFs, ImageError> {
+) -> Result<BaseFiles, ImageError> {
     let cache_root = cache_root.to_path_buf();
     let manifest = base.manifest.clone();
     let cached = {
         let (root, manifest) = (cache_root.clone(), manifest.clone());
-        tokio::task::spawn_blocking(move || super::base_files::read_cached(&root, &manifest))
-            .await
-            .ok()
-            .flatten()
+        tokio::task::spawn_blocking(move || {
+            Some(BaseFiles {
+                python: super::base_python::read_cached(&root, &manifest)?,
+                rootfs: super::base_files::read_cached(&root, &manifest)?,
+            })
+        })
+        .await
+        .ok()
+        .flatten()
     };
-    if let Some(rootfs) = cached {
-        return Ok(rootfs);
+    if let Some(files) = cached {
+        return Ok(files);
     }
     let reference: Reference = base
         .reference
@@ -253,11 +267,17 @@ pub async fn read_rootfs(
     .await?;
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || {
-        let rootfs = RootFs::read(&image.layers, &super::base_files::keep)?;
+        // One pass over the layers for every resolver.
+        let keep = |path: &str, size: u64| {
+            super::base_files::keep(path, size).or_else(|| super::base_python::wanted(path, size))
+        };
+        let rootfs = RootFs::read(&image.layers, &keep)?;
         tracing::debug!("base: layers read in {:?}", started.elapsed());
+        let python = BasePython::from_rootfs(&rootfs, &image.config)?;
         super::base_files::store(&cache_root, &manifest, &rootfs);
+        super::base_python::store(&cache_root, &manifest, &python);
         drop(image.keep_alive);
-        Ok(rootfs)
+        Ok(BaseFiles { rootfs, python })
     })
     .await
     .map_err(|e| ImageError::Remote(format!("reading the base image failed: {e}")))?

@@ -5,4 +5,6 @@
 pub mod apt;
 pub mod base;
 pub mod base_files;
+pub mod base_python;
 pub mod lock;
+pub mod pip;

@@ -1,0 +1,177 @@
+//! `[pip]` → `[[pip]]`: the manifest's requirements resolved for the base image's own
+//! Python (its version, glibc, architecture, installed distributions) against the index
+//! the manifest, the environment or the image names.
+
+use url::Url;
+
+use super::base_python::BasePython;
+use crate::manifest::PipSpec;
+
+/// The indexes to search, and where they came from (said in errors and `-v` output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexes {
+    pub index_url: Url,
+    pub extra_index_urls: Vec<Url>,
+    pub from: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexChoiceError {
+    #[error(
+        "no Python index to resolve [pip] packages against: the manifest sets no \
+         [pip] index-url, PIP_INDEX_URL is not set, and the base image has no pip \
+         configuration or pip of its own to take one from\n\
+         help: set [pip] index-url in the manifest (or PIP_INDEX_URL)"
+    )]
+    NoIndex,
+    #[error("{from} names the index `{url}`, which is not a URL: {reason}")]
+    BadUrl {
+        from: &'static str,
+        url: String,
+        reason: url::ParseError,
+    },
+}
+
+/// pip's order: the manifest (`[pip] index-url`, `extra-index-urls`), else rtlock's own
+/// environment (`PIP_INDEX_URL`, `PIP_EXTRA_INDEX_URL`, as pip would read them), else
+/// the base image's pip configuration (`pip.conf`, `PIP_*` in its config), else the
+/// default built into the image's own pip. The code base names no index of its own.
+pub fn choose_indexes(
+    spec: &PipSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &BasePython,
+) -> Result<Indexes, IndexChoiceError> {
+    let parse = |from: &'static str, url: &str| {
+        Url::parse(url.trim()).map_err(|reason| IndexChoiceError::BadUrl {
+            from,
+            url: url.trim().to_string(),
+            reason,
+        })
+    };
+    let parse_all = |from: &'static str, urls: &[String]| -> Result<Vec<Url>, IndexChoiceError> {
+        urls.iter().map(|u| parse(from, u)).collect()
+    };
+    let env_extras: Vec<String> = env("PIP_EXTRA_INDEX_URL")
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+
+    if let Some(url) = &spec.index_url {
+        return Ok(Indexes {
+            index_url: url.clone(),
+            extra_index_urls: spec.extra_index_urls.clone(),
+            from: "the manifest",
+        });
+    }
+    // Extras from the manifest stand on their own; the index comes from further down.
+    let extras = |fallback: Vec<Url>| {
+        if spec.extra_index_urls.is_empty() {
+            fallback
+        } else {
+            spec.extra_index_urls.clone()
+        }
+    };
+    if let Some(url) = env("PIP_INDEX_URL").filter(|u| !u.trim().is_empty()) {
+        return Ok(Indexes {
+            index_url: parse("PIP_INDEX_URL", &url)?,
+            extra_index_urls: extras(parse_all("PIP_EXTRA_INDEX_URL", &env_extras)?),
+            from: "PIP_INDEX_URL",
+        });
+    }
+    if let Some(url) = &base.index_url {
+        let from = "the base image's pip configuration";
+        return Ok(Indexes {
+            index_url: parse(from, url)?,
+            extra_index_urls: extras(parse_all(from, &base.extra_index_urls)?),
+            from,
+        });
+    }
+    if let Some(url) = &base.pip_default_index {
+        let from = "the base image's pip (its default index)";
+        return Ok(Indexes {
+            index_url: parse(from, url)?,
+            extra_index_urls: extras(parse_all(from, &base.extra_index_urls)?),
+            from,
+        });
+    }
+    Err(IndexChoiceError::NoIndex)
+}
+
+/// A URL as the lock keeps it: without `user:password@`, since a lock is committed and
+/// shared (pip keeps index credentials in its config or keyring, not in requirements).
+pub fn without_credentials(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(index: Option<&str>, default: Option<&str>) -> BasePython {
+        BasePython {
+            interpreter: None,
+            distributions: Vec::new(),
+            index_url: index.map(str::to_string),
+            extra_index_urls: Vec::new(),
+            pip_default_index: default.map(str::to_string),
+            glibc: None,
+        }
+    }
+
+    fn spec(index: Option<&str>, extras: &[&str]) -> PipSpec {
+        PipSpec {
+            index_url: index.map(|u| Url::parse(u).unwrap()),
+            extra_index_urls: extras.iter().map(|u| Url::parse(u).unwrap()).collect(),
+            ..PipSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_manifest_then_the_environment_then_the_image_decide_the_index() {
+        let no_env = |_: &str| None;
+        let env = |k: &str| match k {
+            "PIP_INDEX_URL" => Some("http://env.test/simple".to_string()),
+            "PIP_EXTRA_INDEX_URL" => {
+                Some("http://extra1.test/simple http://extra2.test/simple".into())
+            }
+            _ => None,
+        };
+        let image = base(
+            Some("http://conf.test/simple"),
+            Some("http://default.test/simple"),
+        );
+
+        let m = choose_indexes(&spec(Some("http://m.test/simple"), &[]), &env, &image).unwrap();
+        assert_eq!(m.index_url.as_str(), "http://m.test/simple");
+        assert!(m.extra_index_urls.is_empty());
+
+        let e = choose_indexes(&spec(None, &[]), &env, &image).unwrap();
+        assert_eq!(e.index_url.as_str(), "http://env.test/simple");
+        assert_eq!(e.extra_index_urls.len(), 2);
+
+        let e = choose_indexes(&spec(None, &["http://mx.test/simple"]), &env, &image).unwrap();
+        assert_eq!(e.extra_index_urls[0].as_str(), "http://mx.test/simple");
+
+        let c = choose_indexes(&spec(None, &[]), &no_env, &image).unwrap();
+        assert_eq!(c.index_url.as_str(), "http://conf.test/simple");
+
+        let d = choose_indexes(
+            &spec(None, &[]),
+            &no_env,
+            &base(None, Some("http://default.test/simple")),
+        )
+        .unwrap();
+        assert_eq!(d.index_url.as_str(), "http://default.test/simple");
+
+        let none = choose_indexes(&spec(None, &[]), &no_env, &base(None, None));
+        assert!(matches!(none, Err(IndexChoiceError::NoIndex)));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_lock() {
+        let url = Url::parse("https://user:token@idx.test/packages/a.whl").unwrap();
+        assert_eq!(without_credentials(&url), "https://idx.test/packages/a.whl");
+    }
+}
