@@ -71,6 +71,7 @@ pub trait PackageSource: Sync {
     ) -> impl Future<Output = Result<Arc<CoreMetadata>, Self::Error>> + Send;
 }
 
+pub mod index;
 pub mod resolve;
 pub mod tags;
 pub mod target;

@@ -1,0 +1,78 @@
+//! PEP 691 JSON project pages (`application/vnd.pypi.simple.v1+json`), with PEP 700's
+//! `upload-time` and PEP 714's `core-metadata` (and its older `dist-info-metadata` name).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::pip::DistFile;
+
+#[derive(Deserialize)]
+struct Page {
+    files: Vec<File>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    filename: String,
+    url: String,
+    #[serde(default)]
+    hashes: HashMap<String, String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default, rename = "requires-python")]
+    requires_python: Option<String>,
+    #[serde(default)]
+    yanked: Option<Flag>,
+    #[serde(default, rename = "upload-time")]
+    upload_time: Option<String>,
+    #[serde(default, rename = "core-metadata")]
+    core_metadata: Option<Flag>,
+    #[serde(default, rename = "dist-info-metadata")]
+    dist_info_metadata: Option<Flag>,
+}
+
+/// `false`, `true`, a reason string (`yanked`) or a hash table (`core-metadata`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
+    Hashes(HashMap<String, String>),
+}
+
+/// The files of a JSON page; relative URLs are resolved against `page_url`.
+pub fn parse(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
+    let page: Page = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    page.files
+        .into_iter()
+        .map(|f| {
+            let url = page_url
+                .join(&f.url)
+                .map_err(|e| format!("{}: bad url {:?}: {e}", f.filename, f.url))?;
+            let yanked = match f.yanked {
+                None | Some(Flag::Bool(false)) => None,
+                Some(Flag::Text(reason)) => Some(reason),
+                Some(_) => Some(String::new()),
+            };
+            let core_metadata = match f.core_metadata.or(f.dist_info_metadata) {
+                None | Some(Flag::Bool(false)) => None,
+                Some(Flag::Hashes(h)) => Some(h.get("sha256").map(|s| s.to_ascii_lowercase())),
+                Some(_) => Some(None),
+            };
+            Ok(DistFile {
+                sha256: f.hashes.get("sha256").map(|s| s.to_ascii_lowercase()),
+                size: f.size,
+                requires_python: f.requires_python.filter(|r| !r.trim().is_empty()),
+                yanked,
+                // An unparsable time is no time: the file is then unavailable under
+                // `as-of`, as uv treats it.
+                upload_time: f.upload_time.and_then(|t| t.parse().ok()),
+                core_metadata,
+                filename: f.filename,
+                url,
+            })
+        })
+        .collect()
+}

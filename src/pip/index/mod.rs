@@ -1,0 +1,394 @@
+//! The Python package index client: project pages (PEP 691 JSON, else PEP 503 HTML) and
+//! core metadata (PEP 658/714 `.metadata` files, else range requests into the wheel,
+//! else the whole wheel), memoized and de-duplicated in flight, through the fetch layer's
+//! cache.
+//!
+//! [`Index`] is what the resolver reads through [`PackageSource`]. It is cheap to clone
+//! and shared across the resolver's concurrent prefetches: two asks for the same project
+//! or metadata while the first is in flight make one request.
+
+mod core_metadata;
+mod error;
+mod html;
+mod json;
+mod wheel_metadata;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::fetch::{FetchError, Fetcher, HttpRecord, header, redact, sha256_hex};
+use crate::pip::wheel_name::WheelName;
+use crate::pip::{CoreMetadata, DistFile, PackageName, PackageSource, Project};
+
+pub use core_metadata::parse as parse_core_metadata;
+pub use error::IndexError;
+
+/// What rtlock asks a simple index for: JSON first, HTML as the fallback every index
+/// speaks (the same preference list pip and uv send).
+pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
+
+/// One or more simple indexes, searched uv's `first-index` way.
+#[derive(Debug, Clone)]
+pub struct Index {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    fetcher: Fetcher,
+    /// In search order: the extra indexes in their order, then the main one.
+    search: Vec<Url>,
+    as_of: Option<jiff::Timestamp>,
+    projects: Memo<PackageName, Project>,
+    /// Keyed by the wheel's URL.
+    metadata: Memo<String, CoreMetadata>,
+}
+
+/// Results by key, each computed once even when asked for concurrently. A failure is not
+/// kept: the next ask tries again.
+#[derive(Debug)]
+struct Memo<K, V> {
+    cells: Mutex<HashMap<K, Arc<OnceCell<Arc<V>>>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V> Memo<K, V> {
+    fn new() -> Self {
+        Memo {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get<F, Fut>(&self, key: &K, make: F) -> Result<Arc<V>, IndexError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, IndexError>>,
+    {
+        let cell = self
+            .cells
+            .lock()
+            .expect("the memo lock is never held across a panic")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async { make().await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+}
+
+impl Index {
+    /// `urls`: the index URL first, then the extra index URLs (as a manifest lists them).
+    /// `as_of`: files uploaded after it, or without an upload time, are left out.
+    pub fn new(fetcher: Fetcher, urls: Vec<Url>, as_of: Option<jiff::Timestamp>) -> Index {
+        let urls: Vec<Url> = urls.into_iter().map(with_slash).collect();
+        // uv's default `first-index` strategy: the extra indexes are searched before the
+        // main one, and the first that has the project supplies all of its files. Merging
+        // versions across indexes would let anyone who registers a private package's name
+        // on the public index take it over with a higher version (dependency confusion);
+        // whoever adds an extra index means it to win for what it carries.
+        let search = match urls.split_first() {
+            Some((main, extra)) => extra.iter().cloned().chain([main.clone()]).collect(),
+            None => Vec::new(),
+        };
+        Index {
+            inner: Arc::new(Inner {
+                fetcher,
+                search,
+                as_of,
+                projects: Memo::new(),
+                metadata: Memo::new(),
+            }),
+        }
+    }
+
+    /// The indexes in the order they are searched.
+    pub fn search_order(&self) -> &[Url] {
+        &self.inner.search
+    }
+
+    async fn load_project(&self, name: &PackageName) -> Result<Project, IndexError> {
+        let inner = &self.inner;
+        let mut accept = header::HeaderMap::new();
+        accept.insert(header::ACCEPT, header::HeaderValue::from_static(ACCEPT));
+        for index in &inner.search {
+            let page_url = index
+                .join(&format!("{name}/"))
+                .expect("a normalized name is a valid URL segment");
+            let blob = match inner.fetcher.fetch_index_with(&page_url, &accept).await {
+                Ok(blob) => blob,
+                // Not on this index: try the next.
+                Err(FetchError::Status { status, .. }) if status.as_u16() == 404 => continue,
+                // Offline, a page never fetched: this index is unknown for the project,
+                // the next may have it cached.
+                Err(FetchError::NotCached { .. }) => continue,
+                Err(source) => {
+                    return Err(IndexError::Page {
+                        project: name.to_string(),
+                        index: redact(index),
+                        source,
+                    });
+                }
+            };
+            let body = std::fs::read(&blob.path).map_err(|e| {
+                IndexError::Cache(FetchError::LocalFile {
+                    path: blob.path.clone(),
+                    source: e,
+                })
+            })?;
+            let files = parse_page(&body, &page_url).map_err(|why| IndexError::BadPage {
+                project: name.to_string(),
+                index: redact(index),
+                why,
+            })?;
+            return Ok(Project {
+                name: name.to_string(),
+                files: files.into_iter().filter(|f| self.available(f)).collect(),
+            });
+        }
+        // Offline, every index answered "not cached": nothing is known of the project, which
+        // is not the same as knowing that no index has it.
+        if inner.fetcher.is_offline() {
+            return Err(IndexError::Offline {
+                project: name.to_string(),
+                indexes: inner
+                    .search
+                    .iter()
+                    .map(redact)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Project {
+            name: name.to_string(),
+            files: Vec::new(),
+        })
+    }
+
+    /// Whether `as_of` lets the resolver see a file: uploaded at or before it, and a file
+    /// without an upload time is unavailable (as uv's `--exclude-newer` treats it).
+    fn available(&self, file: &DistFile) -> bool {
+        match self.inner.as_of {
+            None => true,
+            Some(as_of) => file.upload_time.is_some_and(|t| t <= as_of),
+        }
+    }
+
+    async fn load_metadata(&self, file: &DistFile) -> Result<CoreMetadata, IndexError> {
+        let bytes = self.metadata_bytes(file).await?;
+        let text = String::from_utf8_lossy(&bytes);
+        let metadata = core_metadata::parse(&text, &file.filename)?;
+        if let Ok(wheel) = file.filename.parse::<WheelName>()
+            && (wheel.name != metadata.name || wheel.version != metadata.version)
+        {
+            return Err(IndexError::MetadataMismatch {
+                file: file.filename.clone(),
+                expected: format!("{} {}", wheel.name, wheel.version),
+                found: format!("{} {}", metadata.name, metadata.version),
+            });
+        }
+        Ok(metadata)
+    }
+
+    /// The raw `METADATA`: from the cache when a run before got it, else the cheapest
+    /// way the index allows.
+    async fn metadata_bytes(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
+        let fetcher = &self.inner.fetcher;
+        let fetch_error = |url: &Url, source| IndexError::Metadata {
+            file: file.filename.clone(),
+            url: redact(url),
+            source,
+        };
+        // PEP 658/714: `<wheel url>.metadata`.
+        if let Some(hash) = &file.core_metadata {
+            let mut url = file.url.clone();
+            url.set_fragment(None);
+            url.set_path(&format!("{}.metadata", url.path()));
+            let blob = match hash {
+                Some(sha256) => fetcher.fetch_verified(&url, sha256, None).await,
+                None => fetcher.fetch_index(&url).await,
+            }
+            .map_err(|e| fetch_error(&url, e))?;
+            return std::fs::read(&blob.path).map_err(|e| {
+                IndexError::Cache(FetchError::LocalFile {
+                    path: blob.path,
+                    source: e,
+                })
+            });
+        }
+        let memo_key = file.sha256.as_deref().map(memo_key);
+        if let Some(bytes) = memo_key.as_deref().and_then(|k| self.memoized(k)) {
+            return Ok(bytes);
+        }
+        let bytes = if fetcher.is_offline() {
+            // The wheel itself may be cached (a build fetched it).
+            self.from_whole_wheel(file).await?
+        } else {
+            match wheel_metadata::by_ranges(fetcher, &file.url, file.size).await {
+                Ok(bytes) => bytes,
+                Err(why) => {
+                    tracing::debug!(
+                        "{}: reading METADATA by ranges failed ({why}); downloading the wheel",
+                        file.filename
+                    );
+                    self.from_whole_wheel(file).await?
+                }
+            }
+        };
+        if let Some(key) = &memo_key {
+            self.memoize(key, file, &bytes)?;
+        }
+        Ok(bytes)
+    }
+
+    async fn from_whole_wheel(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
+        let sha256 = file
+            .sha256
+            .as_deref()
+            .ok_or_else(|| IndexError::NoWayToMetadata {
+                file: file.filename.clone(),
+            })?;
+        let blob = self
+            .inner
+            .fetcher
+            .fetch_verified(&file.url, sha256, file.size)
+            .await
+            .map_err(|source| IndexError::Metadata {
+                file: file.filename.clone(),
+                url: redact(&file.url),
+                source,
+            })?;
+        let path = blob.path.clone();
+        tokio::task::spawn_blocking(move || wheel_metadata::from_file(&path))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(|why| IndexError::BadWheel {
+                file: file.filename.clone(),
+                url: redact(&file.url),
+                why,
+            })
+    }
+
+    /// METADATA read out of a wheel by an earlier run, found by the wheel's sha256.
+    fn memoized(&self, key: &str) -> Option<Vec<u8>> {
+        let cache = self.inner.fetcher.cache();
+        let record = cache.read_record(key)?;
+        let bytes = std::fs::read(cache.blob_path(&record.sha256)).ok()?;
+        (sha256_hex(&bytes) == record.sha256).then_some(bytes)
+    }
+
+    fn memoize(&self, key: &str, file: &DistFile, bytes: &[u8]) -> Result<(), IndexError> {
+        use std::io::Write;
+        let cache = self.inner.fetcher.cache();
+        let sha256 = sha256_hex(bytes);
+        let mut temp = cache.temp_file().map_err(IndexError::Cache)?;
+        temp.write_all(bytes).map_err(|e| {
+            IndexError::Cache(FetchError::LocalFile {
+                path: temp.path().to_path_buf(),
+                source: e,
+            })
+        })?;
+        cache
+            .persist_blob(temp, &sha256)
+            .map_err(IndexError::Cache)?;
+        let record = HttpRecord {
+            url: format!("{}.metadata (read from the wheel)", redact(&file.url)),
+            etag: None,
+            last_modified: None,
+            sha256,
+            size: bytes.len() as u64,
+        };
+        cache.write_record(key, &record).map_err(IndexError::Cache)
+    }
+}
+
+/// The cache record key for the METADATA of the wheel with this sha256 (a hash itself,
+/// so it never meets a URL's key).
+fn memo_key(wheel_sha256: &str) -> String {
+    sha256_hex(format!("pip core metadata of wheel sha256:{wheel_sha256}").as_bytes())
+}
+
+/// JSON or HTML, told apart by the body: the cache keeps the bytes, not the response's
+/// content type, and a PEP 691 body is a JSON object while an HTML page never starts
+/// with `{`.
+fn parse_page(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        json::parse(body, page_url)
+    } else {
+        html::parse(&String::from_utf8_lossy(body), page_url)
+    }
+}
+
+/// Index URLs are joined with `<project>/`: without a trailing slash the last segment
+/// would be replaced.
+fn with_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    url
+}
+
+impl PackageSource for Index {
+    type Error = IndexError;
+
+    async fn project(&self, name: &PackageName) -> Result<Arc<Project>, IndexError> {
+        self.inner
+            .projects
+            .get(name, || self.load_project(name))
+            .await
+    }
+
+    async fn metadata(&self, file: &DistFile) -> Result<Arc<CoreMetadata>, IndexError> {
+        self.inner
+            .metadata
+            .get(&file.url.to_string(), || self.load_metadata(file))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_indexes_are_searched_first() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let fetcher = Fetcher::new(crate::fetch::FetchSettings::new(dir.path())).unwrap();
+        let urls = [
+            "http://127.0.0.1/main/simple",
+            "http://127.0.0.1/a/simple/",
+            "http://127.0.0.1/b",
+        ]
+        .map(|u| Url::parse(u).unwrap());
+        let index = Index::new(fetcher, urls.to_vec(), None);
+        let order: Vec<&str> = index.search_order().iter().map(Url::as_str).collect();
+        assert_eq!(
+            order,
+            [
+                "http://127.0.0.1/a/simple/",
+                "http://127.0.0.1/b/",
+                "http://127.0.0.1/main/simple/"
+            ]
+        );
+    }
+
+    #[test]
+    fn sniffing_tells_json_from_html() {
+        let page = Url::parse("http://127.0.0.1/simple/a/").unwrap();
+        let json = br#" {"meta":{"api-version":"1.1"},"name":"a","files":[{"filename":"a-1-py3-none-any.whl","url":"a-1-py3-none-any.whl","hashes":{"sha256":"AB"},"yanked":"bad","core-metadata":{"sha256":"cd"},"upload-time":"2024-01-02T03:04:05.123Z"}]}"#;
+        let files = parse_page(json, &page).unwrap();
+        assert_eq!(files[0].sha256.as_deref(), Some("ab"));
+        assert_eq!(files[0].yanked.as_deref(), Some("bad"));
+        assert_eq!(files[0].core_metadata, Some(Some("cd".into())));
+        assert_eq!(
+            files[0].upload_time,
+            Some("2024-01-02T03:04:05.123Z".parse().unwrap())
+        );
+        let html = b"<a href=\"a-1-py3-none-any.whl#sha256=ab\">a-1-py3-none-any.whl</a>";
+        assert_eq!(parse_page(html, &page).unwrap()[0].url, files[0].url);
+    }
+}
