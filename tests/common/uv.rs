@@ -28,6 +28,23 @@ pub const VENV: &str = "/var/cache/rtlock-testbed/uv";
 pub const PYTHON_VERSION: &str = "3.11.2";
 pub const PYTHON_PLATFORM: &str = "x86_64-manylinux_2_36";
 
+/// Issue 5's 12-package data-science set (about 120 pins): an oracle case and the lock
+/// bench's input.
+pub const TWELVE_PACKAGES: [&str; 12] = [
+    "pandas",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "pyarrow",
+    "xgboost",
+    "statsmodels",
+    "plotly",
+    "sqlalchemy",
+    "psycopg2-binary",
+    "boto3",
+    "jupyterlab",
+];
+
 /// The uv executable, installed on first use (`python3 -m venv` + `pip install uv`, from
 /// the machine's configured index). An exclusive file lock beside the venv keeps
 /// parallel test binaries from building it at the same time; a venv without uv (an

@@ -1,0 +1,144 @@
+//! Locking the 12-package data-science set (pandas, scikit-learn, matplotlib, seaborn,
+//! pyarrow, xgboost, statsmodels, plotly, sqlalchemy, psycopg2-binary, boto3,
+//! jupyterlab; about 120 pins) side by side with uv, in the same run, on the same
+//! index (the machine's configured one) with the same `as-of` / `--exclude-newer`:
+//!
+//! - `rtlock lock` on the test bed's python image (CPython 3.11.2, glibc 2.36, x86_64),
+//!   cold (an empty `--cache-dir`: index pages, metadata and the base image fetched) and
+//!   warm (`--offline` with that cache);
+//! - `uv pip compile` for the same Python and platform (`x86_64-manylinux_2_36`, the base's
+//!   distributions as constraints), cold (an empty `--cache-dir`) and warm (`--offline`);
+//!   and once more for `x86_64-manylinux_2_28`, the target of the issue's uv figures.
+//!
+//! Median of `RTLOCK_BENCH_RUNS` runs (default 3). Target (issue 5): rtlock no slower
+//! than uv, cold and warm. Needs the test bed (`scripts/test --bed-only`) and the
+//! network. Run with `cargo bench --bench pip_lock`.
+
+#[allow(dead_code)]
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+#[allow(dead_code)]
+#[path = "../tests/common/uv.rs"]
+mod uv;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PACKAGES: [&str; 12] = uv::TWELVE_PACKAGES;
+
+const AS_OF: &str = "2025-06-01T00:00:00Z";
+
+fn main() {
+    // `cargo test --all-targets` runs this target without `--bench`: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("benches/pip_lock.rs measures only under `cargo bench --bench pip_lock`");
+        return;
+    }
+    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let bed = testbed::testbed();
+    let index = uv::configured_index();
+    let base = uv::base_distributions(&bed.image_python);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::write(
+        dir.join("runtime.toml"),
+        format!(
+            "[base]\nimage = \"{}\"\n\n[pip]\npackages = {PACKAGES:?}\nindex-url = \"{index}\"\n\n\
+             [lock]\nas-of = \"{AS_OF}\"\n",
+            bed.image_python
+        ),
+    )
+    .unwrap();
+    uv::uv();
+
+    println!(
+        "{} packages, as of {AS_OF}, CPython 3.11 x86_64; median of {runs}:",
+        PACKAGES.len()
+    );
+    println!("  {:<40} {:>9} {:>9} {:>6}", "", "cold", "warm", "pins");
+    // uv first, so that its figures are printed even when rtlock fails.
+    for platform in [uv::PYTHON_PLATFORM, "x86_64-manylinux_2_28"] {
+        let (mut cold, mut warm, mut pins) = (Vec::new(), Vec::new(), 0);
+        for run in 0..runs {
+            let cache = dir.join(format!("uv-cache-{platform}-{run}"));
+            let scratch = tempfile::tempdir().unwrap();
+            let compile = uv::Compile::new(&index, AS_OF)
+                .constraints(&base)
+                .platform(platform);
+            let cold_cmd = compile.clone().cache_dir(&cache, false);
+            cold.push(time(cold_cmd.command(&PACKAGES, scratch.path())).0);
+            let warm_cmd = compile.cache_dir(&cache, true);
+            let (took, stdout) = time(warm_cmd.command(&PACKAGES, scratch.path()));
+            warm.push(took);
+            pins = uv::parse_pins(&stdout).len();
+            let _ = std::fs::remove_dir_all(&cache);
+        }
+        row(
+            &format!("uv pip compile ({platform})"),
+            &mut cold,
+            &mut warm,
+            pins,
+        );
+    }
+
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let cache = dir.join(format!("rtlock-cache-{run}"));
+        cold.push(time(rtlock(dir, &cache, false)).0);
+        warm.push(time(rtlock(dir, &cache, true)).0);
+        let _ = std::fs::remove_dir_all(&cache);
+    }
+    let lock = std::fs::read_to_string(dir.join("runtime.lock")).unwrap();
+    let pins = lock.matches("\n[[pip]]\n").count();
+    row(
+        "rtlock lock (python base, glibc 2.36)",
+        &mut cold,
+        &mut warm,
+        pins,
+    );
+}
+
+fn row(name: &str, cold: &mut [Duration], warm: &mut [Duration], pins: usize) {
+    println!(
+        "  {name:<40} {:>7.2} s {:>7.2} s {pins:>6}",
+        median(cold),
+        median(warm)
+    );
+}
+
+/// `rtlock lock` in `dir` with `cache`; `offline` for the warm run.
+fn rtlock(dir: &Path, cache: &Path, offline: bool) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
+    cmd.current_dir(dir)
+        .envs(testbed::testbed().env())
+        .arg("-q")
+        .arg("--cache-dir")
+        .arg(cache);
+    if offline {
+        cmd.arg("--offline");
+    }
+    cmd.arg("lock");
+    cmd
+}
+
+/// Runs `cmd` to success and returns how long it took, and its standard output.
+fn time(mut cmd: Command) -> (Duration, String) {
+    let started = Instant::now();
+    let out = cmd.output().expect("the command runs");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (took, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn median(times: &mut [Duration]) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64()
+}
