@@ -198,17 +198,15 @@ fn a_lock_from_a_newer_rtlock_asks_for_an_upgrade() {
 
 #[test]
 fn lock_without_check_does_not_pretend() {
-    // pip resolution is not there yet: refused before anything is fetched or written.
+    // R resolution is not there yet: refused before anything is fetched or written.
     let dir = tempfile::tempdir().unwrap();
-    let manifest = format!("{MANIFEST}\n[pip]\npackages = [\"pandas\"]\n");
+    let manifest = format!("{MANIFEST}\n[r]\npackages = [\"data.table\"]\n");
     std::fs::write(dir.path().join("runtime.toml"), manifest).unwrap();
     rtlock()
         .current_dir(dir.path())
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            "cannot resolve [pip] packages yet",
-        ));
+        .stderr(predicate::str::contains("cannot resolve [r] packages yet"));
     assert!(!dir.path().join("runtime.lock").exists());
 }

@@ -341,14 +341,12 @@ fn packages_that_cannot_be_resolved_yet_are_refused() {
     write_manifest(
         dir.path(),
         &bed.image_minimal,
-        "[pip]\npackages = [\"pandas\"]\n",
+        "[r]\npackages = [\"data.table\"]\n",
     );
     rtlock(dir.path())
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(
-            "cannot resolve [pip] packages yet",
-        ));
+        .stderr(predicate::str::contains("cannot resolve [r] packages yet"));
     assert!(!dir.path().join("runtime.lock").exists());
 }

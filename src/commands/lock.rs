@@ -10,11 +10,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::cli::{GlobalArgs, LockArgs};
-use crate::lockfile::{AptPackage, Lockfile, LockfileError};
+use crate::lockfile::{AptPackage, Lockfile, LockfileError, PipPackage};
 use crate::manifest::Manifest;
 use crate::resolve::apt::{AptInputs, dpkg_arch, lock_apt};
 use crate::resolve::base::{self, ResolvedBase};
 use crate::resolve::lock::{EpochSource, assemble, source_date_epoch};
+use crate::resolve::pip::{PipInputs, lock_pip};
+use crate::why::normalize_pip;
 
 use super::context;
 
@@ -39,8 +41,13 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).context("`--update` needs the existing lock"),
     };
     let locked_apt = previous.as_ref().map_or(&[][..], |p| p.apt.as_slice());
+    let locked_pip = previous.as_ref().map_or(&[][..], |p| p.pip.as_slice());
+    let named_pip = |p: &PipPackage| args.update.iter().any(|n| same_pip_name(n, &p.name));
     for name in &args.update {
-        if name != BASE && !locked_apt.iter().any(|p| &p.name == name) {
+        if name != BASE
+            && !locked_apt.iter().any(|p| &p.name == name)
+            && !locked_pip.iter().any(|p| same_pip_name(name, &p.name))
+        {
             bail!(
                 "`{name}` is not in {}: `--update` takes `{BASE}` or the name of a locked package",
                 lock_path.display()
@@ -51,6 +58,11 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let keep_apt: Vec<AptPackage> = locked_apt
         .iter()
         .filter(|p| !args.update.contains(&p.name))
+        .cloned()
+        .collect();
+    let keep_pip: Vec<PipPackage> = locked_pip
+        .iter()
+        .filter(|p| !named_pip(p))
         .cloned()
         .collect();
 
@@ -93,6 +105,18 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
         _ => Vec::new(),
     };
+    let pip = match &base_files {
+        Some(files) if !manifest.pip.packages.is_empty() => {
+            let inputs = PipInputs {
+                spec: &manifest.pip,
+                as_of: manifest.lock.as_of,
+                architecture: &base.platform.architecture,
+                keep: &keep_pip,
+            };
+            runtime.block_on(lock_pip(&files.python, &fetcher, &inputs))?
+        }
+        _ => Vec::new(),
+    };
     warn_as_of_without_snapshots(&manifest);
 
     let environment = std::env::var("SOURCE_DATE_EPOCH").ok();
@@ -100,6 +124,7 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         source_date_epoch(environment.as_deref(), &manifest, &base).map_err(anyhow::Error::msg)?;
     let mut lock = assemble(&manifest, &base, epoch);
     lock.apt = apt;
+    lock.pip = pip;
     let unchanged = previous
         .as_ref()
         .is_some_and(|p| p.to_toml() == lock.to_toml());
@@ -115,10 +140,7 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 /// Package resolution lands ecosystem by ecosystem; until then a manifest that asks for
 /// packages is refused rather than locked without them.
 fn refuse_unresolvable(manifest: &Manifest) -> anyhow::Result<()> {
-    let pending = [
-        ("pip", manifest.pip.packages.len()),
-        ("r", manifest.r.packages.len()),
-    ];
+    let pending = [("r", manifest.r.packages.len())];
     let pending: Vec<&str> = pending
         .iter()
         .filter(|(_, n)| *n > 0)
@@ -132,6 +154,11 @@ fn refuse_unresolvable(manifest: &Manifest) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// pip names compare PEP 503-normalized: `--update Scikit_Learn` names `scikit-learn`.
+fn same_pip_name(a: &str, b: &str) -> bool {
+    normalize_pip(a) == normalize_pip(b)
 }
 
 /// SPEC.md: apt honours `as-of` only through dated snapshot sources.
@@ -181,6 +208,14 @@ fn report(
             "apt {} packages ({requested} requested, {} pulled in)",
             lock.apt.len(),
             lock.apt.len() - requested
+        );
+    }
+    if !lock.pip.is_empty() {
+        let requested = lock.pip.iter().filter(|p| p.requested).count();
+        anstream::eprintln!(
+            "pip {} packages ({requested} requested, {} pulled in)",
+            lock.pip.len(),
+            lock.pip.len() - requested
         );
     }
     if unchanged {

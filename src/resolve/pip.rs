@@ -2,10 +2,169 @@
 //! Python (its version, glibc, architecture, installed distributions) against the index
 //! the manifest, the environment or the image names.
 
+use std::str::FromStr;
+
 use url::Url;
 
 use super::base_python::BasePython;
+use crate::fetch::header::HeaderMap;
+use crate::fetch::{ByteRange, FetchError, Fetcher};
+use crate::lockfile::PipPackage;
 use crate::manifest::PipSpec;
+use crate::pip::index::Index;
+use crate::pip::resolve::{self, Request, ResolveError};
+use crate::pip::tags::Libc;
+use crate::pip::target::{Target, TargetError};
+use crate::pip::{PackageName, Version};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipLockError {
+    #[error(
+        "the base image has no python3 for [pip] packages to be installed into\n\
+         help: add python3 to [apt] packages, or extend an image that has Python"
+    )]
+    NoPython,
+    #[error(transparent)]
+    Index(#[from] IndexChoiceError),
+    #[error("cannot tell which wheels the base image's Python takes")]
+    Target(#[from] TargetError),
+    #[error("cannot resolve [pip] packages (index: {index}, from {from})")]
+    Resolve {
+        index: String,
+        from: &'static str,
+        #[source]
+        source: ResolveError,
+    },
+    #[error("{package}: the index gives no sha256 for {file}, so it cannot be pinned")]
+    NoHash { package: String, file: String },
+    #[error(
+        "{package}: cannot learn the size of {file}: the index gives none and the server did not say"
+    )]
+    Size {
+        package: String,
+        file: String,
+        #[source]
+        source: Option<FetchError>,
+    },
+}
+
+/// What the pip resolution needs besides the base image.
+#[derive(Debug, Clone)]
+pub struct PipInputs<'a> {
+    pub spec: &'a PipSpec,
+    pub as_of: Option<jiff::Timestamp>,
+    /// The OCI platform architecture (`amd64`, `arm64`).
+    pub architecture: &'a str,
+    /// The previous lock's entries to keep (those `--update` did not name).
+    pub keep: &'a [PipPackage],
+}
+
+/// The `[[pip]]` entries for `inputs` on the base image's Python, sorted by name.
+pub async fn lock_pip(
+    base: &BasePython,
+    fetcher: &Fetcher,
+    inputs: &PipInputs<'_>,
+) -> Result<Vec<PipPackage>, PipLockError> {
+    if inputs.spec.packages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let interpreter = base.interpreter.as_ref().ok_or(PipLockError::NoPython)?;
+    let indexes = choose_indexes(inputs.spec, &|k| std::env::var(k).ok(), base)?;
+    let target = Target::new(&interpreter.version, inputs.architecture, libc(base))?;
+    let mut urls = vec![indexes.index_url.clone()];
+    urls.extend(indexes.extra_index_urls.iter().cloned());
+    let index = Index::new(fetcher.clone(), urls, inputs.as_of);
+    let request = Request {
+        requirements: inputs.spec.packages.clone(),
+        installed: base
+            .distributions
+            .iter()
+            .filter_map(|(name, version)| {
+                // A distribution with an unparsable name or version cannot be a
+                // dependency's match anyway; pip ignores such ones too.
+                Some((
+                    PackageName::from_str(name).ok()?,
+                    Version::from_str(version).ok()?,
+                ))
+            })
+            .collect(),
+        allow_upgrade: inputs
+            .spec
+            .allow_upgrade
+            .iter()
+            .filter_map(|n| PackageName::from_str(n).ok())
+            .collect(),
+        locked: inputs
+            .keep
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    PackageName::from_str(&p.name).ok()?,
+                    Version::from_str(&p.version).ok()?,
+                ))
+            })
+            .collect(),
+    };
+    let resolution = resolve::resolve(index, &target, &request)
+        .await
+        .map_err(|source| PipLockError::Resolve {
+            index: crate::fetch::redact(&indexes.index_url),
+            from: indexes.from,
+            source,
+        })?;
+    let mut out = Vec::with_capacity(resolution.packages.len());
+    for pinned in resolution.packages {
+        let package = pinned.name.to_string();
+        let file = &pinned.file;
+        let sha256 = file.sha256.clone().ok_or_else(|| PipLockError::NoHash {
+            package: package.clone(),
+            file: file.filename.clone(),
+        })?;
+        let size = match file.size {
+            Some(size) => size,
+            // PEP 503 pages carry no sizes: ask the server for the file's length.
+            None => {
+                let size = match fetcher
+                    .fetch_range(&file.url, &HeaderMap::new(), ByteRange::Last(1))
+                    .await
+                {
+                    Ok(part) => part.total_size.ok_or(None),
+                    Err(e) => Err(Some(e)),
+                };
+                size.map_err(|source| PipLockError::Size {
+                    package: package.clone(),
+                    file: file.filename.clone(),
+                    source,
+                })?
+            }
+        };
+        out.push(PipPackage {
+            name: package,
+            version: pinned.version.to_string(),
+            file: file.filename.clone(),
+            url: without_credentials(&file.url),
+            sha256,
+            size,
+            requested: pinned.requested,
+            requires: pinned.requires.iter().map(ToString::to_string).collect(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The wheels' C library: the base's glibc; without one (a static or musl image, which
+/// rtlock does not detect yet) only the oldest manylinux wheels, which every glibc takes.
+fn libc(base: &BasePython) -> Libc {
+    let parsed = base.glibc.as_deref().and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some(Libc::Glibc {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    });
+    parsed.unwrap_or(Libc::Glibc { major: 2, minor: 5 })
+}
 
 /// The indexes to search, and where they came from (said in errors and `-v` output).
 #[derive(Debug, Clone, PartialEq, Eq)]

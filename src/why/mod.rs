@@ -140,7 +140,7 @@ impl Graph<'_> {
 }
 
 /// PEP 503: lower case, runs of `-`, `_`, `.` become one `-`.
-fn normalize_pip(name: &str) -> String {
+pub fn normalize_pip(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut separator = false;
     for c in name.chars() {
