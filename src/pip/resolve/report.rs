@@ -60,10 +60,14 @@ fn external<S: PackageSource + Clone + Send + 'static>(
         External::NotRoot(..) => return None,
         External::FromDependencyOf(Pkg::Root, _, dep, range) => {
             let name = dep.name()?;
-            match requested.get(name) {
+            let mut line = match requested.get(name) {
                 Some(reqs) => format!("{} (requested)", reqs.join(", ")),
                 None => format!("{dep}{} (requested)", specifier(range)),
+            };
+            if range.is_empty() {
+                line.push_str(", which no version can satisfy");
             }
+            line
         }
         // `name[extra]` needing `name` at its own version says nothing to a user.
         External::FromDependencyOf(Pkg::Extra(n, _), _, Pkg::Name(d), _) if n == d => return None,
@@ -136,6 +140,20 @@ fn no_versions<S: PackageSource + Clone + Send + 'static>(
         }
         return why;
     }
+    let yanked: Vec<String> = candidates
+        .versions
+        .iter()
+        .filter(|(v, c)| c.wheel.is_none() && c.yanked.is_some() && range.contains(v))
+        .map(|(v, _)| v.to_string())
+        .collect();
+    if !yanked.is_empty() {
+        return format!(
+            "the versions of {name}{} with a wheel for the base image's Python are yanked: {} \
+             (pin one with == to use it)",
+            specifier(range),
+            yanked.join(", ")
+        );
+    }
     let with_wheel: Vec<String> = candidates
         .versions
         .iter()
@@ -196,5 +214,12 @@ fn pep440(range: &Ranges<Version>) -> String {
 /// PubGrub's bounds carry pep440_rs's internal min/max markers (`<2` is "below 2's
 /// smallest pre-release"); a message shows the version as written.
 fn plain(v: &Version) -> Version {
-    v.clone().with_min(None).with_max(None)
+    let mut v = v.clone();
+    if Version::min(&v).is_some() {
+        v = v.with_min(None);
+    }
+    if Version::max(&v).is_some() {
+        v = v.with_max(None);
+    }
+    v
 }
