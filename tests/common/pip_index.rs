@@ -122,6 +122,7 @@ struct Switches {
     no_metadata: AtomicBool,
     no_ranges: AtomicBool,
     fail_first: AtomicUsize,
+    page_delay_ms: AtomicUsize,
 }
 
 struct Shared {
@@ -335,6 +336,15 @@ impl PipIndex {
         self.shared.switches.fail_first.store(n, Ordering::SeqCst);
     }
 
+    /// Project pages answer after `delay`: concurrent clients then overlap for sure
+    /// (for in-flight de-duplication tests; nothing measures the time).
+    pub fn set_page_delay(&self, delay: std::time::Duration) {
+        self.shared
+            .switches
+            .page_delay_ms
+            .store(delay.as_millis() as usize, Ordering::SeqCst);
+    }
+
     /// The files of a project as its pages list them.
     pub fn files(&self, project: &str) -> Vec<IndexFile> {
         self.shared
@@ -444,6 +454,14 @@ impl PipIndex {
     /// How many requests were made for `path` (e.g. `/simple/six/`).
     pub fn requests(&self, path: &str) -> usize {
         self.hits().iter().filter(|h| h.path == path).count()
+    }
+
+    /// How many requests for `path` were answered with `status`.
+    pub fn responses_to(&self, path: &str, status: u16) -> usize {
+        self.hits()
+            .iter()
+            .filter(|h| h.path == path && h.status == status)
+            .count()
     }
 
     /// Requests whose path ends with `suffix` (e.g. `.whl`, `.metadata`).
@@ -889,6 +907,10 @@ async fn answer(shared: &Shared, path: &str, headers: &HeaderMap) -> Response {
                 HeaderValue::from_str(&format!("/simple/{}/", normalize(name))).unwrap(),
             );
             return response;
+        }
+        let delay = shared.switches.page_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
         }
         let files = shared.projects.lock().unwrap().get(name).cloned();
         let Some(files) = files else {

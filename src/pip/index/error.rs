@@ -3,6 +3,8 @@
 
 use crate::fetch::FetchError;
 
+/// Fetch errors are boxed: they are large, and the error path should not make every
+/// `Result` of the index carry their size.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("could not read the index page of {project} from {index}: {source}")]
@@ -10,7 +12,7 @@ pub enum IndexError {
         project: String,
         index: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
 
     #[error(
@@ -34,7 +36,7 @@ pub enum IndexError {
         file: String,
         url: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
 
     #[error(
@@ -76,5 +78,5 @@ pub enum IndexError {
     NoWayToMetadata { file: String },
 
     #[error("could not write to the cache: {0}")]
-    Cache(#[source] FetchError),
+    Cache(#[source] Box<FetchError>),
 }

@@ -128,15 +128,15 @@ impl Index {
                     return Err(IndexError::Page {
                         project: name.to_string(),
                         index: redact(index),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             };
             let body = std::fs::read(&blob.path).map_err(|e| {
-                IndexError::Cache(FetchError::LocalFile {
+                IndexError::Cache(Box::new(FetchError::LocalFile {
                     path: blob.path.clone(),
                     source: e,
-                })
+                }))
             })?;
             let files = parse_page(&body, &page_url).map_err(|why| IndexError::BadPage {
                 project: name.to_string(),
@@ -210,12 +210,12 @@ impl Index {
                 Some(sha256) => fetcher.fetch_verified(&url, sha256, None).await,
                 None => fetcher.fetch_index(&url).await,
             }
-            .map_err(|e| fetch_error(&url, e))?;
+            .map_err(|e| fetch_error(&url, Box::new(e)))?;
             return std::fs::read(&blob.path).map_err(|e| {
-                IndexError::Cache(FetchError::LocalFile {
+                IndexError::Cache(Box::new(FetchError::LocalFile {
                     path: blob.path,
                     source: e,
-                })
+                }))
             });
         }
         let memo_key = file.sha256.as_deref().map(memo_key);
@@ -224,7 +224,7 @@ impl Index {
         }
         let bytes = if fetcher.is_offline() {
             // The wheel itself may be cached (a build fetched it).
-            self.from_whole_wheel(file).await?
+            self.whole_wheel_metadata(file).await?
         } else {
             match wheel_metadata::by_ranges(fetcher, &file.url, file.size).await {
                 Ok(bytes) => bytes,
@@ -233,7 +233,7 @@ impl Index {
                         "{}: reading METADATA by ranges failed ({why}); downloading the wheel",
                         file.filename
                     );
-                    self.from_whole_wheel(file).await?
+                    self.whole_wheel_metadata(file).await?
                 }
             }
         };
@@ -243,7 +243,7 @@ impl Index {
         Ok(bytes)
     }
 
-    async fn from_whole_wheel(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
+    async fn whole_wheel_metadata(&self, file: &DistFile) -> Result<Vec<u8>, IndexError> {
         let sha256 = file
             .sha256
             .as_deref()
@@ -258,7 +258,7 @@ impl Index {
             .map_err(|source| IndexError::Metadata {
                 file: file.filename.clone(),
                 url: redact(&file.url),
-                source,
+                source: Box::new(source),
             })?;
         let path = blob.path.clone();
         tokio::task::spawn_blocking(move || wheel_metadata::from_file(&path))
@@ -284,16 +284,18 @@ impl Index {
         use std::io::Write;
         let cache = self.inner.fetcher.cache();
         let sha256 = sha256_hex(bytes);
-        let mut temp = cache.temp_file().map_err(IndexError::Cache)?;
+        let mut temp = cache
+            .temp_file()
+            .map_err(|e| IndexError::Cache(Box::new(e)))?;
         temp.write_all(bytes).map_err(|e| {
-            IndexError::Cache(FetchError::LocalFile {
+            IndexError::Cache(Box::new(FetchError::LocalFile {
                 path: temp.path().to_path_buf(),
                 source: e,
-            })
+            }))
         })?;
         cache
             .persist_blob(temp, &sha256)
-            .map_err(IndexError::Cache)?;
+            .map_err(|e| IndexError::Cache(Box::new(e)))?;
         let record = HttpRecord {
             url: format!("{}.metadata (read from the wheel)", redact(&file.url)),
             etag: None,
@@ -301,7 +303,9 @@ impl Index {
             sha256,
             size: bytes.len() as u64,
         };
-        cache.write_record(key, &record).map_err(IndexError::Cache)
+        cache
+            .write_record(key, &record)
+            .map_err(|e| IndexError::Cache(Box::new(e)))
     }
 }
 
