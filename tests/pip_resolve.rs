@@ -6,12 +6,20 @@
 //! The source here is the smallest reader of a PEP 691 index the tests need (JSON pages,
 //! PEP 658 `.metadata` files); rtlock's own index replaces it once it lands.
 
-use std::collections::HashMap;
+#[allow(dead_code)]
+#[path = "common/testbed.rs"]
+mod testbed;
+#[allow(dead_code)]
+#[path = "common/uv.rs"]
+mod uv;
+
+use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rtlock::fetch::{FetchSettings, Fetcher};
+use rtlock::pip::index::Index;
 use rtlock::pip::resolve::{Request, Resolution, ResolveError, resolve};
 use rtlock::pip::target::{Libc, Target};
 use rtlock::pip::{
@@ -600,4 +608,62 @@ async fn unsatisfiable_set_explained() {
         msg.contains("no-such-project-rtlock-test is not on the index"),
         "{msg}"
     );
+}
+
+/// rtlock's resolver through rtlock's own index client against `uv pip compile` on the
+/// same index, cut-off, Python, platform and base constraints: the same pins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_pins_as_uv() {
+    let cases: [(&[&str], &[(&str, &str)]); 4] = [
+        (
+            &["requests[socks]", "colorama; sys_platform == 'win32'"],
+            &[],
+        ),
+        (
+            &["flask", "sqlalchemy<2", "pytest"],
+            &[("packaging", "23.0")],
+        ),
+        (
+            &["pandas>=2,<3", "scikit-learn", "psycopg2-binary==2.9.*"],
+            &[("numpy", "1.26.4"), ("six", "1.16.0")],
+        ),
+        (&uv::TWELVE_PACKAGES, &[]),
+    ];
+    let as_of = jiff::Timestamp::from_str(AS_OF).unwrap();
+    for (reqs, base) in cases {
+        let cache = tempfile::tempdir().unwrap();
+        let fetcher = Fetcher::new(FetchSettings::new(cache.path())).unwrap();
+        let index = Index::new(fetcher, vec![index_url()], Some(as_of));
+        let mut req = request(reqs);
+        req.installed = installed(base);
+        let ours: BTreeMap<String, String> = resolve(index, &bookworm(), &req)
+            .await
+            .unwrap_or_else(|e| panic!("{reqs:?}: {e}"))
+            .packages
+            .iter()
+            .map(|p| (p.name.to_string(), p.version.to_string()))
+            .collect();
+        let constraints: BTreeMap<String, String> = base
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let theirs = tokio::task::spawn_blocking({
+            let reqs: Vec<String> = reqs.iter().map(|r| r.to_string()).collect();
+            move || {
+                let reqs: Vec<&str> = reqs.iter().map(String::as_str).collect();
+                uv::Compile::new(index_url().as_str(), AS_OF)
+                    .constraints(&constraints)
+                    .run(&reqs)
+            }
+        })
+        .await
+        .unwrap();
+        // uv lists the base pins it kept; rtlock leaves them to the base digest.
+        let theirs: BTreeMap<String, String> = theirs
+            .into_iter()
+            .filter(|(n, v)| !base.contains(&(n.as_str(), v.as_str())))
+            .collect();
+        assert!(!ours.is_empty(), "{reqs:?}");
+        assert_eq!(ours, theirs, "{reqs:?}");
+    }
 }
