@@ -190,7 +190,7 @@ pub const NO_CONFIGURE: &str = "none";
 
 /// [`Configure::kind`] of a layer whose scripts ran in a container (bump the number when
 /// the script or the normalization changes what is captured).
-pub const CONTAINER_CONFIGURE: &str = "dpkg-configure/1";
+pub const CONTAINER_CONFIGURE: &str = "dpkg-configure/2";
 
 /// How the maintainer scripts run; part of the layer's cache key.
 pub enum Configure {
@@ -261,6 +261,9 @@ pub async fn configure_step(
         step.base_layers.to_vec(),
         vec![("rtlock: apt (unconfigured)".to_string(), unconfigured)],
     );
+    // When the engine has the base (docker build would have pulled it), its layers
+    // are not sent again, neither now nor with the final image.
+    crate::docker::load::note_present(&step.lock.base.reference);
     let captured = crate::apt::configure::configure(docker, &image, &layer.packages, epoch)
         .await
         .map_err(|e| BuildError::Configure(Box::new(e)))?;

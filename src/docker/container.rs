@@ -2,20 +2,28 @@
 //!
 //! A step runs from an image already in the engine, with no network (what a step may
 //! produce must depend on the image alone), and its output is collected when it ends.
-//! What it changed comes from the engine's diff (`docker diff`: added, changed and
-//! deleted paths) and the content of those paths from one `docker export` streamed into
-//! a temporary file, read once: memory holds only the captured files, never the image.
+//!
+//! What it changed is found inside the container, by a shell wrapper around the step
+//! ([`WRAPPER`]): it lists the filesystem before the step, marks the time, runs the
+//! step, then lists again. A path whose status changed after the mark (ctime: every
+//! write, create, rename, chmod or chown sets it, and the image's files all predate the
+//! mark) was added or changed; a path listed before and not after was deleted. The
+//! changed paths go into one tar, which is read with a single request. That is what
+//! `docker diff` reports (the container's writable layer holds exactly the paths
+//! created or changed), without walking that layer and then exporting the whole
+//! filesystem, or asking the engine for each path (each request mounts the container's
+//! filesystem again). The image needs `find`, `sort`, `comm` and GNU `tar`, as every
+//! Debian and Ubuntu image has.
 //!
 //! The engine has no time namespace: the step sees the host's clock. Callers make the
 //! result independent of the clock by normalizing what was captured (mtimes are not
 //! captured at all; see [`crate::apt::configure`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
 
 use bollard::Docker;
-use bollard::models::{ChangeType, ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
 
 use crate::oci::layer::{Content, Entry, EntryKind};
@@ -30,21 +38,20 @@ pub enum ContainerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("cannot keep the export of container {id} in {}: {source}\nhelp: check free space in TMPDIR", file.display())]
-    Io {
-        id: String,
-        file: PathBuf,
-        source: std::io::Error,
-    },
     #[error(
-        "the export of container {id} is not a readable tar at `{path}`: {reason}\n\
-         help: is the Docker Engine healthy? try `docker export {id} | tar t`"
+        "the capture of container {id} is not a readable tar at `{path}`: {reason}\n\
+         help: is the Docker Engine healthy? try `docker cp {id}:/.rtlock-step - | tar t`"
     )]
     Archive {
         id: String,
         path: String,
         reason: String,
     },
+    #[error(
+        "cannot capture what the step in container {id} changed: {errors}\n\
+         help: the image needs find, sort, comm and GNU tar, and the step must run as root"
+    )]
+    Capture { id: String, errors: String },
     #[error(
         "the step in container {id} made `{path}`, a {kind}, which a layer entry cannot hold\n\
          help: make the step create it at run time instead (e.g. in an entrypoint)"
@@ -101,7 +108,7 @@ impl Container {
     pub async fn create(docker: &Docker, step: &Step) -> Result<Container, ContainerError> {
         let body = ContainerCreateBody {
             image: Some(step.image.clone()),
-            cmd: Some(step.cmd.clone()),
+            cmd: Some(wrapped(&step.cmd)),
             env: Some(step.env.clone()),
             user: Some(step.user.clone()),
             // An empty entrypoint: the image's own (e.g. a notebook launcher) must not
@@ -171,62 +178,27 @@ impl Container {
     }
 
     /// What the step changed, for the paths `keep` accepts (relative, no leading `/`);
-    /// the others are never read. Deleted paths are reported whatever `keep` says.
+    /// the others are dropped. Deleted paths are reported whatever `keep` says (the
+    /// topmost ones: not what was under a deleted directory).
     pub async fn changes(&self, keep: &dyn Fn(&str) -> bool) -> Result<Changes, ContainerError> {
-        let listed = self
-            .docker
-            .container_changes(&self.id)
-            .await
-            .map_err(|source| api("list a container's changes", &self.image, source))?
-            .unwrap_or_default();
-        let mut wanted = BTreeSet::new();
-        let mut removed = Vec::new();
-        for change in listed {
-            let path = change.path.trim_start_matches('/').to_string();
-            if path.is_empty() {
-                continue;
-            }
-            match change.kind {
-                ChangeType::_2 => removed.push(path),
-                _ if keep(&path) => {
-                    wanted.insert(path);
-                }
-                _ => {}
-            }
-        }
-        removed.sort();
-        let archive = self.export().await?;
-        let id = self.id.clone();
-        let path = archive.path().to_path_buf();
-        let entries = tokio::task::spawn_blocking(move || read_entries(&path, &wanted, &id))
-            .await
-            .map_err(|e| ContainerError::Archive {
-                id: self.id.clone(),
-                path: String::new(),
-                reason: format!("the reader stopped: {e}"),
-            })??;
-        Ok(Changes { entries, removed })
-    }
-
-    /// `docker export`, streamed into a temporary file.
-    async fn export(&self) -> Result<tempfile::NamedTempFile, ContainerError> {
-        let io = |file: &Path, source| ContainerError::Io {
-            id: self.id.clone(),
-            file: file.to_path_buf(),
-            source,
-        };
-        let mut temp = tempfile::Builder::new()
-            .prefix("rtlock-step-")
-            .suffix(".tar")
-            .tempfile()
-            .map_err(|e| io(&std::env::temp_dir(), e))?;
-        let mut body = std::pin::pin!(self.docker.export_container(&self.id));
+        let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::new()
+            .path(&format!("/{CAPTURE_DIR}"))
+            .build();
+        let mut body = std::pin::pin!(self.docker.download_from_container(&self.id, Some(options)));
+        let mut bytes = Vec::new();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|source| api("export a container", &self.image, source))?;
-            temp.write_all(&chunk).map_err(|e| io(temp.path(), e))?;
+            let chunk =
+                chunk.map_err(|source| api("read what a step changed", &self.image, source))?;
+            bytes.extend_from_slice(&chunk);
         }
-        temp.flush().map_err(|e| io(temp.path(), e))?;
-        Ok(temp)
+        let id = self.id.clone();
+        let captured = read_capture(&bytes, &id)?;
+        let wanted: BTreeSet<String> = captured.changed.into_iter().filter(|p| keep(p)).collect();
+        let entries = read_entries(&captured.tar, &wanted, &id)?;
+        Ok(Changes {
+            entries,
+            removed: topmost(captured.removed),
+        })
     }
 
     /// Removes the container (and its anonymous volumes), running or not.
@@ -263,19 +235,141 @@ fn api(action: &str, image: &str, source: bollard::errors::Error) -> ContainerEr
     }
 }
 
-/// Where a regular file's bytes are in the export, for hard links to uncaptured files.
+/// The directory (relative to `/`) where the wrapper keeps its lists and the tar of
+/// what changed; never captured itself.
+const CAPTURE_DIR: &str = ".rtlock-step";
+
+/// The shell wrapper around a step: `sh -c WRAPPER sh CMD…`. It exits with the step's
+/// status; the capture's own errors go to `errors`, which [`Container::changes`] reports.
+///
+/// As `docker diff` does, a file whose status changed but whose type, mode, owner,
+/// size and mtime did not (opened for writing, or touched, and left as it was) is not
+/// a change; a directory whose status changed is (its entries did).
+///
+/// The sleep after the mark keeps a change made in the same clock tick as the mark
+/// (file times have the kernel's tick as resolution) from being taken for older.
+const WRAPPER: &str = r#"cap=/.rtlock-step
+mkdir -p "$cap" || exit 125
+list() {
+    cd / && find . -xdev \( -path ./.rtlock-step -o -path ./proc -o -path ./sys -o -path ./dev \
+        -o -path ./etc/hosts -o -path ./etc/hostname -o -path ./etc/resolv.conf \
+        -o -path ./.dockerenv \) -prune -o "$@"
+}
+# A path with what docker diff compares: type, mode, owner, size, mtime.
+stats='%p\t%y %m %U %G %s %T@\0'
+(list -printf "$stats") | LC_ALL=C sort -z > "$cap/before" 2>> "$cap/errors"
+touch "$cap/mark" && sleep 0.05
+"$@"
+status=$?
+{
+    (list -printf '%p\0') | LC_ALL=C sort -z > "$cap/after" &&
+    cut -z -f1 "$cap/before" | LC_ALL=C comm -z -23 - "$cap/after" > "$cap/removed" &&
+    {
+        (list -cnewer "$cap/mark" -type d -printf '%p\0') &&
+        (list -cnewer "$cap/mark" ! -type d -printf "$stats") | LC_ALL=C sort -z |
+            LC_ALL=C comm -z -23 - "$cap/before" | cut -z -f1
+    } | LC_ALL=C sort -z > "$cap/changed" &&
+    tar -C / --null --no-recursion --numeric-owner --format=posix --xattrs \
+        --xattrs-include=security.capability -T "$cap/changed" -cf "$cap/changes.tar"
+} 2>> "$cap/errors" || echo "the capture failed" >> "$cap/errors"
+rm -f "$cap/before" "$cap/after"
+exit $status
+"#;
+
+/// The command that runs `cmd` inside the [`WRAPPER`].
+fn wrapped(cmd: &[String]) -> Vec<String> {
+    let mut wrapped = vec!["sh".into(), "-c".into(), WRAPPER.into(), "sh".into()];
+    wrapped.extend(cmd.iter().cloned());
+    wrapped
+}
+
+/// What the wrapper left: the changed paths, the tar of them, and the deleted paths.
+#[derive(Debug, Default)]
+struct Capture {
+    changed: Vec<String>,
+    removed: Vec<String>,
+    tar: Vec<u8>,
+}
+
+/// Reads the wrapper's directory, as the engine sends it (a tar named `.rtlock-step/…`).
+fn read_capture(archive: &[u8], id: &str) -> Result<Capture, ContainerError> {
+    let bad = |reason: String| ContainerError::Archive {
+        id: id.to_string(),
+        path: CAPTURE_DIR.to_string(),
+        reason,
+    };
+    let mut capture = Capture::default();
+    let mut errors = String::new();
+    let mut found_tar = false;
+    let mut tar = tar::Archive::new(archive);
+    for item in tar.entries().map_err(|e| bad(e.to_string()))? {
+        let mut item = item.map_err(|e| bad(e.to_string()))?;
+        let path = item.path().map_err(|e| bad(e.to_string()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut bytes = Vec::new();
+        item.read_to_end(&mut bytes)
+            .map_err(|e| bad(e.to_string()))?;
+        match name.as_str() {
+            "changes.tar" => {
+                capture.tar = bytes;
+                found_tar = true;
+            }
+            "changed" => capture.changed = paths(&bytes),
+            "removed" => capture.removed = paths(&bytes),
+            "errors" => errors = String::from_utf8_lossy(&bytes).into_owned(),
+            _ => {}
+        }
+    }
+    if !errors.trim().is_empty() || !found_tar {
+        return Err(ContainerError::Capture {
+            id: id.to_string(),
+            errors: errors.trim().to_string(),
+        });
+    }
+    Ok(capture)
+}
+
+/// `find -print0` paths (`./etc/x`) as `etc/x`, without the root.
+fn paths(list: &[u8]) -> Vec<String> {
+    list.split(|b| *b == 0)
+        .map(|p| String::from_utf8_lossy(p))
+        .map(|p| p.strip_prefix("./").unwrap_or(&p).to_string())
+        .filter(|p| !p.is_empty() && p != ".")
+        .collect()
+}
+
+/// The paths not under another of them, sorted: a deleted directory stands for what
+/// it held.
+fn topmost(mut paths: Vec<String>) -> Vec<String> {
+    paths.sort();
+    let mut kept: Vec<String> = Vec::new();
+    for path in paths {
+        if kept
+            .last()
+            .is_some_and(|top| path.starts_with(&format!("{top}/")))
+        {
+            continue;
+        }
+        kept.push(path);
+    }
+    kept
+}
+
+/// Where a regular file's bytes are in the tar, for hard links to uncaptured files.
 struct Located {
     offset: u64,
     size: u64,
 }
 
-/// Reads the `wanted` paths of the export at `archive` as entries.
+/// Reads the `wanted` paths of the tar of what changed as entries.
 ///
 /// A hard link whose target was also captured stays a hard link; one whose target was
-/// not (the step linked to a file of the image) becomes a copy of the target's bytes,
-/// which come earlier in the same tar.
+/// not becomes a copy of the target's bytes, which come earlier in the same tar.
 fn read_entries(
-    archive: &Path,
+    archive: &[u8],
     wanted: &BTreeSet<String>,
     id: &str,
 ) -> Result<Vec<Entry>, ContainerError> {
@@ -284,24 +378,19 @@ fn read_entries(
         path: path.to_string(),
         reason,
     };
-    let io = |source| ContainerError::Io {
-        id: id.to_string(),
-        file: archive.to_path_buf(),
-        source,
+    let name = |raw: &str| {
+        raw.trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string()
     };
-    let file = std::fs::File::open(archive).map_err(io)?;
-    let mut tar = tar::Archive::new(file);
+    let mut tar = tar::Archive::new(std::io::Cursor::new(archive));
     let mut regular: BTreeMap<String, Located> = BTreeMap::new();
     let mut found: Vec<Entry> = Vec::new();
     let mut links: Vec<(Entry, String)> = Vec::new();
     for item in tar.entries().map_err(|e| bad("", e.to_string()))? {
         let mut item = item.map_err(|e| bad("", e.to_string()))?;
         let raw = item.path().map_err(|e| bad("", e.to_string()))?;
-        let path = raw
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
+        let path = name(&raw.to_string_lossy());
         let header = item.header();
         let kind = header.entry_type();
         if kind.is_file() {
@@ -335,7 +424,7 @@ fn read_entries(
             }
         } else if kind.is_hard_link() {
             EntryKind::HardLink {
-                target: link_target()?.trim_start_matches("./").to_string(),
+                target: name(&link_target()?),
             }
         } else if kind.is_file() {
             let mut bytes = Vec::with_capacity(item.size() as usize);
@@ -367,18 +456,18 @@ fn read_entries(
             _ => found.push(entry),
         }
     }
-    let mut file = tar.into_inner();
     for (mut entry, target) in links {
         let located = regular.get(&target).ok_or_else(|| {
             bad(
                 &entry.path,
-                format!("a hard link to `{target}`, which the export does not hold"),
+                format!("a hard link to `{target}`, which the capture does not hold"),
             )
         })?;
-        let mut bytes = vec![0; located.size as usize];
-        file.seek(SeekFrom::Start(located.offset)).map_err(io)?;
-        file.read_exact(&mut bytes).map_err(io)?;
-        entry.kind = EntryKind::File(Content::Bytes(bytes));
+        let start = located.offset as usize;
+        let bytes = archive
+            .get(start..start + located.size as usize)
+            .ok_or_else(|| bad(&target, "the tar ends inside this file".into()))?;
+        entry.kind = EntryKind::File(Content::Bytes(bytes.to_vec()));
         found.push(entry);
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
@@ -417,20 +506,19 @@ mod tests {
         header
     }
 
-    /// An export holding a base file, a captured hard link to it, a captured file with
-    /// an xattr and its captured hard link, and a FIFO.
-    fn export(fifo_wanted: bool) -> (tempfile::NamedTempFile, BTreeSet<String>) {
-        let temp = tempfile::NamedTempFile::new().unwrap();
-        let mut tar = tar::Builder::new(temp.reopen().unwrap());
+    /// A tar of what changed: a file of the image, a captured hard link to it, a
+    /// captured file with an xattr and its captured hard link, and a FIFO.
+    fn archive(fifo_wanted: bool) -> (Vec<u8>, BTreeSet<String>) {
+        let mut tar = tar::Builder::new(Vec::new());
         tar.append_data(
             &mut header(tar::EntryType::Regular, 4, 0o644),
-            "usr/bin/base",
+            "./usr/bin/base",
             &b"base"[..],
         )
         .unwrap();
         tar.append_data(
             &mut header(tar::EntryType::Directory, 0, 0o755),
-            "etc/",
+            "./etc/",
             &[][..],
         )
         .unwrap();
@@ -438,34 +526,36 @@ mod tests {
             .unwrap();
         tar.append_data(
             &mut header(tar::EntryType::Regular, 3, 0o4755),
-            "etc/new",
+            "./etc/new",
             &b"new"[..],
         )
         .unwrap();
-        for (path, target) in [("etc/again", "etc/new"), ("etc/copy", "usr/bin/base")] {
+        for (path, target) in [
+            ("./etc/again", "./etc/new"),
+            ("./etc/copy", "./usr/bin/base"),
+        ] {
             let mut link = header(tar::EntryType::Link, 0, 0o644);
             tar.append_link(&mut link, path, target).unwrap();
         }
         tar.append_data(
             &mut header(tar::EntryType::Fifo, 0, 0o644),
-            "run/fifo",
+            "./run/fifo",
             &[][..],
         )
         .unwrap();
-        tar.into_inner().unwrap();
         let mut wanted: BTreeSet<String> = ["etc", "etc/new", "etc/again", "etc/copy"]
             .map(String::from)
             .into();
         if fifo_wanted {
             wanted.insert("run/fifo".into());
         }
-        (temp, wanted)
+        (tar.into_inner().unwrap(), wanted)
     }
 
     #[test]
-    fn an_export_is_read_as_entries_with_links_owners_and_xattrs() {
-        let (temp, wanted) = export(false);
-        let entries = read_entries(temp.path(), &wanted, "c1").unwrap();
+    fn a_capture_is_read_as_entries_with_links_owners_and_xattrs() {
+        let (bytes, wanted) = archive(false);
+        let entries = read_entries(&bytes, &wanted, "c1").unwrap();
         let paths: Vec<_> = entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["etc", "etc/again", "etc/copy", "etc/new"]);
         assert_eq!(entries[0].kind, EntryKind::Directory);
@@ -494,9 +584,46 @@ mod tests {
 
     #[test]
     fn a_captured_fifo_is_an_error_naming_it() {
-        let (temp, wanted) = export(true);
-        let err = read_entries(temp.path(), &wanted, "c1").unwrap_err();
+        let (bytes, wanted) = archive(true);
+        let err = read_entries(&bytes, &wanted, "c1").unwrap_err();
         assert!(matches!(err, ContainerError::Unsupported { .. }), "{err}");
         assert!(err.to_string().contains("run/fifo"), "{err}");
+    }
+
+    /// The wrapper's directory as the engine sends it.
+    fn capture_dir(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, bytes) in files {
+            let mut header = header(tar::EntryType::Regular, bytes.len() as u64, 0o644);
+            tar.append_data(&mut header, format!(".rtlock-step/{name}"), *bytes)
+                .unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_wrappers_lists_give_changed_and_topmost_removed_paths() {
+        let (inner, _) = archive(false);
+        let dir = capture_dir(&[
+            ("changed", b".\0./.hidden\0./etc\0./etc/new\0"),
+            (
+                "removed",
+                b"./opt/gone\0./opt/gone/a\0./opt/gone/b/c\0./srv/x\0",
+            ),
+            ("changes.tar", &inner),
+            ("errors", b""),
+        ]);
+        let capture = read_capture(&dir, "c1").unwrap();
+        assert_eq!(capture.changed, [".hidden", "etc", "etc/new"]);
+        assert_eq!(topmost(capture.removed), ["opt/gone", "srv/x"]);
+        assert_eq!(capture.tar, inner);
+    }
+
+    #[test]
+    fn a_failed_capture_is_an_error_saying_why() {
+        let dir = capture_dir(&[("changed", b""), ("errors", b"sh: 1: comm: not found\n")]);
+        let err = read_capture(&dir, "c1").unwrap_err().to_string();
+        assert!(err.contains("comm: not found"), "{err}");
+        assert!(err.contains("GNU tar"), "{err}");
     }
 }
