@@ -47,9 +47,11 @@ fn main() {
     std::fs::write(
         dir.join("runtime.toml"),
         format!(
-            "[base]\nimage = \"{}\"\n\n[pip]\npackages = {PACKAGES:?}\nindex-url = \"{index}\"\n\n\
+            "[base]\nimage = \"{}@{}\"\n\n[pip]\npackages = {PACKAGES:?}\nindex-url = \"{index}\"\n\n\
              [lock]\nas-of = \"{AS_OF}\"\n",
-            bed.image_python
+            bed.image_python,
+            // By digest: the warm run is `--offline`, and only the registry resolves a tag.
+            testbed::registry_digest(&bed.image_python)
         ),
     )
     .unwrap();
