@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -144,55 +144,17 @@ pub struct PipIndex {
     _dir: TempDir,
 }
 
-/// The machine's configured Python index (`PIP_INDEX_URL`, else pip's default), with a
-/// trailing slash.
-pub fn upstream_index() -> Url {
-    static URL: OnceLock<Url> = OnceLock::new();
-    URL.get_or_init(|| {
-        let raw = match std::env::var("PIP_INDEX_URL") {
-            Ok(v) if !v.is_empty() => v,
-            _ => {
-                let out = std::process::Command::new("python3")
-                    .args([
-                        "-c",
-                        "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-                    ])
-                    .output()
-                    .expect("python3 with pip is needed to find the configured Python index");
-                assert!(
-                    out.status.success(),
-                    "asking pip for its index URL failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                String::from_utf8(out.stdout).unwrap().trim().to_string()
-            }
-        };
-        let with_slash = if raw.ends_with('/') {
-            raw
-        } else {
-            format!("{raw}/")
-        };
-        Url::parse(&with_slash).expect("pip's index URL parses")
-    })
-    .clone()
-}
+pub use super::uv::normalize;
 
-/// PEP 503 normalization.
-pub fn normalize(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+/// The machine's configured Python index (pip's own default), with a trailing slash.
+pub fn upstream_index() -> Url {
+    let raw = super::uv::configured_index();
+    let with_slash = if raw.ends_with('/') {
+        raw
+    } else {
+        format!("{raw}/")
+    };
+    Url::parse(&with_slash).expect("pip's index URL parses")
 }
 
 /// The fetcher of the shared cache.

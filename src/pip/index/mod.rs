@@ -318,7 +318,7 @@ fn memo_key(wheel_sha256: &str) -> String {
 /// JSON or HTML, told apart by the body: the cache keeps the bytes, not the response's
 /// content type, and a PEP 691 body is a JSON object while an HTML page never starts
 /// with `{`.
-fn parse_page(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
+pub fn parse_page(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
         json::parse(body, page_url)
