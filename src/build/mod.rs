@@ -11,6 +11,7 @@ pub mod apt;
 pub mod check;
 pub mod config;
 pub mod layers;
+pub mod pip;
 
 use std::path::PathBuf;
 
@@ -73,6 +74,8 @@ pub struct BuildNotes {
     pub apt_layer: bool,
     /// Packages of the apt layer whose maintainer scripts did not run.
     pub apt_pending_configure: Vec<String>,
+    /// Whether rtlock added a pip layer.
+    pub pip_layer: bool,
 }
 
 /// Why a build failed.
@@ -119,6 +122,19 @@ pub enum BuildError {
         filename: String,
         failures: Vec<String>,
     },
+    #[error(
+        "cannot download the wheel of {package} from the lock's url or any mirror:\n  {}\n\
+         help: pass `--mirror URL` (a find-links directory or index files directory that has \
+         {filename}), or run `rtlock fetch` where the URL works and build from that cache",
+        failures.join("\n  ")
+    )]
+    PipFetch {
+        package: String,
+        filename: String,
+        failures: Vec<String>,
+    },
+    #[error(transparent)]
+    Pip(#[from] crate::pip::install::InstallError),
     #[error(transparent)]
     Apt(#[from] crate::apt::install::InstallError),
     #[error(transparent)]
@@ -154,7 +170,16 @@ pub async fn build_with_options(
     ctx: &BuildContext,
     options: &BuildOptions,
 ) -> Result<(Built, BuildNotes), BuildError> {
-    build_inner(lock, ctx, layers::plan(lock)?, Some(options)).await
+    // The pip layer is made here, like apt's, not planned.
+    let planned = if lock.pip.is_empty() {
+        layers::plan(lock)?
+    } else {
+        layers::plan(&Lockfile {
+            pip: Vec::new(),
+            ..lock.clone()
+        })?
+    };
+    build_inner(lock, ctx, planned, Some(options)).await
 }
 
 /// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the
@@ -236,6 +261,7 @@ async fn build_inner(
     let epoch = lock.source_date_epoch;
     let written =
         tokio::task::spawn_blocking(move || write_layers(planned, epoch, compression, &cache));
+    let pip = apt.filter(|_| !lock.pip.is_empty());
     let apt = apt.filter(|_| !lock.apt.is_empty());
     let debs = async {
         match apt {
@@ -245,8 +271,12 @@ async fn build_inner(
             None => Ok(None),
         }
     };
-    let (base_layers, debs) = tokio::join!(downloads, debs);
+    let wheels: futures_util::future::OptionFuture<_> = pip
+        .map(|options| pip::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
+        .into();
+    let (base_layers, debs, wheels) = tokio::join!(downloads, debs, wheels);
     let base_layers = base_layers.map_err(registry_error)?;
+    let wheels = wheels.transpose()?;
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
     if let (Some(options), Some(debs)) = (apt, debs?) {
@@ -265,6 +295,19 @@ async fn build_inner(
         added.push(layer);
         notes.apt_layer = true;
         notes.apt_pending_configure = pending;
+    }
+    if let (Some(options), Some(wheels)) = (pip, wheels) {
+        let apt_layer = notes.apt_layer.then(|| added[0].1.clone());
+        let step = apt::Step {
+            lock,
+            ctx,
+            options,
+            base_layers: &base_layers,
+            base_config: &base_config,
+            compression,
+        };
+        added.push(pip::layer(&step, apt_layer.as_ref(), wheels).await?);
+        notes.pip_layer = true;
     }
     added.extend(
         written

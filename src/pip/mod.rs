@@ -72,6 +72,7 @@ pub trait PackageSource: Sync {
 }
 
 pub mod index;
+pub mod install;
 pub mod resolve;
 pub mod tags;
 pub mod target;

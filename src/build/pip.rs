@@ -1,0 +1,213 @@
+//! The pip layer of a build: the lock's wheels, fetched and verified, installed by
+//! [`crate::pip::install`] on the base (plus the apt layer, which may be what brings
+//! the interpreter).
+
+use futures_util::{StreamExt, TryStreamExt};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use super::BuildError;
+use crate::fetch::{Fetcher, error_chain};
+use crate::image::store::BlobLocation;
+use crate::image::{LayerBlob, RootFs};
+use crate::lockfile::PipPackage;
+use crate::oci::Digest;
+use crate::oci::output::ImageLayer;
+use crate::oci::types::ImageConfig;
+use crate::pip::install::{self, InstallError, PipLayer, Target, Wheel};
+
+/// The version of what rtlock puts in a pip layer. Bump it whenever the same wheels on
+/// the same base would give other entries, so cached layers of the old format are not
+/// reused.
+pub const LAYER_FORMAT: &str = "rtlock-pip-layer/1";
+
+/// Wheels downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 6;
+
+/// The layer cache key: everything the pip layer is made from. The base's manifest
+/// digest pins its interpreter and installed distributions, the apt layer's diff_id
+/// what it adds (perhaps the interpreter), the wheels are pinned by sha256, and
+/// `requested` decides the `REQUESTED` files.
+pub fn layer_key(
+    base_manifest: &str,
+    packages: &[PipPackage],
+    apt_diff_id: Option<&Digest>,
+) -> String {
+    let mut wheels: Vec<String> = packages
+        .iter()
+        .map(|p| format!("wheel {} {} {}", p.sha256, p.name, p.requested))
+        .collect();
+    wheels.sort_unstable();
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{LAYER_FORMAT}\nbase {base_manifest}\n"));
+    if let Some(diff_id) = apt_diff_id {
+        hasher.update(format!("apt {diff_id}\n"));
+    }
+    for wheel in wheels {
+        hasher.update(format!("{wheel}\n"));
+    }
+    format!("pip-{}", hex::encode(hasher.finalize()))
+}
+
+/// Every wheel of the lock, verified against its sha256 and size: from its URL, else
+/// from each mirror as a find-links directory (`MIRROR/<file>`). Lock order.
+pub async fn fetch_wheels(
+    fetcher: &Fetcher,
+    packages: &[PipPackage],
+    mirrors: &[Url],
+) -> Result<Vec<Wheel>, BuildError> {
+    futures_util::stream::iter(packages.iter().map(|package| async move {
+        let file = fetch_one(fetcher, package, mirrors).await?;
+        Ok::<_, BuildError>(Wheel {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            filename: package.file.clone(),
+            file,
+            requested: package.requested,
+        })
+    }))
+    .buffered(PARALLEL_DOWNLOADS)
+    .try_collect()
+    .await
+}
+
+async fn fetch_one(
+    fetcher: &Fetcher,
+    package: &PipPackage,
+    mirrors: &[Url],
+) -> Result<std::path::PathBuf, BuildError> {
+    let mut candidates = Vec::new();
+    match Url::parse(&package.url) {
+        Ok(url) => candidates.push(url),
+        Err(e) => tracing::warn!(
+            "{}: the lock's url `{}` is not a URL ({e})",
+            package.name,
+            package.url
+        ),
+    }
+    for mirror in mirrors {
+        let mut base = mirror.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        if let Ok(url) = base.join(&package.file) {
+            candidates.push(url);
+        }
+    }
+    let mut failures = Vec::new();
+    for url in &candidates {
+        match fetcher
+            .fetch_verified(url, &package.sha256, Some(package.size))
+            .await
+        {
+            Ok(blob) => return Ok(blob.path),
+            Err(e) => {
+                tracing::debug!("{}: {}", package.name, error_chain(&e));
+                failures.push(error_chain(&e));
+            }
+        }
+    }
+    Err(BuildError::PipFetch {
+        package: format!("{} {}", package.name, package.version),
+        filename: package.file.clone(),
+        failures,
+    })
+}
+
+/// The pip layer of `wheels` on the base made of `base_layers` plus `apt` (the apt
+/// layer, when there is one), blocking: call it off the async runtime.
+pub fn make_layer(
+    base_layers: &[ImageLayer],
+    apt: Option<&crate::oci::layer::Layer>,
+    config: &ImageConfig,
+    wheels: &[Wheel],
+) -> Result<PipLayer, BuildError> {
+    let mut blobs = base_layers
+        .iter()
+        .map(|layer| {
+            blob(
+                &layer.path,
+                &layer.descriptor.media_type,
+                &layer.descriptor.digest,
+                layer.descriptor.size,
+                &layer.diff_id,
+            )
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    if let Some(apt) = apt {
+        blobs.push(blob(
+            &apt.path,
+            &apt.media_type,
+            &apt.digest,
+            apt.size,
+            &apt.diff_id,
+        )?);
+    }
+    let base = RootFs::read(&blobs, &install::base_keep)
+        .map_err(|e| BuildError::Pip(InstallError::Base(e)))?;
+    let target = Target::of_image(&base, config, apt.is_some())?;
+    tracing::debug!("pip layer: installing into {target:?}");
+    Ok(install::make_layer(&base, &target, wheels)?)
+}
+
+fn blob(
+    path: &std::path::Path,
+    media_type: &str,
+    digest: &Digest,
+    size: u64,
+    diff_id: &Digest,
+) -> Result<LayerBlob, BuildError> {
+    let location = BlobLocation::file(path).map_err(|e| {
+        BuildError::Pip(InstallError::Base(crate::image::ImageError::io(
+            format!("cannot open the layer {}", path.display()),
+            e,
+        )))
+    })?;
+    Ok(LayerBlob {
+        media_type: Some(media_type.to_string()),
+        digest: Some(digest.clone()),
+        size: Some(size),
+        diff_id: Some(diff_id.clone()),
+        location,
+    })
+}
+
+/// The pip layer (history line, layer), from the layer cache when a layer of the same
+/// key was written before (then neither the base nor the wheels are read).
+pub async fn layer(
+    step: &super::apt::Step<'_>,
+    apt: Option<&crate::oci::layer::Layer>,
+    wheels: Vec<Wheel>,
+) -> Result<(String, crate::oci::layer::Layer), BuildError> {
+    let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
+    let created_by = super::layers::created_by("pip", wheels.len());
+    let key = layer_key(&lock.base.manifest, &lock.pip, apt.map(|l| &l.diff_id));
+    if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
+        return Ok((created_by, layer));
+    }
+    let base_layers = step.base_layers.to_vec();
+    let config = step.base_config.clone();
+    let apt = apt.cloned();
+    let started = std::time::Instant::now();
+    let made =
+        super::blocking(move || make_layer(&base_layers, apt.as_ref(), &config, &wheels)).await??;
+    tracing::debug!("pip layer: entries made in {:?}", started.elapsed());
+    for replaced in &made.replaced {
+        tracing::info!("pip layer: {replaced} of the base image is replaced (its files removed)");
+    }
+    let planned = vec![super::layers::PlannedLayer {
+        name: "pip",
+        created_by,
+        entries: made.entries,
+        key: Some(key),
+    }];
+    let cache = ctx.layer_cache.clone();
+    let epoch = lock.source_date_epoch;
+    let mut written =
+        super::blocking(move || super::write_layers(planned, epoch, compression, &cache)).await??;
+    // The spooled files are written into the layer now.
+    drop(made.spool);
+    written
+        .pop()
+        .ok_or_else(|| BuildError::Task("no pip layer written".into()))
+}
