@@ -610,11 +610,14 @@ async fn unsatisfiable_set_explained() {
     );
 }
 
+/// Requirements, and the base image's distributions.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+
 /// rtlock's resolver through rtlock's own index client against `uv pip compile` on the
 /// same index, cut-off, Python, platform and base constraints: the same pins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_pins_as_uv() {
-    let cases: [(&[&str], &[(&str, &str)]); 4] = [
+    let cases: [Case; 4] = [
         (
             &["requests[socks]", "colorama; sys_platform == 'win32'"],
             &[],
