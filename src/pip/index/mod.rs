@@ -222,8 +222,12 @@ impl Index {
         if let Some(bytes) = memo_key.as_deref().and_then(|k| self.memoized(k)) {
             return Ok(bytes);
         }
-        let bytes = if fetcher.is_offline() {
-            // The wheel itself may be cached (a build fetched it).
+        // A wheel no larger than the first range request would be sent whole anyway:
+        // fetching it verified puts it in the cache, where a build finds it.
+        let small =
+            file.sha256.is_some() && file.size.is_some_and(|size| size <= wheel_metadata::TAIL);
+        let bytes = if fetcher.is_offline() || small {
+            // Offline, the wheel itself may be cached (a build fetched it).
             self.whole_wheel_metadata(file).await?
         } else {
             match wheel_metadata::by_ranges(fetcher, &file.url, file.size).await {

@@ -12,7 +12,7 @@ use crate::fetch::{ByteRange, Fetcher, header::HeaderMap};
 /// How much of the wheel's end to ask for first: the end-of-central-directory record
 /// (22 bytes plus a comment of up to 64 KiB) and, for most wheels, the whole central
 /// directory with it, so that one request often does.
-const TAIL: u64 = 64 * 1024;
+pub const TAIL: u64 = 64 * 1024;
 
 /// Whether a zip entry is the top-level `<name>-<version>.dist-info/METADATA`.
 fn is_metadata(name: &str) -> bool {
