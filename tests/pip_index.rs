@@ -564,3 +564,39 @@ async fn a_corrupt_wheel_is_a_clear_error_naming_it() {
         "{err}"
     );
 }
+
+/// numpy's wheel holds over a thousand files: its central directory is larger than the
+/// first range request, so the reader fetches it separately, then the METADATA entry.
+#[tokio::test]
+async fn a_big_wheel_is_read_by_ranges_without_downloading_it() {
+    let fixture = PipIndex::start(&[exact("numpy", &["2.1.3"])]);
+    let cache = tempfile::TempDir::new().unwrap();
+    let index = client(cache.path(), &[fixture.url()], None);
+    let p = project(&index, "numpy").await;
+    let wheel = p
+        .files
+        .iter()
+        .find(|f| f.filename.contains("manylinux_2_17_x86_64"))
+        .unwrap_or_else(|| panic!("{p:#?}"));
+    let from_file = metadata_of(&index, wheel).await;
+
+    fixture.set_no_metadata(true);
+    fixture.clear_hits();
+    let other_cache = tempfile::TempDir::new().unwrap();
+    let by_ranges = client(other_cache.path(), &[fixture.url()], None);
+    let p = project(&by_ranges, "numpy").await;
+    let wheel = file(&p, &wheel.filename);
+    assert_eq!(wheel.core_metadata, None);
+    assert_eq!(*metadata_of(&by_ranges, wheel).await, *from_file);
+    let wheel_hits: Vec<_> = fixture
+        .hits()
+        .into_iter()
+        .filter(|h| h.path.ends_with(".whl"))
+        .collect();
+    assert!(wheel_hits.len() >= 2, "{wheel_hits:#?}");
+    assert!(
+        wheel_hits.iter().all(|h| h.status == 206),
+        "{wheel_hits:#?}"
+    );
+    assert!(from_file.requires_python.is_some());
+}

@@ -362,6 +362,13 @@ impl PackageSource for Index {
 mod tests {
     use super::*;
 
+    /// The resolver shares one index across its prefetch tasks.
+    #[test]
+    fn an_index_can_be_shared_across_tasks() {
+        fn shared<T: Clone + Send + Sync + 'static>() {}
+        shared::<Index>();
+    }
+
     #[test]
     fn extra_indexes_are_searched_first() {
         let dir = tempfile::TempDir::new().unwrap();
