@@ -26,6 +26,8 @@ pub fn requirements(lock: &Lockfile, path: &Path) -> Result<String, ExportError>
         "#\n\
          # Install into that base image with:\n\
          #   pip install --require-hashes --no-deps -r requirements.txt\n\
+         # (add --break-system-packages where the base's Python is externally managed,\n\
+         # PEP 668, as Debian's and Ubuntu's are)\n\
          --only-binary :all:\n\n",
     );
     for (name, p) in &set.packages {
