@@ -28,6 +28,31 @@ pub const VENV: &str = "/var/cache/rtlock-testbed/uv";
 pub const PYTHON_VERSION: &str = "3.11.2";
 pub const PYTHON_PLATFORM: &str = "x86_64-manylinux_2_36";
 
+/// The same target in pip's words, for `pip download` / `pip install --target` run on
+/// this machine for the bed's Python.
+pub const PIP_TARGET: [&str; 20] = [
+    "--only-binary",
+    ":all:",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+    "--abi",
+    "abi3",
+    "--abi",
+    "none",
+    "--platform",
+    "manylinux_2_36_x86_64",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--platform",
+    "any",
+];
+
 /// Issue 5's 12-package data-science set (about 120 pins): an oracle case and the lock
 /// bench's input.
 pub const TWELVE_PACKAGES: [&str; 12] = [
