@@ -2,7 +2,8 @@
 //! of `RUN apt-get update && apt-get install -y graphviz libpq5` on the test bed's
 //! python base, against `rtlock build` of the lock of the same request (to
 //! `docker-daemon:`, maintainer scripts run in a container), cold (empty cache: base
-//! layers and .debs downloaded) and cached; `rtlock lock` is timed on its own.
+//! layers and .debs downloaded) and cached; `rtlock lock` is timed on its own. The
+//! engine holds the base image on both sides (it is pulled first).
 //!
 //! Needs the test bed (`scripts/test --bed-only`) and the machine's configured mirror,
 //! which the base's own apt sources name. Run with
@@ -25,6 +26,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let base = testbed_value("RTLOCK_TEST_IMAGE_PYTHON");
+    // Both sides start from an engine that has the base: `docker build` needs it there
+    // (it would pull it first), and rtlock then sends only its own layers.
+    let pulled = Command::new("docker").args(["pull", "-q", &base]).output();
+    assert!(
+        pulled.as_ref().is_ok_and(|o| o.status.success()),
+        "docker pull {base} failed: {pulled:?}"
+    );
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     std::fs::write(

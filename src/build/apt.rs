@@ -47,6 +47,9 @@ pub struct ConfiguredApt {
     pub pending_configure: Vec<String>,
     /// Holds the spooled file contents the entries name, until the layer is written.
     pub spool: Option<tempfile::TempDir>,
+    /// The container and image the scripts ran in, to remove (while the layer is
+    /// written: the engine takes a while to delete them).
+    pub cleanup: Option<crate::apt::configure::Cleanup>,
 }
 
 /// The layer cache key: everything the apt layer is made from. The base's manifest
@@ -231,7 +234,8 @@ impl Configure {
 ///
 /// With an engine, the base plus this layer is loaded into it, the scripts run there
 /// ([`crate::apt::configure`]) and their normalized changes are merged into the layer's
-/// entries, so the layer holds configured packages. Without one the entries stay as
+/// entries, so the layer holds configured packages; the container and image are left
+/// in [`ConfiguredApt::cleanup`] for the caller to remove. Without one the entries stay as
 /// they are and the packages with scripts are reported as not configured.
 pub async fn configure_step(
     layer: AptLayer,
@@ -244,6 +248,7 @@ pub async fn configure_step(
             entries: layer.entries,
             pending_configure: layer.pending_configure,
             spool: Some(layer.spool),
+            cleanup: None,
         });
     };
     // The unconfigured layer, uncompressed (only the engine reads it), in the cache.
@@ -264,14 +269,23 @@ pub async fn configure_step(
     // When the engine has the base (docker build would have pulled it), its layers
     // are not sent again, neither now nor with the final image.
     crate::docker::load::note_present(&step.lock.base.reference);
-    let captured = crate::apt::configure::configure(docker, &image, &layer.packages, epoch)
-        .await
-        .map_err(|e| BuildError::Configure(Box::new(e)))?;
+    let (result, cleanup) =
+        crate::apt::configure::configure_deferred(docker, &image, &layer.packages, epoch).await;
+    let captured = match result {
+        Ok(captured) => captured,
+        Err(e) => {
+            if let Err(cleaning) = cleanup.finish().await {
+                tracing::warn!("{cleaning}");
+            }
+            return Err(BuildError::Configure(Box::new(e)));
+        }
+    };
     tracing::debug!("maintainer scripts:\n{}", captured.log);
     let entries = crate::apt::configure::merge(layer.entries, captured, base);
     Ok(ConfiguredApt {
         entries,
         pending_configure: Vec::new(),
         spool: Some(layer.spool),
+        cleanup: Some(cleanup),
     })
 }

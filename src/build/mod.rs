@@ -405,7 +405,18 @@ async fn apt_layer(
     }];
     let cache = ctx.layer_cache.clone();
     let epoch = lock.source_date_epoch;
-    let mut written = blocking(move || write_layers(planned, epoch, compression, &cache)).await??;
+    let started = std::time::Instant::now();
+    let write = blocking(move || write_layers(planned, epoch, compression, &cache));
+    let cleanup = async {
+        match configured.cleanup {
+            Some(cleanup) => cleanup.finish().await,
+            None => Ok(()),
+        }
+    };
+    let (written, cleaned) = tokio::join!(write, cleanup);
+    let mut written = written??;
+    cleaned.map_err(|e| BuildError::Configure(Box::new(e)))?;
+    tracing::debug!("apt layer: written in {:?}", started.elapsed());
     // The spooled files are written into the layer now.
     drop(configured.spool);
     let layer = written

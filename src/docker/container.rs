@@ -253,7 +253,7 @@ mkdir -p "$cap" || exit 125
 list() {
     cd / && find . -xdev \( -path ./.rtlock-step -o -path ./proc -o -path ./sys -o -path ./dev \
         -o -path ./etc/hosts -o -path ./etc/hostname -o -path ./etc/resolv.conf \
-        -o -path ./.dockerenv \) -prune -o "$@"
+        -o -path ./.dockerenv \) -prune -o \( "$@" \)
 }
 # A path with what docker diff compares: type, mode, owner, size, mtime.
 stats='%p\t%y %m %U %G %s %T@\0'
@@ -262,17 +262,18 @@ touch "$cap/mark" && sleep 0.05
 "$@"
 status=$?
 {
-    (list -printf '%p\0') | LC_ALL=C sort -z > "$cap/after" &&
+    (list -fprint0 "$cap/after" , -cnewer "$cap/mark" -type d -fprint0 "$cap/dirs" , \
+        -cnewer "$cap/mark" ! -type d -fprintf "$cap/files" "$stats") &&
+    LC_ALL=C sort -z -o "$cap/after" "$cap/after" &&
     cut -z -f1 "$cap/before" | LC_ALL=C comm -z -23 - "$cap/after" > "$cap/removed" &&
     {
-        (list -cnewer "$cap/mark" -type d -printf '%p\0') &&
-        (list -cnewer "$cap/mark" ! -type d -printf "$stats") | LC_ALL=C sort -z |
-            LC_ALL=C comm -z -23 - "$cap/before" | cut -z -f1
+        cat "$cap/dirs" &&
+        LC_ALL=C sort -z "$cap/files" | LC_ALL=C comm -z -23 - "$cap/before" | cut -z -f1
     } | LC_ALL=C sort -z > "$cap/changed" &&
     tar -C / --null --no-recursion --numeric-owner --format=posix --xattrs \
         --xattrs-include=security.capability -T "$cap/changed" -cf "$cap/changes.tar"
 } 2>> "$cap/errors" || echo "the capture failed" >> "$cap/errors"
-rm -f "$cap/before" "$cap/after"
+rm -f "$cap/before" "$cap/after" "$cap/dirs" "$cap/files"
 exit $status
 "#;
 

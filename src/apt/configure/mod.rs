@@ -90,29 +90,81 @@ pub async fn configure(
     packages: &[String],
     epoch: i64,
 ) -> Result<Captured, ConfigureError> {
-    let names = packages.join(", ");
-    let tag = tag_for(image);
-    let started = std::time::Instant::now();
-    crate::docker::load::load(docker, image, &tag)
-        .await
-        .map_err(|source| ConfigureError::Load {
-            packages: names.clone(),
-            source: Box::new(source),
-        })?;
-    tracing::debug!("configure: image loaded in {:?}", started.elapsed());
-    let result = run(docker, &tag, packages, epoch).await;
-    let untagged = untag(docker, &tag).await;
+    let (result, cleanup) = configure_deferred(docker, image, packages, epoch).await;
+    let cleaned = cleanup.finish().await;
     let captured = result?;
-    untagged.map_err(|source| container_error(&names, source))?;
+    cleaned?;
     Ok(captured)
 }
 
-/// The container's part: create, run, capture, remove.
+/// [`configure`], leaving the removal of the container and the image's tag to the
+/// caller, who can do other work meanwhile (the engine takes a while to delete a
+/// large layer). Call [`Cleanup::finish`] whatever the result.
+pub async fn configure_deferred(
+    docker: &Docker,
+    image: &Image,
+    packages: &[String],
+    epoch: i64,
+) -> (Result<Captured, ConfigureError>, Cleanup) {
+    let names = packages.join(", ");
+    let tag = tag_for(image);
+    let mut cleanup = Cleanup {
+        docker: docker.clone(),
+        packages: names.clone(),
+        container: None,
+        tag: None,
+    };
+    let started = std::time::Instant::now();
+    if let Err(source) = crate::docker::load::load(docker, image, &tag).await {
+        let error = ConfigureError::Load {
+            packages: names,
+            source: Box::new(source),
+        };
+        return (Err(error), cleanup);
+    }
+    cleanup.tag = Some(tag.clone());
+    tracing::debug!("configure: image loaded in {:?}", started.elapsed());
+    let result = run(docker, &tag, packages, epoch, &mut cleanup).await;
+    (result, cleanup)
+}
+
+/// What a configure run leaves in the engine: its container and its image's tag.
+#[derive(Debug)]
+pub struct Cleanup {
+    docker: Docker,
+    packages: String,
+    container: Option<Container>,
+    tag: Option<String>,
+}
+
+impl Cleanup {
+    /// Removes the container, then the tag (the image goes with it).
+    pub async fn finish(self) -> Result<(), ConfigureError> {
+        let started = std::time::Instant::now();
+        let removed = match self.container {
+            Some(container) => container.remove().await,
+            None => Ok(()),
+        };
+        let untagged = match &self.tag {
+            Some(tag) => untag(&self.docker, tag).await,
+            None => Ok(()),
+        };
+        tracing::debug!(
+            "configure: container and image removed in {:?}",
+            started.elapsed()
+        );
+        removed.map_err(|source| container_error(&self.packages, source))?;
+        untagged.map_err(|source| container_error(&self.packages, source))
+    }
+}
+
+/// The container's part: create, run, capture; the container is left to `cleanup`.
 async fn run(
     docker: &Docker,
     image: &str,
     packages: &[String],
     epoch: i64,
+    cleanup: &mut Cleanup,
 ) -> Result<Captured, ConfigureError> {
     let names = packages.join(", ");
     let mut cmd = vec![
@@ -138,11 +190,8 @@ async fn run(
     let container = Container::create(docker, &step)
         .await
         .map_err(|source| container_error(&names, source))?;
-    let outcome = run_in(&container, packages, epoch).await;
-    let removed = container.remove().await;
-    let captured = outcome?;
-    removed.map_err(|source| container_error(&names, source))?;
-    Ok(captured)
+    let container = cleanup.container.insert(container);
+    run_in(container, packages, epoch).await
 }
 
 async fn run_in(

@@ -74,7 +74,8 @@ pub struct ReadDebs {
 }
 
 /// Reads `debs` on every core (xz decompression is most of the work), keeping lock
-/// order.
+/// order. Each thread takes the next unread deb, largest first, so that one large
+/// package does not leave the other cores idle at the end.
 pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
     let spool = tempfile::Builder::new()
         .prefix("rtlock-apt-")
@@ -84,17 +85,25 @@ pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
             dir: std::env::temp_dir(),
             source,
         })?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = debs.len().div_ceil(threads).max(1);
-    let read: Vec<Result<Vec<Deb>, InstallError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = debs
-            .chunks(chunk)
-            .map(|part| {
-                let dir = spool.path();
+    let size = |p: &PackageDeb| std::fs::metadata(&p.file).map_or(0, |m| m.len());
+    let mut order: Vec<(u64, usize)> = debs.iter().map(size).zip(0..).collect();
+    order.sort_unstable_by(|a, b| b.cmp(a));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(debs.len().max(1));
+    let read: Vec<Vec<(usize, Result<Deb, InstallError>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (dir, order, next) = (spool.path(), &order, &next);
                 scope.spawn(move || {
-                    part.iter()
-                        .map(|p| read_deb(&p.file, &p.name, dir))
-                        .collect::<Result<Vec<_>, _>>()
+                    let mut done = Vec::new();
+                    while let Some(&(_, i)) =
+                        order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        done.push((i, read_deb(&debs[i].file, &debs[i].name, dir)));
+                    }
+                    done
                 })
             })
             .collect();
@@ -103,9 +112,13 @@ pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
             .map(|h| h.join().expect("a .deb reader thread panicked"))
             .collect()
     });
+    let mut slots: Vec<Option<Result<Deb, InstallError>>> = (0..debs.len()).map(|_| None).collect();
+    for (i, result) in read.into_iter().flatten() {
+        slots[i] = Some(result);
+    }
     let mut all = Vec::with_capacity(debs.len());
-    for part in read {
-        all.extend(part?);
+    for slot in slots {
+        all.push(slot.expect("every deb was read")?);
     }
     Ok(ReadDebs {
         debs: debs.iter().cloned().zip(all).collect(),
