@@ -341,11 +341,19 @@ async fn as_of_drops_later_files_and_files_without_upload_time_yanked_stay() {
         upload_time: Some("2020-01-01T00:00:00Z".into()),
         ..HandMade::default()
     };
+    // Uploaded at the very millisecond of the cut-off: excluded, as uv excludes it.
+    let at_cutoff = HandMade {
+        filename: "six-1.0.3-py3-none-any.whl".into(),
+        body: b"z".to_vec(),
+        upload_time: Some("2023-01-01T00:00:00.000Z".into()),
+        ..HandMade::default()
+    };
     fixture.add_file("six", undated);
     fixture.add_file("six", yanked);
+    fixture.add_file("six", at_cutoff);
     let cache = tempfile::TempDir::new().unwrap();
     let all = project(&client(cache.path(), &[fixture.url()], None), "six").await;
-    assert_eq!(all.files.len(), 4);
+    assert_eq!(all.files.len(), 5);
     let dated = project(
         &client(cache.path(), &[fixture.url()], Some("2023-01-01T00:00:00Z")),
         "six",

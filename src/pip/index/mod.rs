@@ -167,12 +167,15 @@ impl Index {
         })
     }
 
-    /// Whether `as_of` lets the resolver see a file: uploaded at or before it, and a file
-    /// without an upload time is unavailable (as uv's `--exclude-newer` treats it).
+    /// Whether `as_of` lets the resolver see a file: uploaded strictly before it, compared
+    /// in whole milliseconds, and a file without an upload time is unavailable. That is
+    /// how uv's resolver applies `--exclude-newer`, which the oracle tests compare with.
     fn available(&self, file: &DistFile) -> bool {
         match self.inner.as_of {
             None => true,
-            Some(as_of) => file.upload_time.is_some_and(|t| t <= as_of),
+            Some(as_of) => file
+                .upload_time
+                .is_some_and(|t| t.as_millisecond() < as_of.as_millisecond()),
         }
     }
 
