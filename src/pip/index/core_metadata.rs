@@ -44,8 +44,12 @@ pub fn parse(text: &str, file: &str) -> Result<CoreMetadata, IndexError> {
                         .map_err(|e| bad(line, &value, e.to_string()))?,
                 )
             }
-            "provides-extra" => provides_extra
-                .push(ExtraName::from_str(&value).map_err(|e| bad(line, &value, e.to_string()))?),
+            // An extra nobody can name is one nobody can ask for: skipped with a warning,
+            // as uv does, rather than failing every resolution that touches the package.
+            "provides-extra" => match ExtraName::from_str(&value) {
+                Ok(extra) => provides_extra.push(extra),
+                Err(e) => tracing::warn!("{file}: ignoring the invalid extra {value:?}: {e}"),
+            },
             _ => {}
         }
     }
@@ -110,6 +114,16 @@ Description-Content-Type: text/markdown\n\n# Requests\nName: not-a-header\n";
         )
         .unwrap();
         assert_eq!(m.requires_dist[0].to_string(), "b>=2");
+    }
+
+    #[test]
+    fn an_invalid_extra_is_skipped() {
+        let m = parse(
+            "Name: a\nVersion: 1\nProvides-Extra: ok\nProvides-Extra: not ok!\n",
+            "a-1-py3-none-any.whl",
+        )
+        .unwrap();
+        assert_eq!(m.provides_extra.len(), 1);
     }
 
     #[test]
