@@ -608,3 +608,24 @@ async fn a_big_wheel_is_read_by_ranges_without_downloading_it() {
     );
     assert!(from_file.requires_python.is_some());
 }
+
+#[tokio::test]
+async fn an_announced_metadata_file_that_is_missing_falls_back_to_the_wheel() {
+    let fixture = six();
+    fixture.set_metadata_files_missing(true);
+    let cache = tempfile::TempDir::new().unwrap();
+    let index = client(cache.path(), &[fixture.url()], None);
+    let p = project(&index, "six").await;
+    let wheel = file(&p, "six-1.17.0-py2.py3-none-any.whl");
+    assert!(wheel.core_metadata.is_some());
+    let m = metadata_of(&index, wheel).await;
+    assert_eq!(m.version.to_string(), "1.17.0");
+    assert_eq!(
+        fixture.responses_to("/files/six-1.17.0-py2.py3-none-any.whl.metadata", 404),
+        1
+    );
+    assert_eq!(
+        fixture.requests("/files/six-1.17.0-py2.py3-none-any.whl"),
+        1
+    );
+}

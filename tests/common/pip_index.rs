@@ -123,6 +123,7 @@ struct Switches {
     no_ranges: AtomicBool,
     fail_first: AtomicUsize,
     page_delay_ms: AtomicUsize,
+    metadata_files_missing: AtomicBool,
 }
 
 struct Shared {
@@ -286,6 +287,15 @@ impl PipIndex {
     /// Hide the `.metadata` files (404) and the page attributes that announce them.
     pub fn set_no_metadata(&self, on: bool) {
         self.shared.switches.no_metadata.store(on, Ordering::SeqCst);
+    }
+
+    /// Answer 404 for the `.metadata` files while the pages still announce them (as a
+    /// mirror that copied the pages but not the files would).
+    pub fn set_metadata_files_missing(&self, on: bool) {
+        self.shared
+            .switches
+            .metadata_files_missing
+            .store(on, Ordering::SeqCst);
     }
 
     /// Ignore `Range` headers: files are always sent whole (200), without `Accept-Ranges`.
@@ -899,6 +909,10 @@ async fn answer(shared: &Shared, path: &str, headers: &HeaderMap) -> Response {
     }
     let on_disk = if let Some(wheel) = filename.strip_suffix(".metadata") {
         if no_metadata
+            || shared
+                .switches
+                .metadata_files_missing
+                .load(Ordering::SeqCst)
             || shared
                 .find(wheel)
                 .is_none_or(|f| f.metadata_sha256.is_none())

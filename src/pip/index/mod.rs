@@ -209,17 +209,26 @@ impl Index {
             let mut url = file.url.clone();
             url.set_fragment(None);
             url.set_path(&format!("{}.metadata", url.path()));
-            let blob = match hash {
+            let fetched = match hash {
                 Some(sha256) => fetcher.fetch_verified(&url, sha256, None).await,
                 None => fetcher.fetch_index(&url).await,
+            };
+            match fetched {
+                Ok(blob) => {
+                    return std::fs::read(&blob.path).map_err(|e| {
+                        IndexError::Cache(Box::new(FetchError::LocalFile {
+                            path: blob.path,
+                            source: e,
+                        }))
+                    });
+                }
+                // A page that announces a file it does not serve (mirrors that copy the
+                // pages but not the .metadata files): read the wheel instead.
+                Err(FetchError::Status { status, .. }) if status.as_u16() == 404 => {
+                    tracing::debug!("{}: announced but missing", redact(&url));
+                }
+                Err(e) => return Err(fetch_error(&url, Box::new(e))),
             }
-            .map_err(|e| fetch_error(&url, Box::new(e)))?;
-            return std::fs::read(&blob.path).map_err(|e| {
-                IndexError::Cache(Box::new(FetchError::LocalFile {
-                    path: blob.path,
-                    source: e,
-                }))
-            });
         }
         let memo_key = file.sha256.as_deref().map(memo_key);
         if let Some(bytes) = memo_key.as_deref().and_then(|k| self.memoized(k)) {
