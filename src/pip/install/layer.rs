@@ -63,16 +63,15 @@ pub fn make_layer(
         base,
         target,
         files: BTreeMap::new(),
-        dirs: BTreeSet::new(),
     };
     for (wheel, read) in wheels.iter().zip(read) {
         maker.install(wheel, read)?;
     }
     let (whiteouts, replaced) = maker.uninstall(wheels)?;
     let mut entries: Vec<Entry> = Vec::new();
-    let mut dirs = std::mem::take(&mut maker.dirs);
-    for path in maker.files.keys().chain(&dirs.clone()) {
-        maker.parents(path, &mut dirs);
+    let mut dirs = BTreeSet::new();
+    for path in maker.files.keys() {
+        parents(path, &mut dirs);
     }
     entries.extend(
         dirs.into_iter()
@@ -93,8 +92,6 @@ struct Maker<'a> {
     target: &'a Target,
     /// Image path → (the wheel that installs it, its entry).
     files: BTreeMap<String, (String, Entry)>,
-    /// Directories to have (those the base lacks become entries).
-    dirs: BTreeSet<String>,
 }
 
 impl Maker<'_> {
@@ -125,13 +122,24 @@ impl Maker<'_> {
             rows.push(row(&dest, site, &sha256, size));
             self.add(wheel, Entry::file(&dest, file.mode, content))?;
         }
+        let bad_script = |reason: String| InstallError::UnsafeEntry {
+            package: wheel.name.clone(),
+            wheel: wheel.filename.clone(),
+            entry: format!("{dist_info}/entry_points.txt"),
+            reason,
+        };
         for entry_point in scripts::entry_points(entry_points.as_deref().unwrap_or("")) {
-            let entry_point = entry_point.map_err(|line| InstallError::UnsafeEntry {
-                package: wheel.name.clone(),
-                wheel: wheel.filename.clone(),
-                entry: format!("{dist_info}/entry_points.txt"),
-                reason: format!("the script `{line}` is not `name = module:function`"),
+            let entry_point = entry_point.map_err(|line| {
+                bad_script(format!(
+                    "the script `{line}` is not `name = module:function`"
+                ))
             })?;
+            let name = &entry_point.name;
+            if name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+                return Err(bad_script(format!(
+                    "the script name `{name}` is not a plain file name"
+                )));
+            }
             let dest = join_path(&target.scripts, &entry_point.name);
             let bytes = scripts::wrapper(&entry_point, &target.interpreter);
             rows.push(row(&dest, site, &sha256(&bytes), bytes.len() as u64));
@@ -171,14 +179,6 @@ impl Maker<'_> {
         }
         self.files.insert(entry.path.clone(), (owner, entry));
         Ok(())
-    }
-
-    /// Adds every ancestor of `path` to `dirs`.
-    fn parents(&self, path: &str, dirs: &mut BTreeSet<String>) {
-        let mut current = split_parent(path).0;
-        while !current.is_empty() && dirs.insert(current.to_string()) {
-            current = split_parent(current).0;
-        }
     }
 
     /// Whiteouts for the files of base distributions that a wheel replaces (found by
@@ -284,6 +284,15 @@ impl Maker<'_> {
             .cloned()
             .collect();
         Ok(hidden)
+    }
+}
+
+/// Adds every ancestor of `path` to `dirs` (the directories a file needs; those the
+/// base lacks become entries).
+fn parents(path: &str, dirs: &mut BTreeSet<String>) {
+    let mut current = split_parent(path).0;
+    while !current.is_empty() && dirs.insert(current.to_string()) {
+        current = split_parent(current).0;
     }
 }
 

@@ -348,3 +348,98 @@ pub fn read_all(wheels: &[Wheel], spool: &Spool) -> Result<Vec<ReadWheel>, Insta
         .map(|r| r.expect("every wheel was read"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use zip::write::SimpleFileOptions;
+
+    /// A small wheel written here: a package, an executable data script with a
+    /// `#!python` shebang, and RECORD rows for all (`extra` entries appended as given).
+    fn write_wheel(dir: &Path, extra: &[(&str, &[u8])], bad_hash: bool) -> Wheel {
+        let path = dir.join("demo-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let mut files: Vec<(&str, &[u8], u32)> = vec![
+            ("demo/__init__.py", b"VALUE = 1\n", 0o644),
+            ("demo-1.0.data/scripts/tool", b"#!python\nprint(1)\n", 0o755),
+            (
+                "demo-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n",
+                0o644,
+            ),
+            (
+                "demo-1.0.dist-info/entry_points.txt",
+                b"[console_scripts]\ndemo = demo:main\n",
+                0o644,
+            ),
+        ];
+        files.extend(extra.iter().map(|(n, b)| (*n, *b, 0o644)));
+        let mut record = String::new();
+        for (name, bytes, mode) in &files {
+            let digest = Sha256::digest(if bad_hash { b"other".as_slice() } else { bytes });
+            record.push_str(&format!(
+                "{name},sha256={},{}\n",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+                bytes.len()
+            ));
+            zip.start_file(*name, SimpleFileOptions::default().unix_permissions(*mode))
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        record.push_str("demo-1.0.dist-info/RECORD,,\n");
+        zip.start_file("demo-1.0.dist-info/RECORD", SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(record.as_bytes()).unwrap();
+        zip.finish().unwrap();
+        Wheel {
+            name: "demo".into(),
+            version: "1.0".into(),
+            filename: "demo-1.0-py3-none-any.whl".into(),
+            file: path,
+            requested: true,
+        }
+    }
+
+    #[test]
+    fn reads_files_keys_modes_and_entry_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(1 << 20).unwrap();
+        let read = read(&write_wheel(dir.path(), &[], false), &spool).unwrap();
+        assert_eq!(read.dist_info, "demo-1.0.dist-info");
+        assert!(read.entry_points.unwrap().contains("demo = demo:main"));
+        let find = |path: &str| read.files.iter().find(|f| f.path == path).unwrap();
+        assert_eq!(find("demo/__init__.py").key, SchemeKey::Purelib);
+        assert_eq!(find("demo/__init__.py").mode, 0o644);
+        let tool = find("tool");
+        assert_eq!((tool.key, tool.mode), (SchemeKey::Scripts, 0o755));
+        assert!(!read.files.iter().any(|f| f.path.ends_with("RECORD")));
+    }
+
+    #[test]
+    fn refuses_bad_hashes_escaping_paths_and_unknown_data_keys() {
+        let spool = Spool::new(0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = read(&write_wheel(dir.path(), &[], true), &spool).unwrap_err();
+        assert!(matches!(err, InstallError::HashMismatch { .. }), "{err}");
+        assert!(
+            err.to_string().contains("demo-1.0-py3-none-any.whl"),
+            "{err}"
+        );
+        for (entry, reason) in [
+            ("../evil.py", "escapes"),
+            ("demo-1.0.data/lib/x.py", "purelib, platlib"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let err = read(&write_wheel(dir.path(), &[(entry, b"x")], false), &spool)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{entry}`")) && err.contains(reason),
+                "{err}"
+            );
+        }
+        assert_eq!(normalize("Python_Dateutil"), "python-dateutil");
+        assert_eq!(normalize("a.-_b"), "a-b");
+    }
+}
