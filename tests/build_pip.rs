@@ -574,3 +574,46 @@ fn a_wheel_upgrading_a_base_distribution_removes_the_old_files() {
     assert!(checks.contains("Charset-Normalizer 3.4.0 "), "{checks}");
     let _ = docker(&["rmi", "-f", &tag]);
 }
+
+#[test]
+fn a_dead_url_falls_back_to_a_mirror_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let wheel = small_wheel();
+    let dead = |w: &WheelFile| wheels().server.url(&format!("gone/{}", w.file)).to_string();
+    let lock = write_lock(
+        &root.path().join("p"),
+        &testbed().image_python,
+        &[wheel.clone()],
+        &dead,
+    );
+    let mirror = wheels().server.base_url().to_string();
+    let out = rtlock(
+        &root.path().join("cache"),
+        &[
+            "-q",
+            "build",
+            "-l",
+            lock.to_str().unwrap(),
+            "--mirror",
+            &mirror,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(wheels().server.requests(&format!("/{}", wheel.file)) >= 1);
+}
+
+#[test]
+fn a_base_without_python_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let lock = write_lock(
+        &root.path().join("p"),
+        &testbed().image_minimal,
+        &[small_wheel()],
+        &served,
+    );
+    assert_fails(
+        root.path(),
+        &lock,
+        &["has no `python3` interpreter", "[apt] packages"],
+    );
+}
