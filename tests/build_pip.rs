@@ -583,7 +583,7 @@ fn a_dead_url_falls_back_to_a_mirror_directory() {
     let lock = write_lock(
         &root.path().join("p"),
         &testbed().image_python,
-        &[wheel.clone()],
+        std::slice::from_ref(&wheel),
         &dead,
     );
     let mirror = wheels().server.base_url().to_string();
