@@ -20,13 +20,15 @@ pub struct PlannedLayer {
     pub key: Option<String>,
 }
 
-/// The layers for the lock's packages, bottom first, except apt's: the apt layer needs
-/// the base's files and is made in [`super::build_with_options`] (see [`super::apt`]).
+/// The layers for the lock's packages, bottom first, except apt's and pip's: they need
+/// the base's files and are made in [`super::build_with_options`] (see [`super::apt`],
+/// [`super::pip`]).
 pub fn plan(lock: &Lockfile) -> Result<Vec<PlannedLayer>, BuildError> {
-    for (ecosystem, count) in [("pip", lock.pip.len()), ("R", lock.r.len())] {
-        if count > 0 {
-            return Err(BuildError::NotYet { ecosystem, count });
-        }
+    if !lock.r.is_empty() {
+        return Err(BuildError::NotYet {
+            ecosystem: "R",
+            count: lock.r.len(),
+        });
     }
     Ok(Vec::new())
 }

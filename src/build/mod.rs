@@ -170,16 +170,7 @@ pub async fn build_with_options(
     ctx: &BuildContext,
     options: &BuildOptions,
 ) -> Result<(Built, BuildNotes), BuildError> {
-    // The pip layer is made here, like apt's, not planned.
-    let planned = if lock.pip.is_empty() {
-        layers::plan(lock)?
-    } else {
-        layers::plan(&Lockfile {
-            pip: Vec::new(),
-            ..lock.clone()
-        })?
-    };
-    build_inner(lock, ctx, planned, Some(options)).await
+    build_inner(lock, ctx, layers::plan(lock)?, Some(options)).await
 }
 
 /// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the

@@ -108,7 +108,10 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     match args.format {
         BuildFormat::Text => println!("{}", built.image.manifest_digest),
-        BuildFormat::Json => println!("{}", serde_json::to_string(&summary(&built, &notes))?),
+        BuildFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?
+        ),
     }
     drop(scratch);
     Ok(ExitCode::SUCCESS)
@@ -122,6 +125,15 @@ struct Summary {
     /// Present when the image has an apt layer.
     #[serde(skip_serializing_if = "Option::is_none")]
     apt: Option<AptSummary>,
+    /// Present when the image has a pip layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pip: Option<PipSummary>,
+}
+
+#[derive(Serialize)]
+struct PipSummary {
+    /// The wheels installed.
+    packages: usize,
 }
 
 #[derive(Serialize)]
@@ -138,7 +150,7 @@ struct LayerSummary {
     media_type: String,
 }
 
-fn summary(built: &Built, notes: &BuildNotes) -> Summary {
+fn summary(built: &Built, notes: &BuildNotes, pip_packages: usize) -> Summary {
     Summary {
         digest: built.image.manifest_digest.to_string(),
         config: built.image.config_descriptor.digest.to_string(),
@@ -155,6 +167,9 @@ fn summary(built: &Built, notes: &BuildNotes) -> Summary {
             .collect(),
         apt: notes.apt_layer.then(|| AptSummary {
             pending_configure: notes.apt_pending_configure.clone(),
+        }),
+        pip: notes.pip_layer.then(|| PipSummary {
+            packages: pip_packages,
         }),
     }
 }
