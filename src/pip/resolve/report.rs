@@ -223,3 +223,28 @@ fn plain(v: &Version) -> Version {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use pep440_rs::VersionSpecifiers;
+
+    use super::*;
+
+    fn range(spec: &str) -> Ranges<Version> {
+        Ranges::from(VersionSpecifiers::from_str(spec).unwrap())
+    }
+
+    #[test]
+    fn ranges_read_as_pep440() {
+        assert_eq!(specifier(&range(">=1.23.2")), ">=1.23.2");
+        // `<3` is "below 3's first pre-release" inside; the message says `<3`.
+        assert_eq!(specifier(&range(">=1.21.1,<3")), ">=1.21.1,<3");
+        assert_eq!(specifier(&range("==2.2.3")), "==2.2.3");
+        assert_eq!(specifier(&range("!=2.0")), "<2.0 or >2.0");
+        assert_eq!(specifier(&Ranges::full()), "");
+        assert_eq!(versions_of(&range("==2.2.3")), " 2.2.3");
+        assert_eq!(versions_of(&Ranges::full()), "");
+    }
+}
