@@ -279,17 +279,16 @@ impl PackageSource for LiveSource {
     }
 }
 
-/// Debian bookworm's Python on x86_64: the test bed's python base image.
+/// Debian bookworm's C library.
+const GLIBC_2_36: Libc = Libc::Glibc {
+    major: 2,
+    minor: 36,
+};
+
+/// Debian bookworm's Python on x86_64: the test bed's python base image, the Python uv is
+/// told about.
 fn bookworm() -> Target {
-    Target::new(
-        "3.11.2",
-        "amd64",
-        Libc::Glibc {
-            major: 2,
-            minor: 36,
-        },
-    )
-    .unwrap()
+    Target::new(uv::PYTHON_VERSION, "amd64", GLIBC_2_36).unwrap()
 }
 
 fn request(reqs: &[&str]) -> Request {
@@ -424,15 +423,7 @@ async fn the_best_wheel_for_the_target() {
         numpy.file.filename,
         "numpy-2.2.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     );
-    let arm = Target::new(
-        "3.11.2",
-        "arm64",
-        Libc::Glibc {
-            major: 2,
-            minor: 36,
-        },
-    )
-    .unwrap();
+    let arm = Target::new(uv::PYTHON_VERSION, "arm64", GLIBC_2_36).unwrap();
     let res = lock(&arm, &request(&["numpy==2.2.1"])).await.unwrap();
     assert_eq!(
         res.packages[0].file.filename,
