@@ -160,7 +160,8 @@ impl Target {
     }
 }
 
-fn parse_glibc(version: &str) -> Result<Libc, TargetError> {
+/// `2.36` (or `2.36.1`) → glibc 2.36.
+pub fn parse_glibc(version: &str) -> Result<Libc, TargetError> {
     let bad = || TargetError::Glibc(version.to_string());
     let (major, minor) = version.split_once('.').ok_or_else(bad)?;
     let minor = minor.split('.').next().unwrap_or(minor);

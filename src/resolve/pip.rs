@@ -14,7 +14,7 @@ use crate::manifest::PipSpec;
 use crate::pip::index::Index;
 use crate::pip::resolve::{self, Request, ResolveError};
 use crate::pip::tags::Libc;
-use crate::pip::target::{Target, TargetError};
+use crate::pip::target::{Target, TargetError, parse_glibc};
 use crate::pip::{PackageName, Version};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub async fn lock_pip(
     }
     let interpreter = base.interpreter.as_ref().ok_or(PipLockError::NoPython)?;
     let indexes = choose_indexes(inputs.spec, &|k| std::env::var(k).ok(), base)?;
-    let target = Target::new(&interpreter.version, inputs.architecture, libc(base))?;
+    let target = Target::new(&interpreter.version, inputs.architecture, libc(base)?)?;
     let mut urls = vec![indexes.index_url.clone()];
     urls.extend(indexes.extra_index_urls.iter().cloned());
     let index = Index::new(fetcher.clone(), urls, inputs.as_of);
@@ -155,15 +155,11 @@ pub async fn lock_pip(
 
 /// The wheels' C library: the base's glibc; without one (a static or musl image, which
 /// rtlock does not detect yet) only the oldest manylinux wheels, which every glibc takes.
-fn libc(base: &BasePython) -> Libc {
-    let parsed = base.glibc.as_deref().and_then(|v| {
-        let (major, minor) = v.split_once('.')?;
-        Some(Libc::Glibc {
-            major: major.parse().ok()?,
-            minor: minor.parse().ok()?,
-        })
-    });
-    parsed.unwrap_or(Libc::Glibc { major: 2, minor: 5 })
+fn libc(base: &BasePython) -> Result<Libc, TargetError> {
+    match base.glibc.as_deref() {
+        Some(version) => parse_glibc(version),
+        None => Ok(Libc::Glibc { major: 2, minor: 5 }),
+    }
 }
 
 /// The indexes to search, and where they came from (said in errors and `-v` output).
