@@ -1,8 +1,6 @@
 //! PEP 691 JSON project pages (`application/vnd.pypi.simple.v1+json`), with PEP 700's
 //! `upload-time` and PEP 714's `core-metadata` (and its older `dist-info-metadata` name).
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 use url::Url;
 
@@ -18,7 +16,7 @@ struct File {
     filename: String,
     url: String,
     #[serde(default)]
-    hashes: HashMap<String, String>,
+    hashes: Hashes,
     #[serde(default)]
     size: Option<u64>,
     #[serde(default, rename = "requires-python")]
@@ -34,12 +32,43 @@ struct File {
 }
 
 /// `false`, `true`, a reason string (`yanked`) or a hash table (`core-metadata`).
-#[derive(Deserialize)]
-#[serde(untagged)]
+///
+/// Deserialized by hand: serde's untagged enums buffer every value before trying each
+/// variant, which made them most of the parse time of a page with thousands of files.
 enum Flag {
     Bool(bool),
     Text(String),
-    Hashes(HashMap<String, String>),
+    Hashes(Hashes),
+}
+
+/// The one hash rtlock uses; other algorithms are skipped without being stored.
+#[derive(Deserialize, Default)]
+struct Hashes {
+    #[serde(default)]
+    sha256: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean, a string or a table of hashes")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag::Bool(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Flag, E> {
+                Ok(Flag::Text(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Flag, A::Error> {
+                Hashes::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Flag::Hashes)
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// The files of a JSON page; relative URLs are resolved against `page_url`.
@@ -58,11 +87,11 @@ pub fn parse(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
             };
             let core_metadata = match f.core_metadata.or(f.dist_info_metadata) {
                 None | Some(Flag::Bool(false)) => None,
-                Some(Flag::Hashes(h)) => Some(h.get("sha256").map(|s| s.to_ascii_lowercase())),
+                Some(Flag::Hashes(h)) => Some(h.sha256.map(|s| s.to_ascii_lowercase())),
                 Some(_) => Some(None),
             };
             Ok(DistFile {
-                sha256: f.hashes.get("sha256").map(|s| s.to_ascii_lowercase()),
+                sha256: f.hashes.sha256.map(|s| s.to_ascii_lowercase()),
                 size: f.size,
                 requires_python: f.requires_python.filter(|r| !r.trim().is_empty()),
                 yanked,

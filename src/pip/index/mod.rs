@@ -138,7 +138,15 @@ impl Index {
                     source: e,
                 }))
             })?;
-            let files = parse_page(&body, &page_url).map_err(|why| IndexError::BadPage {
+            // Off the async threads: a big page (numpy's, boto3's) is milliseconds of CPU,
+            // and the resolver's other prefetches should not wait behind it.
+            let parsed = {
+                let page_url = page_url.clone();
+                tokio::task::spawn_blocking(move || parse_page(&body, &page_url))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("the parser stopped: {e}")))
+            };
+            let files = parsed.map_err(|why| IndexError::BadPage {
                 project: name.to_string(),
                 index: redact(index),
                 why,
