@@ -168,7 +168,7 @@ fn summary(built: &Built, notes: &BuildNotes, pip_packages: usize) -> Summary {
         apt: notes.apt_layer.then(|| AptSummary {
             pending_configure: notes.apt_pending_configure.clone(),
         }),
-        pip: notes.pip_layer.then(|| PipSummary {
+        pip: notes.pip_layer.then_some(PipSummary {
             packages: pip_packages,
         }),
     }
