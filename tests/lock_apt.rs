@@ -262,7 +262,10 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
         let assert = rtlock(dir.path()).arg("lock").assert().failure();
         let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
         // Refused by the resolver (not by a fetch or a parse), naming the request.
-        assert!(err.contains("cannot resolve [apt] packages"), "{packages:?}: {err}");
+        assert!(
+            err.contains("cannot resolve [apt] packages"),
+            "{packages:?}: {err}"
+        );
         assert!(err.contains(named), "{packages:?}: {err}");
         assert!(!dir.path().join("runtime.lock").exists(), "{packages:?}");
     }
