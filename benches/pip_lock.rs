@@ -5,7 +5,8 @@
 //!
 //! - `rtlock lock` on the test bed's python image (CPython 3.11.2, glibc 2.36, x86_64),
 //!   cold (an empty `--cache-dir`: index pages, metadata and the base image fetched) and
-//!   warm (`--offline` with that cache);
+//!   warm (`--offline` with that cache), and cold once more with only the base image
+//!   already cached (what the pip part costs, apart from reading the image);
 //! - `uv pip compile` for the same Python and platform (`x86_64-manylinux_2_36`, the base's
 //!   distributions as constraints), cold (an empty `--cache-dir`) and warm (`--offline`);
 //!   and once more for `x86_64-manylinux_2_28`, the target of the issue's uv figures.
@@ -44,17 +45,25 @@ fn main() {
     let base = uv::base_distributions(&bed.image_python);
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
+    // By digest: the warm run is `--offline`, and only the registry resolves a tag.
+    let base_section = format!(
+        "[base]\nimage = \"{}@{}\"\n",
+        bed.image_python,
+        testbed::registry_digest(&bed.image_python)
+    );
     std::fs::write(
         dir.join("runtime.toml"),
         format!(
-            "[base]\nimage = \"{}@{}\"\n\n[pip]\npackages = {PACKAGES:?}\nindex-url = \"{index}\"\n\n\
-             [lock]\nas-of = \"{AS_OF}\"\n",
-            bed.image_python,
-            // By digest: the warm run is `--offline`, and only the registry resolves a tag.
-            testbed::registry_digest(&bed.image_python)
+            "{base_section}\n[pip]\npackages = {PACKAGES:?}\nindex-url = \"{index}\"\n\n\
+             [lock]\nas-of = \"{AS_OF}\"\n"
         ),
     )
     .unwrap();
+    // The base alone: locking it fills a cache with the base image and its Python facts,
+    // so that the pip part's cold cost can be told apart from reading the image.
+    let base_only = dir.join("base-only");
+    std::fs::create_dir_all(&base_only).unwrap();
+    std::fs::write(base_only.join("runtime.toml"), &base_section).unwrap();
     uv::uv();
 
     println!(
@@ -88,18 +97,24 @@ fn main() {
     }
 
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    let (mut pip_cold, mut pip_warm) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let cache = dir.join(format!("rtlock-cache-{run}"));
         cold.push(time(rtlock(dir, &cache, false)).0);
         warm.push(time(rtlock(dir, &cache, true)).0);
         let _ = std::fs::remove_dir_all(&cache);
+        time(rtlock(&base_only, &cache, false));
+        pip_cold.push(time(rtlock(dir, &cache, false)).0);
+        pip_warm.push(time(rtlock(dir, &cache, true)).0);
+        let _ = std::fs::remove_dir_all(&cache);
     }
     let lock = std::fs::read_to_string(dir.join("runtime.lock")).unwrap();
     let pins = lock.matches("\n[[pip]]\n").count();
+    row("rtlock lock (empty cache)", &mut cold, &mut warm, pins);
     row(
-        "rtlock lock (python base, glibc 2.36)",
-        &mut cold,
-        &mut warm,
+        "rtlock lock (base cached, pip cold)",
+        &mut pip_cold,
+        &mut pip_warm,
         pins,
     );
 }
@@ -112,8 +127,11 @@ fn row(name: &str, cold: &mut [Duration], warm: &mut [Duration], pins: usize) {
     );
 }
 
-/// `rtlock lock` in `dir` with `cache`; `offline` for the warm run.
+/// `rtlock lock` in `dir` with `cache`; `offline` for the warm run. The previous lock is
+/// removed first: with one, rtlock keeps its pins (as `lock` does for a team), which uv
+/// has no equivalent of here.
 fn rtlock(dir: &Path, cache: &Path, offline: bool) -> Command {
+    let _ = std::fs::remove_file(dir.join("runtime.lock"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
     cmd.current_dir(dir)
         .envs(testbed::testbed().env())
