@@ -8,9 +8,10 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
+use super::fetch::{PinnedFile, fetch_pinned};
 use super::{BuildContext, BuildError, BuildOptions};
 use crate::apt::install::{self, AptLayer, InstallError, PackageDeb};
-use crate::fetch::{Fetcher, error_chain};
+use crate::fetch::Fetcher;
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{AptPackage, Lockfile};
@@ -94,43 +95,20 @@ async fn fetch_one(
     package: &AptPackage,
     mirrors: &[Url],
 ) -> Result<PathBuf, BuildError> {
-    let mut candidates = Vec::new();
-    match Url::parse(&package.url) {
-        Ok(url) => candidates.push(url),
-        Err(e) => tracing::warn!(
-            "{}: the lock's url `{}` is not a URL ({e})",
-            package.name,
-            package.url
-        ),
-    }
-    let relative = package.filename.trim_start_matches('/');
-    for mirror in mirrors {
-        let mut base = mirror.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        if let Ok(url) = base.join(relative) {
-            candidates.push(url);
-        }
-    }
-    let mut failures = Vec::new();
-    for url in &candidates {
-        match fetcher
-            .fetch_verified(url, &package.sha256, Some(package.size))
-            .await
-        {
-            Ok(blob) => return Ok(blob.path),
-            Err(e) => {
-                tracing::debug!("{}: {}", package.name, error_chain(&e));
-                failures.push(error_chain(&e));
-            }
-        }
-    }
-    Err(BuildError::AptFetch {
-        package: format!("{} {} ({})", package.name, package.version, package.arch),
-        filename: package.filename.clone(),
-        failures,
-    })
+    let file = PinnedFile {
+        name: &package.name,
+        url: &package.url,
+        relative: &package.filename,
+        sha256: &package.sha256,
+        size: package.size,
+    };
+    fetch_pinned(fetcher, file, mirrors)
+        .await
+        .map_err(|failures| BuildError::AptFetch {
+            package: format!("{} {} ({})", package.name, package.version, package.arch),
+            filename: package.filename.clone(),
+            failures,
+        })
 }
 
 /// The base image's filesystem, with what the apt installer reads of it kept.

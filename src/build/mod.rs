@@ -10,6 +10,7 @@
 pub mod apt;
 pub mod check;
 pub mod config;
+pub mod fetch;
 pub mod layers;
 pub mod pip;
 

@@ -7,7 +7,8 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::BuildError;
-use crate::fetch::{Fetcher, error_chain};
+use super::fetch::{PinnedFile, fetch_pinned};
+use crate::fetch::Fetcher;
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::PipPackage;
@@ -76,42 +77,20 @@ async fn fetch_one(
     package: &PipPackage,
     mirrors: &[Url],
 ) -> Result<std::path::PathBuf, BuildError> {
-    let mut candidates = Vec::new();
-    match Url::parse(&package.url) {
-        Ok(url) => candidates.push(url),
-        Err(e) => tracing::warn!(
-            "{}: the lock's url `{}` is not a URL ({e})",
-            package.name,
-            package.url
-        ),
-    }
-    for mirror in mirrors {
-        let mut base = mirror.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        if let Ok(url) = base.join(&package.file) {
-            candidates.push(url);
-        }
-    }
-    let mut failures = Vec::new();
-    for url in &candidates {
-        match fetcher
-            .fetch_verified(url, &package.sha256, Some(package.size))
-            .await
-        {
-            Ok(blob) => return Ok(blob.path),
-            Err(e) => {
-                tracing::debug!("{}: {}", package.name, error_chain(&e));
-                failures.push(error_chain(&e));
-            }
-        }
-    }
-    Err(BuildError::PipFetch {
-        package: format!("{} {}", package.name, package.version),
-        filename: package.file.clone(),
-        failures,
-    })
+    let file = PinnedFile {
+        name: &package.name,
+        url: &package.url,
+        relative: &package.file,
+        sha256: &package.sha256,
+        size: package.size,
+    };
+    fetch_pinned(fetcher, file, mirrors)
+        .await
+        .map_err(|failures| BuildError::PipFetch {
+            package: format!("{} {}", package.name, package.version),
+            filename: package.file.clone(),
+            failures,
+        })
 }
 
 /// The pip layer of `wheels` on the base made of `base_layers` plus `apt` (the apt

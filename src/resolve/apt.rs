@@ -236,11 +236,7 @@ fn archive_root<'r>(repositories: &'r [Repository], stanza: &str) -> &'r str {
 fn file_url(root: &str, filename: &str) -> String {
     let joined = format!("{root}{}", filename.trim_start_matches("./"));
     match Url::parse(&joined) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.to_string()
-        }
+        Ok(url) => crate::fetch::redact(&url),
         Err(_) => joined,
     }
 }

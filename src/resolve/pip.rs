@@ -142,7 +142,9 @@ pub async fn lock_pip(
             name: package,
             version: pinned.version.to_string(),
             file: file.filename.clone(),
-            url: without_credentials(&file.url),
+            // A lock is committed and shared: `user:password@` of an index stays out of it
+            // (pip keeps index credentials in its config or keyring, not in requirements).
+            url: crate::fetch::redact(&file.url),
             sha256,
             size,
             requested: pinned.requested,
@@ -251,15 +253,6 @@ pub fn choose_indexes(
     Err(IndexChoiceError::NoIndex)
 }
 
-/// A URL as the lock keeps it: without `user:password@`, since a lock is committed and
-/// shared (pip keeps index credentials in its config or keyring, not in requirements).
-pub fn without_credentials(url: &Url) -> String {
-    let mut url = url.clone();
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,11 +315,5 @@ mod tests {
 
         let none = choose_indexes(&spec(None, &[]), &no_env, &base(None, None));
         assert!(matches!(none, Err(IndexChoiceError::NoIndex)));
-    }
-
-    #[test]
-    fn credentials_stay_out_of_the_lock() {
-        let url = Url::parse("https://user:token@idx.test/packages/a.whl").unwrap();
-        assert_eq!(without_credentials(&url), "https://idx.test/packages/a.whl");
     }
 }
