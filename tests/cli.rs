@@ -84,7 +84,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn unfinished_commands_say_so_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 2] = [&["audit", "oci:img"], &["export", "requirements"]];
+    let cases: [&[&str]; 2] = [&["audit", "oci:img"], &["export", "renv"]];
     for args in cases {
         rtlock()
             .current_dir(dir.path())

@@ -156,3 +156,87 @@ fn live_lock_is_stable_and_explained() {
     assert_eq!(bytes.len() as u64, six.size);
     assert_eq!(hex::encode(Sha256::digest(&bytes)), six.sha256);
 }
+
+#[test]
+fn live_exports_install_with_hashes_checked() {
+    let dir = TempDir::new().unwrap();
+    let cache = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("runtime.toml"), manifest()).unwrap();
+    succeeded("lock", rtlock(dir.path(), cache.path(), &["lock"]));
+    let lock = Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
+
+    // pip downloads every exported pin from the index with its hash checked, and picks
+    // the very wheels of the lock.
+    let requirements = dir.path().join("requirements.txt");
+    let text = succeeded(
+        "export requirements",
+        rtlock(dir.path(), cache.path(), &["export", "requirements"]),
+    );
+    std::fs::write(&requirements, text).unwrap();
+    let downloads = dir.path().join("downloads");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-cache-dir",
+            "--require-hashes",
+            "--no-deps",
+        ])
+        .args(common::uv::PIP_TARGET)
+        .arg("--index-url")
+        .arg(configured_index())
+        .arg("--dest")
+        .arg(&downloads)
+        .arg("-r")
+        .arg(&requirements)
+        .env_remove("PIP_FIND_LINKS")
+        .output()
+        .unwrap();
+    ok("pip download --require-hashes of the export", out);
+    let mut got: Vec<String> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    got.sort();
+    let mut files: Vec<String> = lock.pip.iter().map(|p| p.file.clone()).collect();
+    files.sort();
+    assert_eq!(got, files, "pip picked other wheels than the lock");
+
+    // uv installs the exported pylock.toml: every locked distribution, at its version.
+    let pylock = dir.path().join("pylock.toml");
+    let text = succeeded(
+        "export pylock",
+        rtlock(dir.path(), cache.path(), &["export", "pylock"]),
+    );
+    std::fs::write(&pylock, text).unwrap();
+    let target = dir.path().join("target");
+    let out = std::process::Command::new(common::uv::uv())
+        .args(["pip", "install", "--no-config", "-r"])
+        .arg(&pylock)
+        .args(["--python-version", "3.11", "--python-platform"])
+        .arg(common::uv::PYTHON_PLATFORM)
+        .arg("--target")
+        .arg(&target)
+        .arg("--cache-dir")
+        .arg(dir.path().join("uv-cache"))
+        .output()
+        .unwrap();
+    ok("uv pip install -r pylock.toml", out);
+    let mut installed: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            let (dist, version) = name.strip_suffix(".dist-info")?.rsplit_once('-')?;
+            Some(format!("{}=={version}", normalize(dist)))
+        })
+        .collect();
+    installed.sort();
+    let mut locked: Vec<String> = lock
+        .pip
+        .iter()
+        .map(|p| format!("{}=={}", normalize(&p.name), p.version))
+        .collect();
+    locked.sort();
+    assert_eq!(installed, locked);
+}

@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command};
 pub mod build;
 pub mod context;
 pub mod diff;
+pub mod export;
 pub mod fetch;
 pub mod inspect;
 pub mod lock;
@@ -26,7 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Why(args) => why::run(args, global),
         Command::Audit(_) => not_yet("audit", "image audits"),
         Command::Inspect(args) => inspect::run(args, global),
-        Command::Export(_) => not_yet("export", "exports"),
+        Command::Export(args) => export::run(args, global),
     }
 }
 
