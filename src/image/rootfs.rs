@@ -151,7 +151,9 @@ impl RootFs {
         keep: &dyn Fn(&str, u64) -> Option<Keep>,
         bar: crate::progress::Bar,
     ) -> Result<(), ImageError> {
-        let reader = self.layers[index].open_with_progress(Some(bar))?;
+        let reader = self.layers[index]
+            .open_with_progress(Some(bar))?
+            .read_ahead();
         let mut archive = tar::Archive::new(reader);
         let read_error = |this: &Self, entry: Option<&str>, e: io::Error| {
             this.layer_error(index, entry, describe_read_error(&e))
