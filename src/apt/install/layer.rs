@@ -565,25 +565,15 @@ impl Maker<'_> {
             }
         }
 
-        let mut out: Vec<Entry> = doomed.keys().map(|path| whiteout(path)).collect();
+        let mut out: Vec<Entry> = doomed.keys().map(|path| Entry::whiteout(path)).collect();
         for name in info_names.iter().filter(|n| is_old_info(n)) {
             let path = format!("{INFO}/{name}");
             if !new_info.contains(&path) {
-                out.push(whiteout(&path));
+                out.push(Entry::whiteout(&path));
             }
         }
         Ok(out)
     }
-}
-
-/// An overlay whiteout: `DIR/.wh.NAME` hides `DIR/NAME` of the layers below.
-fn whiteout(path: &str) -> Entry {
-    let (parent, name) = split_parent(path);
-    Entry::file(
-        &join_path(parent, &format!(".wh.{name}")),
-        0o644,
-        Content::Bytes(Vec::new()),
-    )
 }
 
 fn with_metadata(mut entry: Entry, data: &DataEntry) -> Entry {

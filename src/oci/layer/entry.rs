@@ -60,6 +60,15 @@ impl Entry {
         Entry::new(path, EntryKind::Directory, mode)
     }
 
+    /// An overlay whiteout: `DIR/.wh.NAME` hides `DIR/NAME` of the layers below.
+    pub fn whiteout(path: &str) -> Entry {
+        let name = match path.rsplit_once('/') {
+            Some((parent, name)) => format!("{parent}/.wh.{name}"),
+            None => format!(".wh.{path}"),
+        };
+        Entry::file(&name, 0o644, Content::Bytes(Vec::new()))
+    }
+
     /// A regular file owned by root.
     pub fn file(path: &str, mode: u32, content: Content) -> Entry {
         Entry::new(path, EntryKind::File(content), mode)

@@ -226,7 +226,7 @@ impl Maker<'_> {
         let whiteouts = self
             .removed(doomed)?
             .iter()
-            .map(|path| whiteout(path))
+            .map(|path| Entry::whiteout(path))
             .collect();
         Ok((whiteouts, replaced))
     }
@@ -307,14 +307,4 @@ fn row(dest: &str, site: &str, sha256: &[u8; 32], size: u64) -> Row {
         hash: record::encode_sha256(sha256),
         size: size.to_string(),
     }
-}
-
-/// An overlay whiteout: `DIR/.wh.NAME` hides `DIR/NAME` of the layers below.
-fn whiteout(path: &str) -> Entry {
-    let (parent, name) = split_parent(path);
-    Entry::file(
-        &join_path(parent, &format!(".wh.{name}")),
-        0o644,
-        Content::Bytes(Vec::new()),
-    )
 }
