@@ -16,7 +16,10 @@ use crate::oci::Digest;
 use crate::oci::types::ImageConfig;
 
 /// Bump when [`BasePython`] or what it is read from changes.
-const FORMAT: &str = "python-v1";
+const FORMAT: &str = "python-v2";
+
+/// Alpine's package database: which musl the image has.
+const APK_INSTALLED: &str = "lib/apk/db/installed";
 
 /// Where pip keeps its built-in default index (`PyPI = PackageIndex("https://…/", …)`).
 const PIP_DEFAULT_INDEX_FILE: &str = "/pip/_internal/models/index.py";
@@ -34,6 +37,10 @@ pub struct BasePython {
     pub pip_default_index: Option<String>,
     /// `2.36`, when the image has glibc.
     pub glibc: Option<String>,
+    /// `1.2`, when the image has no glibc but musl's dynamic loader (`/lib/ld-musl-*`):
+    /// its wheels are `musllinux_1_x` ones (PEP 656).
+    #[serde(default)]
+    pub musl: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +53,7 @@ pub struct Interpreter {
 
 /// The files [`BasePython::from_rootfs`] reads, for [`RootFs::read`].
 pub fn wanted(path: &str, size: u64) -> Option<Keep> {
-    if path.ends_with(PIP_DEFAULT_INDEX_FILE) {
+    if path.ends_with(PIP_DEFAULT_INDEX_FILE) || path == APK_INSTALLED {
         return Some(Keep::Whole);
     }
     python::wanted(path, size).or_else(|| os::wanted(path, size))
@@ -93,9 +100,35 @@ impl BasePython {
             index_url: py.pip.index_url.clone(),
             extra_index_urls: py.pip.extra_index_urls.clone(),
             pip_default_index,
+            musl: if glibc.is_none() { musl(rootfs)? } else { None },
             glibc,
         })
     }
+}
+
+/// musl's `major.minor` when the image has its loader: from Alpine's package database,
+/// else `1.1`, the oldest musl that musllinux wheels are built for.
+fn musl(rootfs: &RootFs) -> Result<Option<String>, ImageError> {
+    let has_loader = rootfs
+        .list_dir("lib")?
+        .iter()
+        .any(|(name, _)| name.starts_with("ld-musl-") && name.ends_with(".so.1"));
+    if !has_loader {
+        return Ok(None);
+    }
+    let version = rootfs.read_file(APK_INSTALLED)?.and_then(|bytes| {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // Paragraphs of `K:value` lines; the `musl` package's `V:1.2.4-r2`.
+        text.split("\n\n").find_map(|paragraph| {
+            let mut lines = paragraph.lines();
+            lines.clone().any(|l| l == "P:musl").then(|| {
+                let version = lines.find_map(|l| l.strip_prefix("V:"))?;
+                let mut parts = version.split(['.', '-']);
+                Some(format!("{}.{}", parts.next()?, parts.next()?))
+            })?
+        })
+    });
+    Ok(Some(version.unwrap_or_else(|| "1.1".to_string())))
 }
 
 /// `https://host/simple` from pip's `PyPI = PackageIndex("https://host/", …)`: pip
@@ -146,7 +179,53 @@ pub fn store(cache_root: &Path, manifest: &Digest, facts: &BasePython) {
 
 #[cfg(test)]
 mod tests {
-    use super::pip_default_index_url;
+    use super::{musl, pip_default_index_url};
+    use crate::image::LayerBlob;
+    use crate::image::rootfs::RootFs;
+    use crate::image::store::BlobLocation;
+
+    /// A one-layer filesystem of `files` (path, content).
+    fn rootfs(dir: &std::path::Path, files: &[(&str, &str)]) -> RootFs {
+        let path = dir.join("layer.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        for (name, text) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(0o644);
+            header.set_size(text.len() as u64);
+            tar.append_data(&mut header, name, text.as_bytes()).unwrap();
+        }
+        tar.into_inner().unwrap();
+        let layer = LayerBlob {
+            media_type: Some(crate::oci::media_type::OCI_LAYER_TAR.into()),
+            digest: None,
+            size: None,
+            diff_id: None,
+            location: BlobLocation::file(&path).unwrap(),
+        };
+        RootFs::read(&[layer], &super::wanted).unwrap()
+    }
+
+    #[test]
+    fn musl_is_told_by_its_loader_and_versioned_by_apk() {
+        let dir = tempfile::tempdir().unwrap();
+        let apk = "P:busybox\nV:1.36.1-r5\n\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\n\n";
+        let alpine = rootfs(
+            dir.path(),
+            &[
+                ("lib/ld-musl-x86_64.so.1", ""),
+                ("lib/apk/db/installed", apk),
+            ],
+        );
+        assert_eq!(musl(&alpine).unwrap().as_deref(), Some("1.2"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let bare = rootfs(dir.path(), &[("lib/ld-musl-aarch64.so.1", "")]);
+        assert_eq!(musl(&bare).unwrap().as_deref(), Some("1.1"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let debian = rootfs(dir.path(), &[("lib/x86_64-linux-gnu/libc.so.6", "")]);
+        assert_eq!(musl(&debian).unwrap(), None);
+    }
 
     #[test]
     fn pip_default_index_is_read_from_pips_own_source() {

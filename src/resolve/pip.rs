@@ -155,13 +155,20 @@ pub async fn lock_pip(
     Ok(out)
 }
 
-/// The wheels' C library: the base's glibc; without one (a static or musl image, which
-/// rtlock does not detect yet) only the oldest manylinux wheels, which every glibc takes.
+/// The wheels' C library: the base's glibc, else its musl; with neither (a static
+/// image) only the oldest manylinux wheels, which every glibc takes.
 fn libc(base: &BasePython) -> Result<Libc, TargetError> {
-    match base.glibc.as_deref() {
-        Some(version) => parse_glibc(version),
-        None => Ok(Libc::Glibc { major: 2, minor: 5 }),
+    if let Some(version) = base.glibc.as_deref() {
+        return parse_glibc(version);
     }
+    let musl = base.musl.as_deref().and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some(Libc::Musl {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    });
+    Ok(musl.unwrap_or(Libc::Glibc { major: 2, minor: 5 }))
 }
 
 /// The indexes to search, and where they came from (said in errors and `-v` output).
@@ -265,6 +272,7 @@ mod tests {
             extra_index_urls: Vec::new(),
             pip_default_index: default.map(str::to_string),
             glibc: None,
+            musl: None,
         }
     }
 
@@ -274,6 +282,32 @@ mod tests {
             extra_index_urls: extras.iter().map(|u| Url::parse(u).unwrap()).collect(),
             ..PipSpec::default()
         }
+    }
+
+    #[test]
+    fn a_musl_base_takes_musllinux_wheels() {
+        let mut musl = base(None, None);
+        musl.musl = Some("1.2".into());
+        let target = Target::new("3.12.3", "amd64", libc(&musl).unwrap()).unwrap();
+        let platforms: Vec<&str> = target.tags().iter().map(|t| t.platform.as_str()).collect();
+        assert!(platforms.contains(&"musllinux_1_2_x86_64"), "{platforms:?}");
+        assert!(
+            !platforms.iter().any(|p| p.starts_with("manylinux")),
+            "{platforms:?}"
+        );
+
+        let mut glibc = base(None, None);
+        glibc.glibc = Some("2.36".into());
+        let target = Target::new("3.11.2", "amd64", libc(&glibc).unwrap()).unwrap();
+        let platforms: Vec<&str> = target.tags().iter().map(|t| t.platform.as_str()).collect();
+        assert!(
+            platforms.contains(&"manylinux_2_36_x86_64"),
+            "{platforms:?}"
+        );
+        assert!(
+            !platforms.iter().any(|p| p.starts_with("musllinux")),
+            "{platforms:?}"
+        );
     }
 
     #[test]
