@@ -165,13 +165,7 @@ fn download() -> Vec<WheelFile> {
 }
 
 fn write_lock(dir: &Path, base: &str, wheels: &[WheelFile], port: u16) {
-    let digest = testbed::registry_digest(base);
-    let mut text = format!(
-        "version = 1\nmanifest = \"sha256:{zero}\"\nsource-date-epoch = {EPOCH}\n\n\
-         [base]\nreference = \"{base}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
-         platform = \"linux/amd64\"\n",
-        zero = "0".repeat(64)
-    );
+    let mut text = testbed::lock_header(base, EPOCH);
     for w in wheels {
         text.push_str(&format!(
             "\n[[pip]]\nname = \"{}\"\nversion = \"{}\"\nfile = \"{}\"\n\

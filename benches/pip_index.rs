@@ -7,6 +7,13 @@
 //! rtlock's fetch layer into `target/rtlock-bench-cache`.
 //! Run with `cargo bench --bench pip_index`; `RTLOCK_BENCH_RUNS` sets the repetitions.
 
+#[allow(dead_code)]
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+#[allow(dead_code)]
+#[path = "../tests/common/uv.rs"]
+mod uv;
+
 use std::time::{Duration, Instant};
 
 use rtlock::fetch::{FetchSettings, Fetcher, header};
@@ -15,20 +22,7 @@ use rtlock::pip::index::{Index, parse_page};
 use url::Url;
 
 const BIG: [&str; 2] = ["numpy", "boto3"];
-const SET: [&str; 12] = [
-    "pandas",
-    "scikit-learn",
-    "matplotlib",
-    "seaborn",
-    "pyarrow",
-    "xgboost",
-    "statsmodels",
-    "plotly",
-    "sqlalchemy",
-    "psycopg2-binary",
-    "boto3",
-    "jupyterlab",
-];
+const SET: [&str; 12] = uv::TWELVE_PACKAGES;
 
 fn main() {
     // `cargo bench` passes `--bench`; a test run of all targets must not download.
@@ -40,14 +34,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
-        ])
-        .output()
-        .expect("python3 with pip tells which Python index this machine uses");
-    let mut base = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut base = uv::configured_index();
     if !base.ends_with('/') {
         base.push('/');
     }

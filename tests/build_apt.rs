@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::server::StaticServer;
-use common::testbed::{docker, ok, registry_digest, testbed};
+use common::testbed::{docker, lock_header, ok, testbed};
 use sha2::{Digest as _, Sha256};
 
 /// 2025-11-01T00:00:00Z
@@ -108,14 +108,7 @@ fn server() -> &'static StaticServer {
 
 /// A lock of the python base with `debs`, each fetched from `url(deb)`.
 fn write_lock(dir: &Path, debs: &[Deb], url: &dyn Fn(&Deb) -> String) -> PathBuf {
-    let image = &testbed().image_python;
-    let digest = registry_digest(image);
-    let mut text = format!(
-        "version = 1\nmanifest = \"sha256:{zero}\"\nsource-date-epoch = {EPOCH}\n\n\
-         [base]\nreference = \"{image}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
-         platform = \"linux/amd64\"\n",
-        zero = "0".repeat(64)
-    );
+    let mut text = lock_header(&testbed().image_python, EPOCH);
     for deb in debs {
         text.push_str(&format!(
             "\n[[apt]]\nname = \"{}\"\nversion = \"{}\"\narch = \"{}\"\nurl = \"{}\"\n\

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use common::server::StaticServer;
-use common::testbed::{docker, ok, registry_digest, testbed};
+use common::testbed::{docker, lock_header, ok, testbed};
 use sha2::{Digest as _, Sha256};
 
 /// 2025-11-01T00:00:00Z
@@ -108,13 +108,7 @@ fn write_lock(
     wheels: &[WheelFile],
     url: &dyn Fn(&WheelFile) -> String,
 ) -> PathBuf {
-    let digest = registry_digest(base);
-    let mut text = format!(
-        "version = 1\nmanifest = \"sha256:{zero}\"\nsource-date-epoch = {EPOCH}\n\n\
-         [base]\nreference = \"{base}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
-         platform = \"linux/amd64\"\n",
-        zero = "0".repeat(64)
-    );
+    let mut text = lock_header(base, EPOCH);
     for wheel in wheels {
         text.push_str(&format!(
             "\n[[pip]]\nname = \"{}\"\nversion = \"{}\"\nfile = \"{}\"\nurl = \"{}\"\n\

@@ -318,3 +318,15 @@ pub fn registry_digest(image: &str) -> String {
         ]),
     )
 }
+
+/// The top of a hand-written lock of `image` (a plain-registry reference, pinned by the
+/// digest the registry serves) for linux/amd64; tests append `[[apt]]`/`[[pip]]` entries.
+pub fn lock_header(image: &str, source_date_epoch: i64) -> String {
+    let digest = registry_digest(image);
+    format!(
+        "version = 1\nmanifest = \"sha256:{zero}\"\nsource-date-epoch = {source_date_epoch}\n\n\
+         [base]\nreference = \"{image}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
+         platform = \"linux/amd64\"\n",
+        zero = "0".repeat(64)
+    )
+}
