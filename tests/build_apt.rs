@@ -12,9 +12,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+use common::cli::{assert_same_lines, last_line, rtlock, run_in, stderr};
 use common::server::StaticServer;
 use common::testbed::{docker, lock_header, ok, testbed};
 use sha2::{Digest as _, Sha256};
@@ -133,25 +134,6 @@ fn served(deb: &Deb) -> String {
     server().url(&deb.filename).to_string()
 }
 
-fn rtlock(cache: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
-    testbed().apply_env(&mut cmd);
-    cmd.arg("--cache-dir").arg(cache).args(args);
-    cmd.output().expect("run rtlock")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn last_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Prints, for the test packages, what dpkg recorded and what is on disk: the info
 /// files (name, mode, md5), and for every path of every `.list` its type, mode, owner
 /// and size (a conffile not yet configured is looked up as `.dpkg-new`).
@@ -184,15 +166,6 @@ done
 test -L /bin && test -L /lib && test -L /sbin && echo "merged-usr intact"
 "#
     )
-}
-
-fn run_in(image: &str, mounts: &[&str], script: &str) -> String {
-    let mut args = vec!["run", "--rm"];
-    for mount in mounts {
-        args.extend(["-v", mount]);
-    }
-    args.extend([image, "sh", "-c", script]);
-    ok(&format!("docker run {image}"), docker(&args))
 }
 
 /// The status file without the stanza of `libc-bin` (whose trigger state dpkg changes
@@ -260,7 +233,7 @@ fn the_apt_layer_matches_what_dpkg_unpacks_and_the_image_runs() {
     let ours = run_in(&tag, &[], &script);
     assert!(ours.contains("merged-usr intact"), "{ours}");
     assert!(ours.contains("path /bin/ps regular file 755 0 0"), "{ours}");
-    assert_same_lines(&oracle, &ours, "info files and unpacked paths");
+    assert_same_lines(&oracle, &ours, "dpkg", "info files and unpacked paths");
 
     let status = "cat /var/lib/dpkg/status";
     let oracle_status = run_in(
@@ -275,6 +248,7 @@ fn the_apt_layer_matches_what_dpkg_unpacks_and_the_image_runs() {
     assert_same_lines(
         &status_without_triggers(&oracle_status),
         &status_without_triggers(&our_status),
+        "dpkg",
         "/var/lib/dpkg/status",
     );
 
@@ -307,28 +281,6 @@ fn the_apt_layer_matches_what_dpkg_unpacks_and_the_image_runs() {
     assert!(checks.contains("configured\naudit-after:\n"), "{checks}");
     assert!(checks.trim_end().ends_with("sh"), "{checks}");
     let _ = docker(&["rmi", "-f", &tag]);
-}
-
-/// Line-by-line equality with a readable report of the first differences.
-fn assert_same_lines(expected: &str, actual: &str, what: &str) {
-    if expected == actual {
-        return;
-    }
-    let expected: Vec<&str> = expected.lines().collect();
-    let actual: Vec<&str> = actual.lines().collect();
-    let missing: Vec<&&str> = expected
-        .iter()
-        .filter(|l| !actual.contains(l))
-        .take(20)
-        .collect();
-    let extra: Vec<&&str> = actual
-        .iter()
-        .filter(|l| !expected.contains(l))
-        .take(20)
-        .collect();
-    panic!(
-        "{what} differ from dpkg's:\nonly in dpkg's: {missing:#?}\nonly in rtlock's: {extra:#?}"
-    );
 }
 
 #[test]

@@ -7,9 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+use common::cli::{assert_same_lines, last_line, rtlock, run_in, stderr};
 use common::server::StaticServer;
 use common::testbed::{docker, lock_header, ok, testbed};
 use sha2::{Digest as _, Sha256};
@@ -133,13 +134,6 @@ fn served(wheel: &WheelFile) -> String {
     wheels().server.url(&wheel.file).to_string()
 }
 
-fn rtlock(cache: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
-    testbed().apply_env(&mut cmd);
-    cmd.arg("--cache-dir").arg(cache).args(args);
-    cmd.output().expect("run rtlock")
-}
-
 /// `rtlock build -l LOCK -o DESTINATION`, which must succeed.
 fn build_ok(cache: &Path, lock: &Path, destination: &str) {
     let out = rtlock(
@@ -147,27 +141,6 @@ fn build_ok(cache: &Path, lock: &Path, destination: &str) {
         &["build", "-l", lock.to_str().unwrap(), "-o", destination],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn last_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn run_in(image: &str, mounts: &[&str], script: &str) -> String {
-    let mut args = vec!["run", "--rm"];
-    for mount in mounts {
-        args.extend(["-v", mount]);
-    }
-    args.extend([image, "sh", "-c", script]);
-    ok(&format!("docker run {image}"), docker(&args))
 }
 
 /// Every file and directory pip's install touches (type, mode, owner, size), and every
@@ -309,35 +282,8 @@ fn the_pip_layer_matches_what_pip_installs_and_the_image_runs() {
         ours.contains("record ../../../bin/normalizer,sha256="),
         "{ours}"
     );
-    assert_same_lines(&oracle, &ours, "installed files and RECORD rows");
+    assert_same_lines(&oracle, &ours, "pip", "installed files and RECORD rows");
     let _ = docker(&["rmi", "-f", &tag]);
-}
-
-/// Line-by-line equality with a readable report of the first differences.
-fn assert_same_lines(expected: &str, actual: &str, what: &str) {
-    if expected == actual {
-        return;
-    }
-    let dump = std::env::temp_dir().join(format!("build_pip-{}", std::process::id()));
-    std::fs::create_dir_all(&dump).unwrap();
-    std::fs::write(dump.join("expected"), expected).unwrap();
-    std::fs::write(dump.join("actual"), actual).unwrap();
-    let expected: Vec<&str> = expected.lines().collect();
-    let actual: Vec<&str> = actual.lines().collect();
-    let missing: Vec<&&str> = expected
-        .iter()
-        .filter(|l| !actual.contains(l))
-        .take(20)
-        .collect();
-    let extra: Vec<&&str> = actual
-        .iter()
-        .filter(|l| !expected.contains(l))
-        .take(20)
-        .collect();
-    panic!(
-        "{what} differ from pip's (both in {}):\nonly in pip's: {missing:#?}\nonly in rtlock's: {extra:#?}",
-        dump.display()
-    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apt_repo;
+pub mod cli;
 pub mod pip_index;
 pub mod server;
 pub mod testbed;

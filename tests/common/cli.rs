@@ -1,0 +1,65 @@
+//! Running rtlock and Docker from tests, and comparing their line-oriented reports.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::testbed::{docker, ok, testbed};
+
+/// `rtlock --cache-dir CACHE ARGS…` with the test bed's environment.
+pub fn rtlock(cache: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
+    testbed().apply_env(&mut cmd);
+    cmd.arg("--cache-dir").arg(cache).args(args);
+    cmd.output().expect("run rtlock")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The last line of standard output (where `build` prints the digest).
+pub fn last_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `sh -c SCRIPT` in a throwaway container of `image`, with `-v` `mounts`; its output.
+pub fn run_in(image: &str, mounts: &[&str], script: &str) -> String {
+    let mut args = vec!["run", "--rm"];
+    for mount in mounts {
+        args.extend(["-v", mount]);
+    }
+    args.extend([image, "sh", "-c", script]);
+    ok(&format!("docker run {image}"), docker(&args))
+}
+
+/// Line-by-line equality of rtlock's report with an `oracle`'s (dpkg, pip), with the first
+/// differences in the panic and both texts kept in a temporary directory.
+pub fn assert_same_lines(expected: &str, actual: &str, oracle: &str, what: &str) {
+    if expected == actual {
+        return;
+    }
+    let dump = std::env::temp_dir().join(format!("rtlock-{oracle}-{}", std::process::id()));
+    std::fs::create_dir_all(&dump).unwrap();
+    std::fs::write(dump.join("expected"), expected).unwrap();
+    std::fs::write(dump.join("actual"), actual).unwrap();
+    let expected: Vec<&str> = expected.lines().collect();
+    let actual: Vec<&str> = actual.lines().collect();
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|l| !actual.contains(l))
+        .take(20)
+        .collect();
+    let extra: Vec<&&str> = actual
+        .iter()
+        .filter(|l| !expected.contains(l))
+        .take(20)
+        .collect();
+    panic!(
+        "{what} differ from {oracle}'s (both in {}):\nonly in {oracle}'s: {missing:#?}\nonly in rtlock's: {extra:#?}",
+        dump.display()
+    );
+}
