@@ -23,6 +23,7 @@ mod registry;
 pub mod rootfs;
 pub mod source;
 pub mod store;
+pub mod view;
 
 pub use layer::LayerBlob;
 pub use open::{OpenOptions, OpenedImage, open};

@@ -95,6 +95,10 @@ struct Kept {
 pub struct RootFs {
     nodes: BTreeMap<String, Node>,
     layers: Vec<LayerBlob>,
+    /// For a filesystem made by [`RootFs::from_nodes`]: where its nodes came from. It has
+    /// no layers to read a file's content from again, so reading a file whose content
+    /// was not given is an error naming this.
+    detached: Option<String>,
 }
 
 impl RootFs {
@@ -116,6 +120,7 @@ impl RootFs {
         let mut rootfs = RootFs {
             nodes: BTreeMap::new(),
             layers: layers.to_vec(),
+            detached: None,
         };
         for index in 0..layers.len() {
             let bar = progress.bytes(
@@ -409,6 +414,12 @@ impl RootFs {
 
     /// Streams layer `index` again up to the entry `path` and returns its content.
     fn reread(&self, index: usize, path: &str) -> Result<Vec<u8>, ImageError> {
+        if let Some(origin) = &self.detached {
+            return Err(ImageError::Layout(format!(
+                "/{path}: {origin} holds this file's metadata but not its content, and there \
+                 is no layer to read it from (a reader asked for a file it did not keep)"
+            )));
+        }
         let reader = self.layers[index].open()?;
         let mut archive = tar::Archive::new(reader);
         let fail = |e: io::Error| self.layer_error(index, Some(path), describe_read_error(&e));
@@ -475,6 +486,93 @@ impl RootFs {
 
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+
+    /// The filesystem of one uncompressed tar file at `path` (a cache's, a test's), read
+    /// as a single layer.
+    pub fn read_tar(
+        path: &std::path::Path,
+        keep: &dyn Fn(&str, u64) -> Option<Keep>,
+    ) -> Result<RootFs, ImageError> {
+        let location = super::store::BlobLocation::file(path)
+            .map_err(|e| ImageError::io(format!("cannot open {}", path.display()), e))?;
+        let blob = LayerBlob {
+            media_type: Some(crate::oci::media_type::OCI_LAYER_TAR.to_string()),
+            digest: None,
+            size: None,
+            diff_id: None,
+            location,
+        };
+        Self::read(&[blob], keep)
+    }
+
+    /// A filesystem known from a stored description rather than read from layers:
+    /// `nodes` (every path, as [`paths`](Self::paths) gives them) with the whole content
+    /// of some regular files. `origin` names where they came from, for errors: reading
+    /// any other file's content fails with it, since there is no layer to read it from.
+    ///
+    /// Paths must be normalized (as [`paths`](Self::paths) gives them) and given content
+    /// must be a regular file's, `size` bytes long: a description that breaks this is
+    /// damaged, and refused.
+    pub fn from_nodes(
+        nodes: impl IntoIterator<Item = (String, Node, Option<Box<[u8]>>)>,
+        origin: &str,
+    ) -> Result<RootFs, ImageError> {
+        let bad = |path: &str, why: String| ImageError::Layout(format!("{origin}: /{path} {why}"));
+        let mut map = BTreeMap::new();
+        for (path, mut node, content) in nodes {
+            if entry_path(&path).ok().flatten().as_deref() != Some(path.as_str()) {
+                return Err(bad(&path, "is not a normalized path in the image".into()));
+            }
+            if let Some(bytes) = content {
+                if node.kind != Kind::File || bytes.len() as u64 != node.size {
+                    return Err(bad(
+                        &path,
+                        format!(
+                            "comes with {} bytes of content but is a {:?} of {} bytes",
+                            bytes.len(),
+                            node.kind,
+                            node.size
+                        ),
+                    ));
+                }
+                node.content = Some(Kept {
+                    bytes,
+                    complete: true,
+                });
+            }
+            if map.insert(path.clone(), node).is_some() {
+                return Err(bad(&path, "is given twice".into()));
+            }
+        }
+        Ok(RootFs {
+            nodes: map,
+            layers: Vec::new(),
+            detached: Some(origin.to_string()),
+        })
+    }
+}
+
+impl Node {
+    /// A node described by its metadata alone, for [`RootFs::from_nodes`].
+    pub fn described(kind: Kind, mode: u32, size: u64, link: Option<Box<str>>) -> Node {
+        Node {
+            kind,
+            mode,
+            size,
+            link,
+            layer: 0,
+            data_path: None,
+            content: None,
+        }
+    }
+
+    /// The file's whole content, when it was kept (a [`Keep::Headers`] prefix is not).
+    pub fn kept(&self) -> Option<&[u8]> {
+        self.content
+            .as_ref()
+            .filter(|kept| kept.complete)
+            .map(|kept| &*kept.bytes)
     }
 }
 

@@ -267,15 +267,20 @@ pub async fn read_rootfs(
     .await?;
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || {
-        // One pass over the layers for every resolver.
+        // One pass over the layers for every resolver, and for `build`'s apt installer:
+        // it finds its view of the base stored, and reads no layer either. Its files
+        // come first so that they are kept whole.
         let keep = |path: &str, size: u64| {
-            super::base_files::keep(path, size).or_else(|| super::base_python::wanted(path, size))
+            crate::apt::install::base_keep(path, size)
+                .or_else(|| super::base_files::keep(path, size))
+                .or_else(|| super::base_python::wanted(path, size))
         };
         let rootfs = RootFs::read(&image.layers, &keep)?;
         tracing::debug!("base: layers read in {:?}", started.elapsed());
         let python = BasePython::from_rootfs(&rootfs, &image.config)?;
         super::base_files::store(&cache_root, &manifest, &rootfs);
         super::base_python::store(&cache_root, &manifest, &python);
+        super::base_files::store_apt_view(&cache_root, &manifest, &rootfs);
         drop(image.keep_alive);
         Ok(BaseFiles { rootfs, python })
     })

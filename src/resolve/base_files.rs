@@ -5,19 +5,27 @@
 //! them): seconds for a real runtime image. A manifest digest names its layers forever,
 //! so the first `lock` keeps these files in a small tar under the cache and every later
 //! `lock` of the same base reads that instead.
+//!
+//! Next to them, the apt installer's view of the base ([`read_apt_view`]): every path's
+//! metadata and the dpkg database, stored by whichever of `lock` and `build` reads the
+//! layers first, so that the other does not read them again.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::apt::install::base_keep;
 use crate::image::rootfs::{Keep, Kind};
-use crate::image::store::BlobLocation;
-use crate::image::{ImageError, LayerBlob, RootFs};
+use crate::image::view::{self, ViewError};
+use crate::image::{ImageError, RootFs};
 use crate::oci::Digest;
-use crate::oci::media_type;
 
 /// Bump when [`wanted`] changes: a cached copy then holds the wrong set of files.
 const FORMAT: &str = "v1";
+
+/// The apt view's directory. Bump when [`base_keep`] changes: a stored view then lacks
+/// files the installer reads (which it reports as an error rather than reading them).
+const APT_VIEW: &str = "apt-view-v1";
 
 /// The paths resolvers read.
 pub fn wanted(path: &str) -> bool {
@@ -32,6 +40,39 @@ pub fn keep(path: &str, _size: u64) -> Option<Keep> {
     wanted(path).then_some(Keep::Whole)
 }
 
+/// What the apt installer reads of the base with this manifest (its whole path tree,
+/// and the content of [`base_keep`]'s files), if an earlier `lock` or `build` stored it.
+/// A view that cannot be read is ignored: the caller reads the layers and stores a new one.
+pub fn read_apt_view(cache_root: &Path, manifest: &Digest) -> Option<RootFs> {
+    let path = apt_view_path(cache_root, manifest);
+    match view::read(&path) {
+        Ok(rootfs) => Some(rootfs),
+        Err(ViewError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::debug!("ignoring the base's apt view: {e}");
+            None
+        }
+    }
+}
+
+/// Stores the apt installer's view of `rootfs`, the base with this manifest, which must
+/// have been read keeping at least [`base_keep`]'s files. A view that cannot be stored
+/// only costs reading the layers again next time.
+pub fn store_apt_view(cache_root: &Path, manifest: &Digest, rootfs: &RootFs) {
+    let path = apt_view_path(cache_root, manifest);
+    if let Err(e) = view::write(&path, rootfs, &base_keep) {
+        tracing::debug!("could not store the base's apt view: {e}");
+    }
+}
+
+/// Where [`store_apt_view`] puts the view of the base with this manifest.
+pub fn apt_view_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
+    cache_root
+        .join("base-files")
+        .join(APT_VIEW)
+        .join(format!("{}.view", manifest.hex()))
+}
+
 fn cached_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
     cache_root
         .join("base-files")
@@ -42,15 +83,10 @@ fn cached_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
 /// The cached files of the base with this manifest, if an earlier `lock` kept them.
 pub fn read_cached(cache_root: &Path, manifest: &Digest) -> Option<RootFs> {
     let path = cached_path(cache_root, manifest);
-    let location = BlobLocation::file(&path).ok()?;
-    let blob = LayerBlob {
-        media_type: Some(media_type::OCI_LAYER_TAR.to_string()),
-        digest: None,
-        size: None,
-        diff_id: None,
-        location,
-    };
-    match RootFs::read(&[blob], &|_, _| Some(Keep::Whole)) {
+    if !path.exists() {
+        return None;
+    }
+    match RootFs::read_tar(&path, &|_, _| Some(Keep::Whole)) {
         Ok(rootfs) => Some(rootfs),
         Err(e) => {
             tracing::debug!("ignoring the unreadable {}: {e}", path.display());
