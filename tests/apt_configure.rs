@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::testbed::{docker as docker_cli, ok, registry_digest, testbed};
 use rtlock::apt::configure::{
-    Captured, ConfigureError, TAG_REPOSITORY, configure, merge, normalize,
+    Captured, ConfigureError, TAG_REPOSITORY, configure, normalize, scripts_layer,
 };
 use rtlock::build::layers::{PlannedLayer, created_by};
 use rtlock::build::{BuildContext, build_with};
@@ -201,16 +201,20 @@ async fn unpacked_layer(
         removed: changes.removed,
         log: finished.log,
     };
-    merge(Vec::new(), captured, base_fs)
+    scripts_layer(captured, &[], base_fs)
 }
 
-async fn image_with(ctx: &BuildContext, lock: &Lockfile, entries: Vec<Entry>) -> Image {
-    let planned = vec![PlannedLayer {
-        name: "apt",
-        created_by: created_by("apt", 1),
-        entries,
-        key: None,
-    }];
+/// The base with one layer per item of `layers`, bottom first.
+async fn image_with(ctx: &BuildContext, lock: &Lockfile, layers: Vec<Vec<Entry>>) -> Image {
+    let planned = layers
+        .into_iter()
+        .map(|entries| PlannedLayer {
+            name: "apt",
+            created_by: created_by("apt", 1),
+            entries,
+            key: None,
+        })
+        .collect();
     build_with(lock, ctx, planned).await.unwrap().image
 }
 
@@ -273,7 +277,7 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
         .unwrap();
     assert!(text(status).contains("Status: install ok unpacked"));
 
-    let image = image_with(&ctx, &lock, unpacked.clone()).await;
+    let image = image_with(&ctx, &lock, vec![unpacked.clone()]).await;
     let packages: Vec<String> = REAL
         .iter()
         .chain(&["rtlock-probe"])
@@ -365,22 +369,27 @@ async fn maintainer_scripts_run_in_a_container_and_are_captured_the_same_twice()
     assert_eq!(first.entries, second.entries);
     assert_eq!(first.removed, second.removed);
 
-    // Merged into the layer, the image is configured.
-    let merged = merge(unpacked.clone(), first, &base);
-    assert!(merged.iter().any(|e| e.path == "etc/.wh.motd"));
-    assert!(!merged.iter().any(|e| e.path == "etc/ucf.conf.dpkg-new"));
+    // As a layer over the unpacked one, the image is configured.
+    let scripts = scripts_layer(first, &unpacked, &base);
+    assert!(scripts.iter().any(|e| e.path == "etc/.wh.motd"));
     assert!(
-        !merged
+        scripts
+            .iter()
+            .any(|e| e.path == "etc/.wh.ucf.conf.dpkg-new")
+    );
+    assert!(scripts.iter().any(|e| e.path == "etc/ucf.conf"));
+    assert!(
+        !scripts
             .iter()
             .any(|e| e.path == "etc" || e.path == "var/lib/dpkg"),
-        "directories the scripts only touched are merged"
+        "directories the scripts only touched are left out"
     );
-    let again = merge(unpacked, second, &base);
+    let again = scripts_layer(second, &unpacked, &base);
     let cache = LayerCache::new(dir.path().join("compare"));
     let layer = |entries| write_layer(entries, EPOCH, Compression::Gzip, &cache, None).unwrap();
-    assert_eq!(layer(merged.clone()).diff_id, layer(again).diff_id);
+    assert_eq!(layer(scripts.clone()).diff_id, layer(again).diff_id);
 
-    let configured = image_with(&ctx, &lock, merged).await;
+    let configured = image_with(&ctx, &lock, vec![unpacked, scripts]).await;
     let tag = format!("rtlock-test-configured:{}", std::process::id());
     rtlock::docker::load::load(&docker, &configured, &tag)
         .await
@@ -421,7 +430,7 @@ async fn a_failing_postinst_is_an_error_that_names_its_package() {
     let ctx = context(dir.path());
     let (base, _opened) = base_rootfs().await;
     let unpacked = unpacked_layer(&base, &ctx, &lock, &debs).await;
-    let image = image_with(&ctx, &lock, unpacked).await;
+    let image = image_with(&ctx, &lock, vec![unpacked]).await;
     let docker = rtlock::docker::connect().await.unwrap();
     let err = configure(&docker, &image, &["rtlock-fails".to_string()], EPOCH)
         .await
@@ -509,7 +518,7 @@ async fn a_package_without_scripts_still_activates_file_triggers_and_ldconfig() 
     );
     status.kind = EntryKind::File(Content::Bytes(marked.into_bytes()));
 
-    let image = image_with(&ctx, &lock, unpacked).await;
+    let image = image_with(&ctx, &lock, vec![unpacked]).await;
     let docker = rtlock::docker::connect().await.unwrap();
     let captured = configure(&docker, &image, &["rtlock-plain".to_string()], EPOCH)
         .await

@@ -1,6 +1,12 @@
-//! The apt layer of a build: the lock's `.deb` files, fetched and verified, placed on
-//! the base by [`crate::apt::install`]; then the maintainer-script step
-//! ([`configure_step`]), the one place a container run plugs in.
+//! The apt layers of a build: the lock's `.deb` files, fetched and verified, placed on
+//! the base by [`crate::apt::install`] (the apt layer); then, when an engine answers,
+//! the maintainer scripts run in a container and what they changed becomes a second,
+//! small layer on top ([`layers`]).
+//!
+//! Two layers rather than one: the engine that runs the scripts must be given the base
+//! plus the apt layer (a second or two for a hundred MB), and the image loaded into it
+//! afterwards then shares that layer instead of sending it again; the apt layer is also
+//! the same with and without `--no-daemon`.
 
 use std::path::PathBuf;
 
@@ -15,14 +21,14 @@ use crate::fetch::Fetcher;
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{AptPackage, Lockfile};
-use crate::oci::layer::{Compression, Entry};
+use crate::oci::layer::{Compression, Entry, Layer};
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
 
 /// The version of what rtlock puts in an apt layer. Bump it whenever the same debs on
 /// the same base would give other entries, so cached layers of the old format are not
 /// reused.
-pub const LAYER_FORMAT: &str = "rtlock-apt-layer/1";
+pub const LAYER_FORMAT: &str = "rtlock-apt-layer/2";
 
 /// `.deb` files downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
@@ -40,33 +46,45 @@ pub struct Step<'a> {
     pub compression: Compression,
 }
 
-/// The apt layer's entries after the maintainer-script step, and what is left undone.
+/// The apt layers of a build, and what is left undone.
 #[derive(Debug)]
-pub struct ConfiguredApt {
-    pub entries: Vec<Entry>,
+pub struct AptLayers {
+    /// (history line, layer), bottom first: the packages' files, then, when the
+    /// maintainer scripts ran, what they changed.
+    pub layers: Vec<(String, Layer)>,
     /// Packages whose maintainer scripts did not run (left `unpacked` in dpkg's status).
     pub pending_configure: Vec<String>,
-    /// Holds the spooled file contents the entries name, until the layer is written.
-    pub spool: Option<tempfile::TempDir>,
-    /// The container and image the scripts ran in, to remove (while the layer is
-    /// written: the engine takes a while to delete them).
-    pub cleanup: Option<crate::apt::configure::Cleanup>,
+    /// The engine's image the scripts ran in: untag it once the outputs are written
+    /// (an image loaded into the engine before then shares its layers).
+    pub leftover: Option<crate::apt::configure::Cleanup>,
 }
 
-/// The layer cache key: everything the apt layer is made from. The base's manifest
-/// digest pins its dpkg database and directory structure; the debs are pinned by
-/// sha256; `configure` says which maintainer-script step made the entries.
-pub fn layer_key(base_manifest: &str, packages: &[AptPackage], configure: &str) -> String {
+/// The apt layer's cache key: everything it is made from. The base's manifest digest
+/// pins its dpkg database and directory structure; the debs are pinned by sha256.
+pub fn layer_key(base_manifest: &str, packages: &[AptPackage]) -> String {
+    key("apt", base_manifest, packages, "")
+}
+
+/// The cache key of the layer of what the maintainer scripts changed: the apt layer's
+/// inputs and `configure`, the [`Configure::kind`] that ran them.
+pub fn scripts_key(base_manifest: &str, packages: &[AptPackage], configure: &str) -> String {
+    key(
+        "apt-scripts",
+        base_manifest,
+        packages,
+        &format!("configure {configure}\n"),
+    )
+}
+
+fn key(name: &str, base_manifest: &str, packages: &[AptPackage], extra: &str) -> String {
     let mut sha256s: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
     sha256s.sort_unstable();
     let mut hasher = Sha256::new();
-    hasher.update(format!(
-        "{LAYER_FORMAT}\nbase {base_manifest}\nconfigure {configure}\n"
-    ));
+    hasher.update(format!("{LAYER_FORMAT}\nbase {base_manifest}\n{extra}"));
     for sha256 in sha256s {
         hasher.update(format!("deb {sha256}\n"));
     }
-    format!("apt-{}", hex::encode(hasher.finalize()))
+    format!("{name}-{}", hex::encode(hasher.finalize()))
 }
 
 /// Every package of the lock, verified against its sha256 and size: from its URL, else
@@ -233,47 +251,136 @@ impl Configure {
     }
 }
 
-/// The maintainer-script step: the installer's layer in, the final entries out.
-///
-/// With an engine, the base plus this layer is loaded into it, the scripts run there
-/// ([`crate::apt::configure`]) and their normalized changes are merged into the layer's
-/// entries, so the layer holds configured packages; the container and image are left
-/// in [`ConfiguredApt::cleanup`] for the caller to remove. Without one the entries stay as
-/// they are and the packages with scripts are reported as not configured.
-pub async fn configure_step(
-    layer: AptLayer,
-    base: &RootFs,
-    step: &Step<'_>,
-    configure: &Configure,
-) -> Result<ConfiguredApt, BuildError> {
-    let Configure::Container(docker) = configure else {
-        return Ok(ConfiguredApt {
-            entries: layer.entries,
-            pending_configure: layer.pending_configure,
-            spool: Some(layer.spool),
-            cleanup: None,
+/// The apt layers of `debs`: from the layer cache when layers of the same keys were
+/// written before (then neither the base nor the debs' data are read), else made on
+/// the base, with the maintainer scripts run as `configure` says.
+pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers, BuildError> {
+    let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
+    let files_history = super::layers::created_by("apt", debs.len());
+    let scripts_history = format!("rtlock: apt maintainer scripts ({} packages)", debs.len());
+    let configure = Configure::detect(step.options).await;
+    let files_key = layer_key(&lock.base.manifest, &lock.apt);
+    let scripts_key = scripts_key(&lock.base.manifest, &lock.apt, configure.kind());
+    if let Some(files) = cache.lookup_key(&files_key, compression) {
+        match &configure {
+            Configure::Skip => {
+                let pending = super::blocking(move || pending_configure(&debs)).await??;
+                return Ok(AptLayers {
+                    layers: vec![(files_history, files)],
+                    pending_configure: pending,
+                    leftover: None,
+                });
+            }
+            Configure::Container(_) => {
+                if let Some(scripts) = cache.lookup_key(&scripts_key, compression) {
+                    return Ok(AptLayers {
+                        layers: vec![(files_history, files), (scripts_history, scripts)],
+                        pending_configure: Vec::new(),
+                        leftover: None,
+                    });
+                }
+            }
+        }
+    }
+
+    let base_layers = step.base_layers.to_vec();
+    let started = std::time::Instant::now();
+    let (made, base) = super::blocking(move || make_layer(&base_layers, &debs)).await??;
+    tracing::debug!("apt layer: entries made in {:?}", started.elapsed());
+    let epoch = lock.source_date_epoch;
+    let Configure::Container(docker) = &configure else {
+        let files = write(made.entries, epoch, compression, cache, files_key).await?;
+        drop(made.spool);
+        return Ok(AptLayers {
+            layers: vec![(files_history, files)],
+            pending_configure: made.pending_configure,
+            leftover: None,
         });
     };
-    // The unconfigured layer, uncompressed (only the engine reads it), in the cache.
-    let cache = step.ctx.layer_cache.clone();
-    let epoch = step.lock.source_date_epoch;
-    let entries = layer.entries.clone();
-    let unconfigured = tokio::task::spawn_blocking(move || {
-        crate::oci::layer::write_layer(entries, epoch, Compression::None, &cache, None)
+
+    // The engine takes the apt layer uncompressed (it stores layers so); when the
+    // outputs want it compressed, that copy is written while the scripts run.
+    let unpacked = write(
+        made.entries.clone(),
+        epoch,
+        Compression::None,
+        cache,
+        files_key.clone(),
+    )
+    .await?;
+    let files = async {
+        if compression == Compression::None {
+            return Ok(unpacked.clone());
+        }
+        write(made.entries.clone(), epoch, compression, cache, files_key).await
+    };
+    let scripts = run_scripts(docker, step, &unpacked, &made, &base);
+    let (files, scripts) = tokio::join!(files, scripts);
+    let (entries, mut leftover) = scripts?;
+    let files = files?;
+    let written = write(entries, epoch, compression, cache, scripts_key);
+    let (written, removed) = tokio::join!(written, leftover.remove_container());
+    let scripts = written?;
+    removed.map_err(|e| BuildError::Configure(Box::new(e)))?;
+    // The spooled files are in the layers now.
+    drop(made.spool);
+    Ok(AptLayers {
+        layers: vec![(files_history, files), (scripts_history, scripts)],
+        pending_configure: Vec::new(),
+        leftover: Some(leftover),
     })
-    .await
-    .map_err(|e| BuildError::Task(e.to_string()))??;
+}
+
+/// Writes one layer off the async runtime, remembering it under `key`.
+async fn write(
+    entries: Vec<Entry>,
+    epoch: i64,
+    compression: Compression,
+    cache: &crate::oci::layer::LayerCache,
+    key: String,
+) -> Result<Layer, BuildError> {
+    let cache = cache.clone();
+    let started = std::time::Instant::now();
+    let layer = super::blocking(move || {
+        crate::oci::layer::write_layer(entries, epoch, compression, &cache, Some(&key))
+    })
+    .await??;
+    tracing::debug!(
+        "apt: layer {} written in {:?}",
+        layer.diff_id,
+        started.elapsed()
+    );
+    Ok(layer)
+}
+
+/// The maintainer-script step: the base plus the apt layer (`unpacked`, written
+/// uncompressed) is loaded into the engine, the scripts of the layer's packages run
+/// there ([`crate::apt::configure`]) and their normalized changes come back as the
+/// entries of a layer on top. The container and the image's tag are left in the
+/// cleanup for the caller to remove (also after an error, they are removed here).
+async fn run_scripts(
+    docker: &bollard::Docker,
+    step: &Step<'_>,
+    unpacked: &Layer,
+    made: &AptLayer,
+    base: &RootFs,
+) -> Result<(Vec<Entry>, crate::apt::configure::Cleanup), BuildError> {
     let image = super::assemble_image(
         step.lock,
         step.base_config,
         step.base_layers.to_vec(),
-        vec![("rtlock: apt (unconfigured)".to_string(), unconfigured)],
+        vec![("rtlock: apt (unconfigured)".to_string(), unpacked.clone())],
     );
     // When the engine has the base (docker build would have pulled it), its layers
     // are not sent again, neither now nor with the final image.
     crate::docker::load::note_present(&step.lock.base.reference);
-    let (result, cleanup) =
-        crate::apt::configure::configure_deferred(docker, &image, &layer.packages, epoch).await;
+    let (result, cleanup) = crate::apt::configure::configure_deferred(
+        docker,
+        &image,
+        &made.packages,
+        step.lock.source_date_epoch,
+    )
+    .await;
     let captured = match result {
         Ok(captured) => captured,
         Err(e) => {
@@ -284,11 +391,6 @@ pub async fn configure_step(
         }
     };
     tracing::debug!("maintainer scripts:\n{}", captured.log);
-    let entries = crate::apt::configure::merge(layer.entries, captured, base);
-    Ok(ConfiguredApt {
-        entries,
-        pending_configure: Vec::new(),
-        spool: Some(layer.spool),
-        cleanup: Some(cleanup),
-    })
+    let entries = crate::apt::configure::scripts_layer(captured, &made.entries, base);
+    Ok((entries, cleanup))
 }

@@ -68,8 +68,8 @@ pub struct BuildOptions {
     pub uncompressed: bool,
 }
 
-/// What a build leaves for the user to know.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a build leaves for the user to know, and to do.
+#[derive(Debug, Default)]
 pub struct BuildNotes {
     /// Whether rtlock added an apt layer.
     pub apt_layer: bool,
@@ -77,6 +77,20 @@ pub struct BuildNotes {
     pub apt_pending_configure: Vec<String>,
     /// Whether rtlock added a pip layer.
     pub pip_layer: bool,
+    /// What the build left in the Docker Engine (the image the maintainer scripts ran
+    /// in): remove it with [`remove_leftovers`] once the outputs are written, so that
+    /// loading the image shares its layers.
+    pub leftovers: Vec<crate::apt::configure::Cleanup>,
+}
+
+/// Removes what builds left in the engine; a failure is only warned about (the image
+/// is built and written).
+pub async fn remove_leftovers(leftovers: Vec<crate::apt::configure::Cleanup>) {
+    for leftover in leftovers {
+        if let Err(e) = leftover.finish().await {
+            tracing::warn!("{e}");
+        }
+    }
 }
 
 /// Why a build failed.
@@ -186,17 +200,17 @@ pub async fn build_with(
         .map(|(built, _)| built)
 }
 
-/// The build; with `apt` options, the lock's `[[apt]]` packages become the first of
-/// rtlock's layers.
+/// The build; with `options`, the lock's `[[apt]]` and `[[pip]]` packages become the
+/// first of rtlock's layers.
 async fn build_inner(
     lock: &Lockfile,
     ctx: &BuildContext,
     planned: Vec<PlannedLayer>,
-    apt: Option<&BuildOptions>,
+    options: Option<&BuildOptions>,
 ) -> Result<(Built, BuildNotes), BuildError> {
     let compression = Compression::from_lock(&lock.image.compression)
         .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
-    let compression = if apt.is_some_and(|o| o.uncompressed) {
+    let compression = if options.is_some_and(|o| o.uncompressed) {
         Compression::None
     } else {
         compression
@@ -253,8 +267,8 @@ async fn build_inner(
     let epoch = lock.source_date_epoch;
     let written =
         tokio::task::spawn_blocking(move || write_layers(planned, epoch, compression, &cache));
-    let pip = apt.filter(|_| !lock.pip.is_empty());
-    let apt = apt.filter(|_| !lock.apt.is_empty());
+    let pip = options.filter(|_| !lock.pip.is_empty());
+    let apt = options.filter(|_| !lock.apt.is_empty());
     let debs = async {
         match apt {
             Some(options) => apt::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
@@ -271,34 +285,24 @@ async fn build_inner(
     let wheels = wheels.transpose()?;
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
-    if let (Some(options), Some(debs)) = (apt, debs?) {
-        let (layer, pending) = apt_layer(
-            &apt::Step {
-                lock,
-                ctx,
-                options,
-                base_layers: &base_layers,
-                base_config: &base_config,
-                compression,
-            },
-            debs,
-        )
-        .await?;
-        added.push(layer);
+    let step = options.map(|options| apt::Step {
+        lock,
+        ctx,
+        options,
+        base_layers: &base_layers,
+        base_config: &base_config,
+        compression,
+    });
+    if let (Some(step), Some(debs)) = (&step, debs?) {
+        let layers = apt::layers(step, debs).await?;
+        added.extend(layers.layers);
         notes.apt_layer = true;
-        notes.apt_pending_configure = pending;
+        notes.apt_pending_configure = layers.pending_configure;
+        notes.leftovers.extend(layers.leftover);
     }
-    if let (Some(options), Some(wheels)) = (pip, wheels) {
-        let apt_layer = notes.apt_layer.then(|| added[0].1.clone());
-        let step = apt::Step {
-            lock,
-            ctx,
-            options,
-            base_layers: &base_layers,
-            base_config: &base_config,
-            compression,
-        };
-        added.push(pip::layer(&step, apt_layer.as_ref(), wheels).await?);
+    if let (Some(step), Some(wheels)) = (&step, wheels) {
+        let apt_layers: Vec<Layer> = added.iter().map(|(_, layer)| layer.clone()).collect();
+        added.push(pip::layer(step, &apt_layers, wheels).await?);
         notes.pip_layer = true;
     }
     added.extend(
@@ -363,58 +367,6 @@ fn assemble_image(
         layers: image_layers,
         epoch: lock.source_date_epoch,
     }
-}
-
-/// The apt layer (history line, layer) and the packages left unconfigured. A layer
-/// cached under the same key is used without reading the base or the debs' data.
-async fn apt_layer(
-    step: &apt::Step<'_>,
-    debs: Vec<crate::apt::install::PackageDeb>,
-) -> Result<((String, Layer), Vec<String>), BuildError> {
-    let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
-    let created_by = layers::created_by("apt", debs.len());
-    let configure = apt::Configure::detect(step.options).await;
-    let key = apt::layer_key(&lock.base.manifest, &lock.apt, configure.kind());
-    if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
-        // Only a layer made without running scripts leaves packages unconfigured.
-        let pending = if configure.kind() == apt::NO_CONFIGURE {
-            blocking(move || apt::pending_configure(&debs)).await??
-        } else {
-            Vec::new()
-        };
-        return Ok(((created_by, layer), pending));
-    }
-    let layers = step.base_layers.to_vec();
-    let started = std::time::Instant::now();
-    let (made, base) = blocking(move || apt::make_layer(&layers, &debs)).await??;
-    tracing::debug!("apt layer: entries made in {:?}", started.elapsed());
-    let configured = apt::configure_step(made, &base, step, &configure).await?;
-    let planned = vec![PlannedLayer {
-        name: "apt",
-        created_by,
-        entries: configured.entries,
-        key: Some(key),
-    }];
-    let cache = ctx.layer_cache.clone();
-    let epoch = lock.source_date_epoch;
-    let started = std::time::Instant::now();
-    let write = blocking(move || write_layers(planned, epoch, compression, &cache));
-    let cleanup = async {
-        match configured.cleanup {
-            Some(cleanup) => cleanup.finish().await,
-            None => Ok(()),
-        }
-    };
-    let (written, cleaned) = tokio::join!(write, cleanup);
-    let mut written = written??;
-    cleaned.map_err(|e| BuildError::Configure(Box::new(e)))?;
-    tracing::debug!("apt layer: written in {:?}", started.elapsed());
-    // The spooled files are written into the layer now.
-    drop(configured.spool);
-    let layer = written
-        .pop()
-        .ok_or_else(|| BuildError::Task("no apt layer written".into()))?;
-    Ok((layer, configured.pending_configure))
 }
 
 /// `[base] reference` pinned to `[base] manifest`.

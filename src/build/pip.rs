@@ -13,6 +13,7 @@ use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::PipPackage;
 use crate::oci::Digest;
+use crate::oci::layer::Layer;
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
 use crate::pip::install::{self, InstallError, PipLayer, Target, Wheel};
@@ -29,11 +30,7 @@ const PARALLEL_DOWNLOADS: usize = 6;
 /// digest pins its interpreter and installed distributions, the apt layer's diff_id
 /// what it adds (perhaps the interpreter), the wheels are pinned by sha256, and
 /// `requested` decides the `REQUESTED` files.
-pub fn layer_key(
-    base_manifest: &str,
-    packages: &[PipPackage],
-    apt_diff_id: Option<&Digest>,
-) -> String {
+pub fn layer_key(base_manifest: &str, packages: &[PipPackage], apt: &[Layer]) -> String {
     let mut wheels: Vec<String> = packages
         .iter()
         .map(|p| format!("wheel {} {} {}", p.sha256, p.name, p.requested))
@@ -41,8 +38,8 @@ pub fn layer_key(
     wheels.sort_unstable();
     let mut hasher = Sha256::new();
     hasher.update(format!("{LAYER_FORMAT}\nbase {base_manifest}\n"));
-    if let Some(diff_id) = apt_diff_id {
-        hasher.update(format!("apt {diff_id}\n"));
+    for layer in apt {
+        hasher.update(format!("apt {}\n", layer.diff_id));
     }
     for wheel in wheels {
         hasher.update(format!("{wheel}\n"));
@@ -94,10 +91,10 @@ async fn fetch_one(
 }
 
 /// The pip layer of `wheels` on the base made of `base_layers` plus `apt` (the apt
-/// layer, when there is one), blocking: call it off the async runtime.
+/// layers, when there are), blocking: call it off the async runtime.
 pub fn make_layer(
     base_layers: &[ImageLayer],
-    apt: Option<&crate::oci::layer::Layer>,
+    apt: &[Layer],
     config: &ImageConfig,
     wheels: &[Wheel],
 ) -> Result<PipLayer, BuildError> {
@@ -113,7 +110,7 @@ pub fn make_layer(
             )
         })
         .collect::<Result<Vec<_>, BuildError>>()?;
-    if let Some(apt) = apt {
+    for apt in apt {
         blobs.push(blob(
             &apt.path,
             &apt.media_type,
@@ -124,7 +121,7 @@ pub fn make_layer(
     }
     let base = RootFs::read(&blobs, &install::base_keep)
         .map_err(|e| BuildError::Pip(InstallError::Base(e)))?;
-    let target = Target::of_image(&base, config, apt.is_some())?;
+    let target = Target::of_image(&base, config, !apt.is_empty())?;
     tracing::debug!("pip layer: installing into {target:?}");
     Ok(install::make_layer(&base, &target, wheels)?)
 }
@@ -155,21 +152,20 @@ fn blob(
 /// key was written before (then neither the base nor the wheels are read).
 pub async fn layer(
     step: &super::apt::Step<'_>,
-    apt: Option<&crate::oci::layer::Layer>,
+    apt: &[Layer],
     wheels: Vec<Wheel>,
-) -> Result<(String, crate::oci::layer::Layer), BuildError> {
+) -> Result<(String, Layer), BuildError> {
     let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
     let created_by = super::layers::created_by("pip", wheels.len());
-    let key = layer_key(&lock.base.manifest, &lock.pip, apt.map(|l| &l.diff_id));
+    let key = layer_key(&lock.base.manifest, &lock.pip, apt);
     if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
         return Ok((created_by, layer));
     }
     let base_layers = step.base_layers.to_vec();
     let config = step.base_config.clone();
-    let apt = apt.cloned();
+    let apt = apt.to_vec();
     let started = std::time::Instant::now();
-    let made =
-        super::blocking(move || make_layer(&base_layers, apt.as_ref(), &config, &wheels)).await??;
+    let made = super::blocking(move || make_layer(&base_layers, &apt, &config, &wheels)).await??;
     tracing::debug!("pip layer: entries made in {:?}", started.elapsed());
     for replaced in &made.replaced {
         tracing::info!("pip layer: {replaced} of the base image is replaced (its files removed)");

@@ -61,16 +61,19 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     // With --check, the outputs are written from the first build, whose layers live in
     // the scratch directory until the end of this function.
     let mut scratch = None;
-    let (built, notes, ctx) = if args.check {
+    let (built, mut notes, ctx) = if args.check {
         let dir = build::scratch_dir().context("cannot create a scratch directory for --check")?;
         let first_ctx = context(LayerCache::new(dir.path().join("first")));
         let second_ctx = context(LayerCache::new(dir.path().join("second")));
         scratch = Some(dir);
         let (first, notes) =
             runtime.block_on(build::build_with_options(&lock, &first_ctx, &options))?;
-        let (second, _) =
+        let (second, second_notes) =
             runtime.block_on(build::build_with_options(&lock, &second_ctx, &options))?;
+        // Only the first build's image is written.
+        runtime.block_on(build::remove_leftovers(second_notes.leftovers));
         if let Some(difference) = build::check::compare(&first, &second) {
+            runtime.block_on(build::remove_leftovers(notes.leftovers));
             anstream::eprintln!(
                 "error: {} is not reproducible: two builds gave {} and {}\n{difference}",
                 args.lock.display(),
@@ -99,7 +102,11 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    runtime.block_on(build::write_outputs(&built, &destinations, &ctx))?;
+    let written = runtime.block_on(build::write_outputs(&built, &destinations, &ctx));
+    runtime.block_on(build::remove_leftovers(std::mem::take(
+        &mut notes.leftovers,
+    )));
+    written?;
     for destination in &destinations {
         say(format!("wrote {destination}"));
     }

@@ -6,7 +6,8 @@
 //! (`install ok unpacked`). [`configure`] loads the image with that layer into the
 //! Docker Engine and, in a container with no network, runs the scripts dpkg would
 //! (see [`script`]), captures the filesystem changes ([`crate::docker::container`]) and
-//! normalizes them ([`normalize`]); [`merge`] folds them into the apt layer.
+//! normalizes them ([`normalize`]); [`scripts_layer`] makes them a layer of their own
+//! on top of the apt layer.
 //!
 //! # Reproducibility
 //!
@@ -21,7 +22,7 @@ mod merge;
 pub mod normalize;
 pub mod script;
 
-pub use merge::merge;
+pub use merge::scripts_layer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -138,7 +139,21 @@ pub struct Cleanup {
 }
 
 impl Cleanup {
-    /// Removes the container, then the tag (the image goes with it).
+    /// Removes the container now, leaving the image's tag for [`finish`](Self::finish):
+    /// while the tag holds the image, the engine keeps its layers, which an image
+    /// loaded next can then share instead of receiving them again.
+    pub async fn remove_container(&mut self) -> Result<(), ConfigureError> {
+        match self.container.take() {
+            Some(container) => container
+                .remove()
+                .await
+                .map_err(|source| container_error(&self.packages, source)),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes the container (unless [`remove_container`](Self::remove_container) did),
+    /// then the tag (the image goes with it, its layers when no other image has them).
     pub async fn finish(self) -> Result<(), ConfigureError> {
         let started = std::time::Instant::now();
         let removed = match self.container {
@@ -182,6 +197,9 @@ async fn run(
             "DEBCONF_NONINTERACTIVE_SEEN=true".into(),
             format!("SOURCE_DATE_EPOCH={epoch}"),
             "LC_ALL=C".into(),
+            // update-mime-database (shared-mime-info's trigger) fsyncs each of the
+            // hundreds of files it writes unless told not to; the files are the same.
+            "PKGSYSTEM_ENABLE_FSYNC=0".into(),
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         ],
         user: "root".into(),

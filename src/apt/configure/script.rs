@@ -50,21 +50,21 @@ chmod 755 "$work/bin/fc-cache"
 PATH=$work/bin:$PATH
 export PATH
 
-# The info files of the new packages (NAME.EXT, or NAME:ARCH.EXT for Multi-Arch: same).
+# The info files of the new packages (NAME.EXT, or NAME:ARCH.EXT for Multi-Arch: same),
+# from one listing of the directory: a glob per package and extension costs a scan of
+# the whole directory each time.
+printf '%s\n' "$@" > "$work/packages"
+ls "$info" | awk 'NR == FNR { wanted[$0]; next }
+    { name = $0; sub(/\.[^.]*$/, "", name); sub(/:.*$/, "", name)
+      if (name in wanted) print }' "$work/packages" - > "$work/info-files"
 info_files() {
-    for p in "$@"; do
-        for f in "$info/$p.$ext" "$info/$p":*".$ext"; do
-            [ -f "$f" ] && echo "$f"
-        done
-    done
+    grep "\.$1\$" "$work/info-files" | sed "s|^|$info/|"
 }
 
-ext=list
-info_files "$@" | while read -r f; do cat "$f"; done | sort -u > "$work/new-files"
+info_files list | xargs -r cat | sort -u > "$work/new-files"
 
 # 1. preinst install.
-ext=preinst
-for s in $(info_files "$@"); do
+for s in $(info_files preinst); do
     name=${s##*/}; name=${name%.preinst}
     arch=$(dpkg-query -W -f='${Architecture}' "$name")
     echo "rtlock: running the preinst of $name"
@@ -75,21 +75,27 @@ for s in $(info_files "$@"); do
     fi
 done
 
+# The new packages' trigger directives, read in one pass (a command per file adds up
+# over the dozens of libraries that each activate ldconfig): "interest DIRECTIVE
+# TRIGGER PKG" and "activate TRIGGER" lines. A trigger name ends at blanks or `#`.
+info_files triggers | xargs -r awk '
+    FNR == 1 { name = FILENAME; sub(/.*\//, "", name); sub(/\.triggers$/, "", name) }
+    { line = $0; sub(/#.*/, "", line); if (split(line, word) < 2) next }
+    word[1] ~ /^interest(-await|-noawait)?$/ { print "interest", word[1], word[2], name }
+    word[1] ~ /^activate(-await|-noawait)?$/ { print "activate", word[2] }
+' > "$work/trigger-directives"
+
 # 2. Trigger interests, in dpkg's formats: "PATH PKG[/noawait]" in File, "PKG[/noawait]"
 # in a file named after an explicit trigger.
-ext=triggers
-for t in $(info_files "$@"); do
-    name=${t##*/}; name=${name%.triggers}
-    sed -n 's/^[[:space:]]*\(interest\(-await\|-noawait\)\{0,1\}\)[[:space:]]\{1,\}\([^[:space:]#]\{1,\}\).*/\1 \3/p' "$t" |
-    while read -r directive trigger; do
-        owner=$name
-        [ "$directive" = interest-noawait ] && owner="$name/noawait"
-        case $trigger in
-            /*) line="$trigger $owner"; file=$triggers/File ;;
-            *) line=$owner; file=$triggers/$trigger ;;
-        esac
-        grep -qxF "$line" "$file" 2>/dev/null || echo "$line" >> "$file"
-    done
+grep '^interest ' "$work/trigger-directives" |
+while read -r _ directive trigger name; do
+    owner=$name
+    [ "$directive" = interest-noawait ] && owner="$name/noawait"
+    case $trigger in
+        /*) line="$trigger $owner"; file=$triggers/File ;;
+        *) line=$owner; file=$triggers/$trigger ;;
+    esac
+    grep -qxF "$line" "$file" 2>/dev/null || echo "$line" >> "$file"
 done
 
 # 3. Activate what the new files hit.
@@ -98,9 +104,7 @@ if [ -f "$triggers/File" ]; then
          { for (p in interest) if ($0 == p || index($0, p "/") == 1) hit[p] }
          END { for (p in hit) print p }' "$triggers/File" "$work/new-files" | sort
 fi > "$work/activate"
-for t in $(info_files "$@"); do
-    sed -n 's/^[[:space:]]*activate\(-await\|-noawait\)\{0,1\}[[:space:]]\{1,\}\([^[:space:]#]\{1,\}\).*/\2/p' "$t"
-done >> "$work/activate"
+sed -n 's/^activate //p' "$work/trigger-directives" >> "$work/activate"
 if grep -Eq '/lib[^/]*/(.*/)?[^/]+\.so(\.[0-9]+)*$' "$work/new-files"; then
     echo ldconfig >> "$work/activate"
 fi
