@@ -138,14 +138,22 @@ fn a_damaged_view_is_ignored_and_stored_again() {
         assert!(read_apt_view(cache.path(), &manifest).is_none());
         let again = read_base(&layers, view_key).unwrap();
         assert_same(&first, &again);
+        assert!(
+            again.read_file("usr/bin/dpkg").unwrap().is_some(),
+            "not from the layers"
+        );
         assert_eq!(
             std::fs::read(&path).unwrap(),
             stored,
             "the view was not stored again"
         );
     }
+    // With the view in place, read_base takes the base from it (a base read from the
+    // layers can give any file's content; one from the view only the kept files').
     let from_view = read_base(&layers, view_key).unwrap();
     assert_same(&first, &from_view);
+    assert!(first.read_file("usr/bin/dpkg").unwrap().is_some());
+    assert!(from_view.read_file("usr/bin/dpkg").is_err());
 }
 
 #[test]
