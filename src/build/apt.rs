@@ -177,14 +177,16 @@ pub fn read_base(
     Ok(base)
 }
 
-/// The apt layer of `debs` on the base made of `base_layers` (blocking: call it off the
-/// async runtime). The base and the debs are read at the same time.
+/// The apt layer of `debs` on the base made of `base_layers`, or its stored `view` (see
+/// [`read_base`]); blocking: call it off the async runtime. The base and the debs are
+/// read at the same time.
 pub fn make_layer(
     base_layers: &[ImageLayer],
+    view: Option<(&std::path::Path, &crate::oci::Digest)>,
     debs: &[PackageDeb],
 ) -> Result<(AptLayer, RootFs), BuildError> {
     let (base, read) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| read_base(base_layers, None));
+        let base = scope.spawn(|| read_base(base_layers, view));
         let read = install::read_debs(debs);
         let base = base
             .join()
@@ -284,8 +286,14 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     }
 
     let base_layers = step.base_layers.to_vec();
+    let cache_root = step.ctx.fetcher.cache().root().to_path_buf();
+    let manifest: Option<crate::oci::Digest> = lock.base.manifest.parse().ok();
     let started = std::time::Instant::now();
-    let (made, base) = super::blocking(move || make_layer(&base_layers, &debs)).await??;
+    let (made, base) = super::blocking(move || {
+        let view = manifest.as_ref().map(|m| (cache_root.as_path(), m));
+        make_layer(&base_layers, view, &debs)
+    })
+    .await??;
     tracing::debug!("apt layer: entries made in {:?}", started.elapsed());
     let epoch = lock.source_date_epoch;
     let Configure::Container(docker) = &configure else {
@@ -317,11 +325,22 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     let scripts = run_scripts(docker, step, &unpacked, &made, &base);
     let (files, scripts) = tokio::join!(files, scripts);
     let (entries, mut leftover) = scripts?;
-    let files = files?;
-    let written = write(entries, epoch, compression, cache, scripts_key);
-    let (written, removed) = tokio::join!(written, leftover.remove_container());
-    let scripts = written?;
-    removed.map_err(|e| BuildError::Configure(Box::new(e)))?;
+    leftover.remove_container();
+    let written = match files {
+        Ok(files) => write(entries, epoch, compression, cache, scripts_key)
+            .await
+            .map(|scripts| (files, scripts)),
+        Err(e) => Err(e),
+    };
+    let (files, scripts) = match written {
+        Ok(layers) => layers,
+        Err(e) => {
+            if let Err(cleaning) = leftover.finish().await {
+                tracing::warn!("{cleaning}");
+            }
+            return Err(e);
+        }
+    };
     // The spooled files are in the layers now.
     drop(made.spool);
     Ok(AptLayers {

@@ -61,6 +61,8 @@ pub enum ContainerError {
         path: String,
         kind: String,
     },
+    #[error("rtlock's task to {action} stopped: {reason}")]
+    Task { action: String, reason: String },
 }
 
 /// One step: what to run, and how.

@@ -113,6 +113,7 @@ pub async fn configure_deferred(
         docker: docker.clone(),
         packages: names.clone(),
         container: None,
+        removing: None,
         tag: None,
     };
     let started = std::time::Instant::now();
@@ -135,30 +136,36 @@ pub struct Cleanup {
     docker: Docker,
     packages: String,
     container: Option<Container>,
+    /// The container's removal, when [`remove_container`](Cleanup::remove_container)
+    /// started it.
+    removing: Option<tokio::task::JoinHandle<Result<(), ContainerError>>>,
     tag: Option<String>,
 }
 
 impl Cleanup {
-    /// Removes the container now, leaving the image's tag for [`finish`](Self::finish):
-    /// while the tag holds the image, the engine keeps its layers, which an image
-    /// loaded next can then share instead of receiving them again.
-    pub async fn remove_container(&mut self) -> Result<(), ConfigureError> {
-        match self.container.take() {
-            Some(container) => container
-                .remove()
-                .await
-                .map_err(|source| container_error(&self.packages, source)),
-            None => Ok(()),
+    /// Starts removing the container (the engine takes a moment), leaving the image's
+    /// tag for [`finish`](Self::finish): while the tag holds the image, the engine keeps
+    /// its layers, which an image loaded next can then share instead of receiving
+    /// them again.
+    pub fn remove_container(&mut self) {
+        if let Some(container) = self.container.take() {
+            self.removing = Some(tokio::spawn(container.remove()));
         }
     }
 
-    /// Removes the container (unless [`remove_container`](Self::remove_container) did),
-    /// then the tag (the image goes with it, its layers when no other image has them).
+    /// Removes the container (or waits for [`remove_container`](Self::remove_container)
+    /// to have done it), then the tag (the image goes with it, its layers when no other image has them).
     pub async fn finish(self) -> Result<(), ConfigureError> {
         let started = std::time::Instant::now();
-        let removed = match self.container {
-            Some(container) => container.remove().await,
-            None => Ok(()),
+        let removed = match (self.container, self.removing) {
+            (Some(container), _) => container.remove().await,
+            (None, Some(removing)) => removing.await.unwrap_or_else(|e| {
+                Err(ContainerError::Task {
+                    action: "remove a container".into(),
+                    reason: e.to_string(),
+                })
+            }),
+            (None, None) => Ok(()),
         };
         let untagged = match &self.tag {
             Some(tag) => untag(&self.docker, tag).await,
