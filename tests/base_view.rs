@@ -193,7 +193,12 @@ fn lock_stores_the_view_and_the_build_is_the_same() {
         last_line(&out)
     };
     let after_lock = build(&warm, "after-lock");
-    let cold = build(&dir.path().join("empty-cache"), "cold");
+    let empty = dir.path().join("empty-cache");
+    let cold = build(&empty, "cold");
     assert!(after_lock.contains("sha256:"), "{after_lock}");
     assert_eq!(after_lock, cold);
+    // The build on an empty cache read the layers, and stored the same view for the
+    // next one.
+    let stored = std::fs::read(apt_view_path(&empty, &base)).expect("build stored the view");
+    assert_eq!(stored, std::fs::read(apt_view_path(&warm, &base)).unwrap());
 }
