@@ -3,9 +3,10 @@
 //! the maintainer scripts run in a container and what they changed becomes a second,
 //! small layer on top ([`layers`]).
 //!
-//! Two layers rather than one: the engine that runs the scripts must be given the base
-//! plus the apt layer (a second or two for a hundred MB), and the image loaded into it
-//! afterwards then shares that layer instead of sending it again; the apt layer is also
+//! Two layers rather than one: the engine that runs the scripts must be given the apt
+//! layer's files (a second or two for a hundred MB), and, for a `docker-daemon:`
+//! output, register that layer too; the finished image then shares it instead of
+//! sending it again, and only the small scripts layer is new. The apt layer is also
 //! the same with and without `--no-daemon`.
 
 use std::path::PathBuf;
@@ -306,24 +307,77 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
         });
     };
 
-    // The engine takes the apt layer uncompressed (it stores layers so); when the
-    // outputs want it compressed, that copy is written while the scripts run.
-    let unpacked = write(
-        made.entries.clone(),
-        epoch,
-        Compression::None,
-        cache,
-        files_key.clone(),
-    )
-    .await?;
-    let files = async {
-        if compression == Compression::None {
-            return Ok(unpacked.clone());
-        }
-        write(made.entries.clone(), epoch, compression, cache, files_key).await
+    // The scripts run in a container of the base in the engine (checked by its layers),
+    // with the apt layer's files copied in: the engine takes them in once, and, when an
+    // output is docker-daemon:, registers the apt layer at the same time, by loading
+    // the base plus it while the scripts run. A layer with whiteouts (an upgraded base
+    // package's old files) cannot be copied in so: then the base plus the layer is
+    // loaded first and the scripts run in a container of that.
+    crate::docker::load::note_present(&lock.base.reference);
+    let base_id = if made.entries.iter().any(Entry::is_whiteout) {
+        None
+    } else {
+        let diff_ids: Vec<&crate::oci::Digest> =
+            step.base_layers.iter().map(|l| &l.diff_id).collect();
+        crate::docker::load::image_with_layers(docker, &lock.base.reference, &diff_ids).await
     };
-    let scripts = run_scripts(docker, step, &unpacked, &made, &base);
-    let (files, scripts) = tokio::join!(files, scripts);
+    let entries = &made.entries;
+    let (files, scripts) = match base_id {
+        Some(base_id) => {
+            let (image_tx, image_rx) = tokio::sync::oneshot::channel();
+            let files = async move {
+                let files = write(entries.clone(), epoch, compression, cache, files_key).await?;
+                if step.options.engine_output {
+                    let _ = image_tx.send(configure_image(step, &files));
+                }
+                Ok(files)
+            };
+            let preload = async { image_rx.await.ok() };
+            let scripts = async {
+                let (result, cleanup) = crate::apt::configure::configure_on(
+                    docker,
+                    &base_id,
+                    entries.clone(),
+                    &made.packages,
+                    epoch,
+                    preload,
+                )
+                .await;
+                scripts_entries(result, cleanup, &made, &base).await
+            };
+            tokio::join!(files, scripts)
+        }
+        None => {
+            // The engine takes the layer uncompressed (it stores layers so); when the
+            // outputs want it compressed, that copy is written while the scripts run.
+            let unpacked = write(
+                entries.clone(),
+                epoch,
+                Compression::None,
+                cache,
+                files_key.clone(),
+            )
+            .await?;
+            let files = async {
+                if compression == Compression::None {
+                    return Ok(unpacked.clone());
+                }
+                write(entries.clone(), epoch, compression, cache, files_key).await
+            };
+            let scripts = async {
+                let image = configure_image(step, &unpacked);
+                let (result, cleanup) = crate::apt::configure::configure_deferred(
+                    docker,
+                    &image,
+                    &made.packages,
+                    epoch,
+                )
+                .await;
+                scripts_entries(result, cleanup, &made, &base).await
+            };
+            tokio::join!(files, scripts)
+        }
+    };
     let (entries, mut leftover) = scripts?;
     leftover.remove_container();
     let written = match files {
@@ -372,34 +426,25 @@ async fn write(
     Ok(layer)
 }
 
-/// The maintainer-script step: the base plus the apt layer (`unpacked`, written
-/// uncompressed) is loaded into the engine, the scripts of the layer's packages run
-/// there ([`crate::apt::configure`]) and their normalized changes come back as the
-/// entries of a layer on top. The container and the image's tag are left in the
-/// cleanup for the caller to remove (also after an error, they are removed here).
-async fn run_scripts(
-    docker: &bollard::Docker,
-    step: &Step<'_>,
-    unpacked: &Layer,
-    made: &AptLayer,
-    base: &RootFs,
-) -> Result<(Vec<Entry>, crate::apt::configure::Cleanup), BuildError> {
-    let image = super::assemble_image(
+/// The image the engine is given for the scripts: the base plus the apt layer.
+fn configure_image(step: &Step<'_>, files: &Layer) -> crate::oci::output::Image {
+    super::assemble_image(
         step.lock,
         step.base_config,
         step.base_layers.to_vec(),
-        vec![("rtlock: apt (unconfigured)".to_string(), unpacked.clone())],
-    );
-    // When the engine has the base (docker build would have pulled it), its layers
-    // are not sent again, neither now nor with the final image.
-    crate::docker::load::note_present(&step.lock.base.reference);
-    let (result, cleanup) = crate::apt::configure::configure_deferred(
-        docker,
-        &image,
-        &made.packages,
-        step.lock.source_date_epoch,
+        vec![("rtlock: apt (unconfigured)".to_string(), files.clone())],
     )
-    .await;
+}
+
+/// The entries of the layer of what the scripts changed, from the outcome of their run
+/// ([`crate::apt::configure`]); after an error the run's container and image are
+/// removed here, else they are left in the cleanup for the caller.
+async fn scripts_entries(
+    result: Result<crate::apt::configure::Captured, crate::apt::configure::ConfigureError>,
+    cleanup: crate::apt::configure::Cleanup,
+    made: &AptLayer,
+    base: &RootFs,
+) -> Result<(Vec<Entry>, crate::apt::configure::Cleanup), BuildError> {
     let captured = match result {
         Ok(captured) => captured,
         Err(e) => {

@@ -66,6 +66,9 @@ pub struct BuildOptions {
     /// (one core gzips about 22 MB/s). The image ID is the same either way, since the
     /// config names layers by their uncompressed diff_ids; the manifest digest differs.
     pub uncompressed: bool,
+    /// An output is `docker-daemon:`: the apt layer is loaded into the engine while the
+    /// maintainer scripts run there, so the finished image shares it.
+    pub engine_output: bool,
 }
 
 /// What a build leaves for the user to know, and to do.

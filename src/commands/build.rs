@@ -38,6 +38,9 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             && destinations
                 .iter()
                 .all(|d| matches!(d, Destination::DockerDaemon(_))),
+        engine_output: destinations
+            .iter()
+            .any(|d| matches!(d, Destination::DockerDaemon(_))),
     };
     if !options.mirrors.is_empty() {
         tracing::info!(

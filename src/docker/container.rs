@@ -138,6 +138,42 @@ impl Container {
         })
     }
 
+    /// Extracts the tar that `produce` writes into the (created, not yet started)
+    /// container's filesystem at `/`, keeping owners, modes and xattrs as the tar says:
+    /// the container then starts on its image plus those files. A whiteout entry would
+    /// be extracted as a plain file: give a tar without any.
+    pub async fn upload<F>(&self, produce: F) -> Result<(), ContainerError>
+    where
+        F: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+    {
+        let (body, writer) = crate::docker::stream::body(produce);
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
+            .path("/")
+            .build();
+        let uploaded = self
+            .docker
+            .upload_to_container(&self.id, Some(options), bollard::body_try_stream(body))
+            .await;
+        let written = writer.await;
+        // The writer's own error says more than the engine's view of a broken stream.
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                return Err(ContainerError::Task {
+                    action: "write the files to copy into a container".into(),
+                    reason,
+                });
+            }
+            Err(e) => {
+                return Err(ContainerError::Task {
+                    action: "write the files to copy into a container".into(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        uploaded.map_err(|source| api("copy files into a container", &self.image, source))
+    }
+
     /// Starts the container, waits for it to stop and collects its output.
     pub async fn run(&self) -> Result<Finished, ContainerError> {
         self.docker

@@ -18,15 +18,10 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use bollard::Docker;
-use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::DockerError;
 use crate::oci::output::{Image, docker_archive_entries, docker_tag, write_entries};
-
-/// Chunks of the archive in flight between the writer thread and the request.
-const CHANNEL_CHUNKS: usize = 8;
-const CHUNK: usize = 256 * 1024;
 
 /// Images (references or IDs) this process found in the engine or loaded into it,
 /// whose layers later loads need not send.
@@ -77,6 +72,23 @@ pub async fn load(docker: &Docker, image: &Image, reference: &str) -> Result<(),
         .map_err(|source| DockerError::Api { host, source })
 }
 
+/// The ID of the image `reference` names in the engine when its layers are exactly
+/// `diff_ids` (the engine may hold another image under that name, or none).
+pub async fn image_with_layers(
+    docker: &Docker,
+    reference: &str,
+    diff_ids: &[&crate::oci::Digest],
+) -> Option<String> {
+    let inspected = docker.inspect_image(reference).await.ok()?;
+    let layers = inspected.root_fs.and_then(|r| r.layers).unwrap_or_default();
+    let same = layers.len() == diff_ids.len()
+        && layers
+            .iter()
+            .zip(diff_ids)
+            .all(|(have, want)| have == want.as_str());
+    same.then_some(inspected.id).flatten()
+}
+
 /// How many of `image`'s bottom layers the engine has: the longest run of diff_ids
 /// an image among `candidates` starts with.
 async fn known_layers(docker: &Docker, image: &Image, candidates: &[String]) -> usize {
@@ -118,26 +130,8 @@ async fn send(docker: &Docker, image: &Image, tag: &str, skip: usize) -> Result<
         );
     }
     let epoch = image.epoch;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    let writer = tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter {
-            tx: tx.clone(),
-            buffer: Vec::with_capacity(CHUNK),
-        };
-        let result = write_entries(entries, epoch, &mut out).and_then(|()| {
-            out.flush_chunk()
-                .map_err(|source| crate::oci::output::OutputError::Io {
-                    path: "the docker load stream".into(),
-                    source,
-                })
-        });
-        if let Err(e) = &result {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-        }
-        result
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
+    let (body, writer) = super::stream::body(move |out| {
+        write_entries(entries, epoch, out).map_err(|e| e.to_string())
     });
     let options = bollard::query_parameters::ImportImageOptionsBuilder::new()
         .quiet(true)
@@ -159,48 +153,9 @@ async fn send(docker: &Docker, image: &Image, tag: &str, skip: usize) -> Result<
     }
     match writer.await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(DockerError::Stream {
-            reason: e.to_string(),
-        }),
+        Ok(Err(reason)) => Err(DockerError::Stream { reason }),
         Err(e) => Err(DockerError::Stream {
             reason: e.to_string(),
         }),
-    }
-}
-
-/// Collects writes into chunks and sends them down the channel (blocking: this runs on
-/// a blocking thread, and waiting here is what bounds memory).
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buffer: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn flush_chunk(&mut self) -> std::io::Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buffer,
-            Vec::with_capacity(CHUNK),
-        ));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::other("the Docker Engine stopped reading the image"))
-    }
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(CHUNK - self.buffer.len());
-        self.buffer.extend_from_slice(&buf[..n]);
-        if self.buffer.len() == CHUNK {
-            self.flush_chunk()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }

@@ -12,6 +12,7 @@ use bollard::Docker;
 pub mod container;
 pub mod export;
 pub mod load;
+pub mod stream;
 
 /// Where the Docker CLI looks when `DOCKER_HOST` is not set.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";

@@ -130,6 +130,68 @@ pub async fn configure_deferred(
     (result, cleanup)
 }
 
+/// [`configure_deferred`] without loading an image first: the container is made from
+/// `base`, an image the engine has (its ID), and `files` (the apt layer's entries, of
+/// which none may be a whiteout) are copied into it before it starts. The engine then
+/// takes the files in once, as it extracts them, instead of registering a layer of
+/// them; a caller that wants that layer in the engine too can load it meanwhile.
+///
+/// `preload` may give an image (the base plus the apt layer) to load into the engine
+/// while the scripts run, so that a finished image loaded afterwards shares its layer
+/// instead of sending it; its tag is left in the cleanup. A failed preload only costs
+/// that sharing.
+pub async fn configure_on(
+    docker: &Docker,
+    base: &str,
+    files: Vec<Entry>,
+    packages: &[String],
+    epoch: i64,
+    preload: impl std::future::Future<Output = Option<Image>>,
+) -> (Result<Captured, ConfigureError>, Cleanup) {
+    let mut cleanup = Cleanup {
+        docker: docker.clone(),
+        packages: packages.join(", "),
+        container: None,
+        removing: None,
+        tag: None,
+    };
+    let container = match create(docker, base, packages, epoch, &mut cleanup).await {
+        Ok(container) => container,
+        Err(e) => return (Err(e), cleanup),
+    };
+    let started = std::time::Instant::now();
+    let copied = container
+        .upload(move |out| {
+            let entries = crate::oci::layer::normalize(files).map_err(|e| e.to_string())?;
+            crate::oci::layer::write_tar(&entries, epoch, out).map_err(|e| e.to_string())
+        })
+        .await;
+    if let Err(source) = copied {
+        return (Err(container_error(&cleanup.packages, source)), cleanup);
+    }
+    tracing::debug!("configure: files copied in {:?}", started.elapsed());
+    // The preload starts now, not with the copy: the scripts leave a core idle (they run
+    // one program at a time), the copy does not.
+    let loaded = async {
+        let image = preload.await?;
+        let tag = tag_for(&image);
+        let started = std::time::Instant::now();
+        match crate::docker::load::load(docker, &image, &tag).await {
+            Ok(()) => {
+                tracing::debug!("configure: image preloaded in {:?}", started.elapsed());
+                Some(tag)
+            }
+            Err(e) => {
+                tracing::debug!("preloading the apt layer into the engine failed: {e}");
+                None
+            }
+        }
+    };
+    let (tag, result) = tokio::join!(loaded, run_in(container, packages, epoch));
+    cleanup.tag = tag;
+    (result, cleanup)
+}
+
 /// What a configure run leaves in the engine: its container and its image's tag.
 #[derive(Debug)]
 pub struct Cleanup {
@@ -188,7 +250,18 @@ async fn run(
     epoch: i64,
     cleanup: &mut Cleanup,
 ) -> Result<Captured, ConfigureError> {
-    let names = packages.join(", ");
+    let container = create(docker, image, packages, epoch, cleanup).await?;
+    run_in(container, packages, epoch).await
+}
+
+/// Creates the container that runs the script, leaving it in `cleanup`.
+async fn create<'c>(
+    docker: &Docker,
+    image: &str,
+    packages: &[String],
+    epoch: i64,
+    cleanup: &'c mut Cleanup,
+) -> Result<&'c Container, ConfigureError> {
     let mut cmd = vec![
         "sh".to_string(),
         "-c".to_string(),
@@ -214,9 +287,8 @@ async fn run(
     };
     let container = Container::create(docker, &step)
         .await
-        .map_err(|source| container_error(&names, source))?;
-    let container = cleanup.container.insert(container);
-    run_in(container, packages, epoch).await
+        .map_err(|source| container_error(&packages.join(", "), source))?;
+    Ok(cleanup.container.insert(container))
 }
 
 async fn run_in(

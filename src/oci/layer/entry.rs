@@ -69,6 +69,15 @@ impl Entry {
         Entry::file(&name, 0o644, Content::Bytes(Vec::new()))
     }
 
+    /// Whether this entry is an overlay whiteout (see [`Entry::whiteout`]).
+    pub fn is_whiteout(&self) -> bool {
+        let name = self
+            .path
+            .rsplit_once('/')
+            .map_or(self.path.as_str(), |(_, n)| n);
+        name.starts_with(".wh.")
+    }
+
     /// A regular file owned by root.
     pub fn file(path: &str, mode: u32, content: Content) -> Entry {
         Entry::new(path, EntryKind::File(content), mode)

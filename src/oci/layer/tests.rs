@@ -267,3 +267,14 @@ fn a_lock_without_a_compression_means_gzip() {
     assert_eq!(Compression::from_lock("zstd"), Some(Compression::Zstd));
     assert_eq!(Compression::from_lock("lz4"), None);
 }
+
+#[test]
+fn a_whiteout_is_told_by_its_name_alone() {
+    assert!(Entry::whiteout("etc/motd").is_whiteout());
+    assert!(Entry::whiteout("motd").is_whiteout());
+    assert_eq!(Entry::whiteout("usr/bin/gone").path, "usr/bin/.wh.gone");
+    assert!(!Entry::dir("etc/.wh", 0o755).is_whiteout());
+    assert!(
+        !Entry::file("usr/share/doc/x.wh.txt", 0o644, Content::Bytes(Vec::new())).is_whiteout()
+    );
+}

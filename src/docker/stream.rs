@@ -1,0 +1,77 @@
+//! Request bodies made on a blocking thread: a tar written by synchronous code (the
+//! layer and archive writers) streams to the engine through a small bounded channel,
+//! so memory stays flat whatever the size, and the engine starts reading at once.
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// Chunks in flight between the writer thread and the request.
+const CHANNEL_CHUNKS: usize = 8;
+const CHUNK: usize = 256 * 1024;
+
+/// Runs `produce` on a blocking thread and returns the bytes it writes as a request
+/// body, and the thread's outcome (await it after the request: a failed `produce` also
+/// ends the body with an error, so the engine never takes a truncated stream as whole).
+pub fn body<F>(
+    produce: F,
+) -> (
+    impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    tokio::task::JoinHandle<Result<(), String>>,
+)
+where
+    F: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut out = ChannelWriter {
+            tx: tx.clone(),
+            buffer: Vec::with_capacity(CHUNK),
+        };
+        let result = produce(&mut out).and_then(|()| out.flush_chunk().map_err(|e| e.to_string()));
+        if let Err(e) = &result {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.clone())));
+        }
+        result
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (body, writer)
+}
+
+/// Collects writes into chunks and sends them down the channel (blocking: this runs on
+/// a blocking thread, and waiting here is what bounds memory).
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn flush_chunk(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::other("the Docker Engine stopped reading"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(CHUNK - self.buffer.len());
+        self.buffer.extend_from_slice(&buf[..n]);
+        if self.buffer.len() == CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
