@@ -113,8 +113,11 @@ fn rtlock(dir: &Path, cache: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// Runs `cmd` to success and returns how long it took.
+/// Runs `cmd` to success and returns how long it took. The disk is synced first, so
+/// that what an earlier run left to write or delete (its images are removed between
+/// runs) is not charged to this one.
 fn time(mut cmd: Command) -> Duration {
+    let _ = Command::new("sync").status();
     let started = Instant::now();
     let out = cmd.output().expect("the command runs");
     let took = started.elapsed();
