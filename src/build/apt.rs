@@ -307,12 +307,37 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
         });
     };
 
-    // The scripts run in a container of the base in the engine (checked by its layers),
-    // with the apt layer's files copied in: the engine takes them in once, and, when an
-    // output is docker-daemon:, registers the apt layer at the same time, by loading
-    // the base plus it while the scripts run. A layer with whiteouts (an upgraded base
-    // package's old files) cannot be copied in so: then the base plus the layer is
-    // loaded first and the scripts run in a container of that.
+    let written = with_scripts(step, docker, &made, &base, files_key, scripts_key).await;
+    let (files, scripts, leftover) = written?;
+    // The spooled files are in the layers now.
+    drop(made.spool);
+    Ok(AptLayers {
+        layers: vec![(files_history, files), (scripts_history, scripts)],
+        pending_configure: Vec::new(),
+        leftover: Some(leftover),
+    })
+}
+
+/// The apt layer (`made`, on `base`) written, and the layer of what its packages'
+/// maintainer scripts changed when run in the engine; what the run leaves in the
+/// engine is returned for removal after the outputs.
+///
+/// The scripts run in a container of the base in the engine (checked by its layers),
+/// with the apt layer's files copied in: the engine takes them in once, and, when an
+/// output is docker-daemon:, registers the apt layer at the same time, by loading the
+/// base plus it while the scripts run. A layer with whiteouts (an upgraded base
+/// package's old files) cannot be copied in so: then the base plus the layer is loaded
+/// first and the scripts run in a container of that.
+async fn with_scripts(
+    step: &Step<'_>,
+    docker: &bollard::Docker,
+    made: &AptLayer,
+    base: &RootFs,
+    files_key: String,
+    scripts_key: String,
+) -> Result<(Layer, Layer, crate::apt::configure::Cleanup), BuildError> {
+    let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
+    let epoch = lock.source_date_epoch;
     crate::docker::load::note_present(&lock.base.reference);
     let base_id = if made.entries.iter().any(Entry::is_whiteout) {
         None
@@ -343,7 +368,7 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
                     preload,
                 )
                 .await;
-                scripts_entries(result, cleanup, &made, &base).await
+                scripts_entries(result, cleanup, made, base).await
             };
             tokio::join!(files, scripts)
         }
@@ -373,7 +398,7 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
                     epoch,
                 )
                 .await;
-                scripts_entries(result, cleanup, &made, &base).await
+                scripts_entries(result, cleanup, made, base).await
             };
             tokio::join!(files, scripts)
         }
@@ -386,22 +411,15 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
             .map(|scripts| (files, scripts)),
         Err(e) => Err(e),
     };
-    let (files, scripts) = match written {
-        Ok(layers) => layers,
+    match written {
+        Ok((files, scripts)) => Ok((files, scripts, leftover)),
         Err(e) => {
             if let Err(cleaning) = leftover.finish().await {
                 tracing::warn!("{cleaning}");
             }
-            return Err(e);
+            Err(e)
         }
-    };
-    // The spooled files are in the layers now.
-    drop(made.spool);
-    Ok(AptLayers {
-        layers: vec![(files_history, files), (scripts_history, scripts)],
-        pending_configure: Vec::new(),
-        leftover: Some(leftover),
-    })
+    }
 }
 
 /// Writes one layer off the async runtime, remembering it under `key`.
