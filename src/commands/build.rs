@@ -71,8 +71,14 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         scratch = Some(dir);
         let (first, notes) =
             runtime.block_on(build::build_with_options(&lock, &first_ctx, &options))?;
-        let (second, second_notes) =
-            runtime.block_on(build::build_with_options(&lock, &second_ctx, &options))?;
+        let second = runtime.block_on(build::build_with_options(&lock, &second_ctx, &options));
+        let (second, second_notes) = match second {
+            Ok(second) => second,
+            Err(e) => {
+                runtime.block_on(build::remove_leftovers(notes.leftovers));
+                return Err(e.into());
+            }
+        };
         // Only the first build's image is written.
         runtime.block_on(build::remove_leftovers(second_notes.leftovers));
         if let Some(difference) = build::check::compare(&first, &second) {

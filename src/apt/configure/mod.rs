@@ -216,7 +216,8 @@ impl Cleanup {
     }
 
     /// Removes the container (or waits for [`remove_container`](Self::remove_container)
-    /// to have done it), then the tag (the image goes with it, its layers when no other image has them).
+    /// to have done it), then the tag (the image goes with it, and its layers when no
+    /// other image has them).
     pub async fn finish(self) -> Result<(), ConfigureError> {
         let started = std::time::Instant::now();
         let removed = match (self.container, self.removing) {
