@@ -11,23 +11,22 @@
 //! which the base's own apt sources name. Run with
 //! `cargo bench --bench apt_build -- --bench`; `RTLOCK_BENCH_RUNS` sets the repetitions.
 
+#[allow(dead_code)]
+mod support;
+#[allow(dead_code)]
+#[path = "../tests/common/testbed.rs"]
+mod testbed;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const PACKAGES: [&str; 2] = ["graphviz", "libpq5"];
 
 fn main() {
-    // `cargo test --all-targets` runs this target without `--bench`: do nothing then.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/apt_build.rs measures only under `cargo bench --bench apt_build`");
+    let Some(runs) = support::runs("apt_build", 3) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let base = testbed_value("RTLOCK_TEST_IMAGE_PYTHON");
+    };
+    let base = testbed::testbed().image_python.clone();
     // Both sides start from an engine that has the base: `docker build` needs it there
     // (it would pull it first), and rtlock then sends only its own layers.
     let pulled = Command::new("docker").args(["pull", "-q", &base]).output();
@@ -50,15 +49,15 @@ fn main() {
     for run in 0..runs {
         let cache = dir.join(format!("cache-{run}"));
         let _ = std::fs::remove_file(dir.join("runtime.lock"));
-        lock_cold.push(time(rtlock(dir, &cache, &["lock"])));
+        lock_cold.push(support::time(rtlock(dir, &cache, &["lock"])));
         let tag = format!("docker-daemon:rtlock-bench/apt:{run}");
-        build_cold.push(time(rtlock(dir, &cache, &["build", "-o", &tag])));
-        build_cached.push(time(rtlock(dir, &cache, &["build", "-o", &tag])));
+        build_cold.push(support::time(rtlock(dir, &cache, &["build", "-o", &tag])));
+        build_cached.push(support::time(rtlock(dir, &cache, &["build", "-o", &tag])));
         let _ = Command::new("docker")
             .args(["rmi", &format!("rtlock-bench/apt:{run}")])
             .output();
         let _ = std::fs::remove_dir_all(&cache);
-        build_empty.push(time(rtlock(dir, &cache, &["build", "-o", &tag])));
+        build_empty.push(support::time(rtlock(dir, &cache, &["build", "-o", &tag])));
         let _ = Command::new("docker")
             .args(["rmi", &format!("rtlock-bench/apt:{run}")])
             .output();
@@ -80,13 +79,13 @@ fn main() {
         let mut cmd = Command::new("docker");
         cmd.args(["build", "--no-cache", "-q", "-t", "rtlock-bench/docker-apt"])
             .arg(&context);
-        docker.push(time(cmd));
+        docker.push(support::time(cmd));
     }
     let _ = Command::new("docker")
         .args(["rmi", "rtlock-bench/docker-apt"])
         .output();
 
-    let docker = median(&mut docker);
+    let docker = support::median(&mut docker);
     println!("graphviz + libpq5 on the python base, median of {runs}:");
     println!("  docker build --no-cache (apt-get update + install) {docker:>7.2} s");
     for (name, times) in [
@@ -98,7 +97,7 @@ fn main() {
         ("rtlock build, cached", &mut build_cached),
         ("rtlock lock, cold cache (for reference)", &mut lock_cold),
     ] {
-        let t = median(times);
+        let t = support::median(times);
         println!("  {name:<48} {t:>7.2} s  ({:.2}x docker build)", t / docker);
     }
 }
@@ -111,43 +110,4 @@ fn rtlock(dir: &Path, cache: &Path, args: &[&str]) -> Command {
         .arg(cache)
         .args(args);
     cmd
-}
-
-/// Runs `cmd` to success and returns how long it took. The disk is synced first, so
-/// that what an earlier run left to write or delete (its images are removed between
-/// runs) is not charged to this one.
-fn time(mut cmd: Command) -> Duration {
-    let _ = Command::new("sync").status();
-    let started = Instant::now();
-    let out = cmd.output().expect("the command runs");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
-}
-
-fn median(times: &mut [Duration]) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64()
-}
-
-/// A value of the test bed's `.testbed/env` (the environment wins).
-fn testbed_value(key: &str) -> String {
-    if let Ok(value) = std::env::var(key) {
-        return value;
-    }
-    let env = Path::new(env!("CARGO_MANIFEST_DIR")).join(".testbed/env");
-    let text = std::fs::read_to_string(&env).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; start the bed with scripts/test --bed-only",
-            env.display()
-        )
-    });
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{key} is not in {}", env.display()))
-        .to_string()
 }

@@ -7,6 +7,9 @@
 //! `target/rtlock-bench-cache` so later runs revalidate instead of downloading.
 //! Run with `cargo bench --bench apt_index`; `RTLOCK_BENCH_RUNS` sets the repetitions.
 
+#[allow(dead_code)]
+mod support;
+
 use std::time::Instant;
 
 use rtlock::apt::index::{self, HostRoot, IndexOptions, sources};
@@ -15,14 +18,9 @@ use rtlock::fetch::{FetchSettings, Fetcher};
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this target without
     // it, and must not download a 9 MB index.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/apt_index.rs measures only under `cargo bench --bench apt_index`");
+    let Some(runs) = support::runs("apt_index", 10) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    };
 
     let host = HostRoot("/".into());
     let mut configured = Vec::new();

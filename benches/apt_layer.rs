@@ -8,9 +8,12 @@
 //! configured mirror. Run with `cargo bench --bench apt_layer`; `RTLOCK_BENCH_RUNS` sets
 //! the repetitions.
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rtlock::apt::install::{PackageDeb, base_keep, make_layer};
 use rtlock::image::{ImageSource, OpenOptions, RootFs};
@@ -33,14 +36,9 @@ const PACKAGES: [&str; 10] = [
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this target without
     // it, and must neither download nor need the test bed.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/apt_layer.rs measures only under `cargo bench --bench apt_layer`");
+    let Some(runs) = support::runs("apt_layer", 5) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    };
 
     let downloads = tempfile::tempdir().unwrap();
     let status = Command::new("apt-get")
@@ -115,15 +113,15 @@ fn main() {
     );
     println!(
         "  read the base's dpkg database and tree  {:>8.1} ms",
-        median(&mut read)
+        support::median(&mut read) * 1e3
     );
     println!(
         "  unpack the debs into entries           {:>8.1} ms",
-        median(&mut made)
+        support::median(&mut made) * 1e3
     );
     println!(
         "  write the gzip layer                   {:>8.1} ms",
-        median(&mut written)
+        support::median(&mut written) * 1e3
     );
 }
 
@@ -141,9 +139,4 @@ fn base_layout() -> (PathBuf, String) {
     let value = value.expect("the test bed is not running: start it with scripts/test --bed-only");
     let (path, tag) = value.rsplit_once(':').expect("PATH:TAG");
     (PathBuf::from(path), tag.to_string())
-}
-
-fn median(times: &mut [Duration]) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64() * 1e3
 }

@@ -23,6 +23,9 @@
 #[path = "../tests/common/testbed.rs"]
 mod testbed;
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -52,14 +55,9 @@ const REQUESTS: &[(&[&str], bool)] = &[
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this target without
     // it, in a debug build whose figures would mean nothing.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/apt_resolve.rs measures only under `cargo bench --bench apt_resolve`");
+    let Some(runs) = support::runs("apt_resolve", 5) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    };
     let scratch = tempfile::Builder::new()
         .prefix("rtlock-bench-apt-")
         .tempdir()

@@ -9,6 +9,9 @@
 //!
 //! Targets (issue 3): cold within 1.5× of skopeo, cached under 1 s, peak RSS < 200 MB.
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -19,17 +22,12 @@ const PADDING_MB: u64 = 220;
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this target without
     // it, in a debug build whose figures would mean nothing, so only compiling is checked.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/build.rs measures only under `cargo bench --bench build`");
+    let Some(runs) = support::runs("build", 3) else {
         return;
-    }
+    };
     let env = testbed_env();
     let registry = env("RTLOCK_TEST_REGISTRY");
     let python_oci = env("RTLOCK_TEST_IMAGE_PYTHON_OCI");
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
     let work = tempfile::Builder::new()
         .prefix("rtlock-bench-")
         .tempdir()

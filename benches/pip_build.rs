@@ -15,6 +15,9 @@
 #[path = "../tests/common/testbed.rs"]
 mod testbed;
 
+#[allow(dead_code)]
+mod support;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -35,15 +38,9 @@ const WHEELS: &str = "/var/cache/rtlock-testbed/pip-wheels/bench";
 const EPOCH: i64 = 1_761_955_200;
 
 fn main() {
-    // `cargo test --all-targets` runs this target without `--bench`: do nothing then.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/pip_build.rs measures only under `cargo bench --bench pip_build`");
+    let Some(runs) = support::runs("pip_build", 3) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    };
     let base = testbed::testbed().image_python.clone();
     let wheels = download();
     let server = Server::start(Path::new(WHEELS));
@@ -93,13 +90,13 @@ fn main() {
         cmd.args(["build", "--no-cache", "--network", "host", "-q"])
             .args(["-t", "rtlock-bench/docker-pip"])
             .arg(&context);
-        docker.push(time(cmd));
+        docker.push(support::time(cmd));
     }
     let _ = Command::new("docker")
         .args(["rmi", "rtlock-bench/docker-pip"])
         .output();
 
-    let docker = median(&mut docker);
+    let docker = support::median(&mut docker);
     println!(
         "{} wheels ({:.0} MB) on the python base, median of {runs}:",
         wheels.len(),
@@ -113,7 +110,7 @@ fn main() {
             &mut downloaded,
         ),
     ] {
-        let t = median(times);
+        let t = support::median(times);
         println!("  {name:<55} {t:>7.2} s  ({:.2}x docker build)", t / docker);
     }
     println!("  rtlock peak RSS {:.0} MB", peak_kb as f64 / 1024.0);
@@ -141,7 +138,7 @@ fn download() -> Vec<WheelFile> {
         ])
         .args(["-d", WHEELS])
         .args(REQUESTS);
-    time(cmd);
+    support::time(cmd);
     let mut wheels: Vec<WheelFile> = std::fs::read_dir(WHEELS)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -241,22 +238,4 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Runs `cmd` to success and returns how long it took.
-fn time(mut cmd: Command) -> Duration {
-    let started = Instant::now();
-    let out = cmd.output().expect("the command runs");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
-}
-
-fn median(times: &mut [Duration]) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64()
 }

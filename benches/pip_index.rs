@@ -14,6 +14,9 @@ mod testbed;
 #[path = "../tests/common/uv.rs"]
 mod uv;
 
+#[allow(dead_code)]
+mod support;
+
 use std::time::{Duration, Instant};
 
 use rtlock::fetch::{FetchSettings, Fetcher, header};
@@ -26,14 +29,10 @@ const SET: [&str; 12] = uv::TWELVE_PACKAGES;
 
 fn main() {
     // `cargo bench` passes `--bench`; a test run of all targets must not download.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/pip_index.rs measures only under `cargo bench --bench pip_index`");
+    let Some(runs) = support::runs("pip_index", 10) else {
         return;
-    }
-    let runs: u32 = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    };
+    let runs = runs as u32;
     let mut base = uv::configured_index();
     if !base.ends_with('/') {
         base.push('/');

@@ -22,24 +22,21 @@ mod testbed;
 #[path = "../tests/common/uv.rs"]
 mod uv;
 
+#[allow(dead_code)]
+mod support;
+
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PACKAGES: [&str; 12] = uv::TWELVE_PACKAGES;
 
 const AS_OF: &str = "2025-06-01T00:00:00Z";
 
 fn main() {
-    // `cargo test --all-targets` runs this target without `--bench`: do nothing then.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("benches/pip_lock.rs measures only under `cargo bench --bench pip_lock`");
+    let Some(runs) = support::runs("pip_lock", 3) else {
         return;
-    }
-    let runs: usize = std::env::var("RTLOCK_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    };
     let bed = testbed::testbed();
     let index = uv::configured_index();
     let base = uv::base_distributions(&bed.image_python);
@@ -78,9 +75,9 @@ fn main() {
                 .constraints(&base)
                 .platform(platform);
             let cold_cmd = compile.clone().cache_dir(&cache, false);
-            cold.push(time(cold_cmd.command(&PACKAGES, scratch.path())).0);
+            cold.push(support::time(cold_cmd.command(&PACKAGES, scratch.path())));
             let warm_cmd = compile.cache_dir(&cache, true);
-            let (took, stdout) = time(warm_cmd.command(&PACKAGES, scratch.path()));
+            let (took, stdout) = support::time_output(warm_cmd.command(&PACKAGES, scratch.path()));
             warm.push(took);
             pins = uv::parse_pins(&stdout).len();
             let _ = std::fs::remove_dir_all(&cache);
@@ -97,8 +94,8 @@ fn main() {
     let (mut pip_cold, mut pip_warm) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let cache = dir.join(format!("rtlock-cache-{run}"));
-        cold.push(time(rtlock(dir, &cache, false)).0);
-        warm.push(time(rtlock(dir, &cache, true)).0);
+        cold.push(support::time(rtlock(dir, &cache, false)));
+        warm.push(support::time(rtlock(dir, &cache, true)));
         // Keep only what rtlock read of the base image (`base-files/`): the pip part cold.
         for entry in std::fs::read_dir(&cache).unwrap() {
             let path = entry.unwrap().path();
@@ -106,8 +103,8 @@ fn main() {
                 let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
             }
         }
-        pip_cold.push(time(rtlock(dir, &cache, false)).0);
-        pip_warm.push(time(rtlock(dir, &cache, true)).0);
+        pip_cold.push(support::time(rtlock(dir, &cache, false)));
+        pip_warm.push(support::time(rtlock(dir, &cache, true)));
         let _ = std::fs::remove_dir_all(&cache);
     }
     let lock = std::fs::read_to_string(dir.join("runtime.lock")).unwrap();
@@ -124,8 +121,8 @@ fn main() {
 fn row(name: &str, cold: &mut [Duration], warm: &mut [Duration], pins: usize) {
     println!(
         "  {name:<40} {:>7.2} s {:>7.2} s {pins:>6}",
-        median(cold),
-        median(warm)
+        support::median(cold),
+        support::median(warm)
     );
 }
 
@@ -145,22 +142,4 @@ fn rtlock(dir: &Path, cache: &Path, offline: bool) -> Command {
     }
     cmd.arg("lock");
     cmd
-}
-
-/// Runs `cmd` to success and returns how long it took, and its standard output.
-fn time(mut cmd: Command) -> (Duration, String) {
-    let started = Instant::now();
-    let out = cmd.output().expect("the command runs");
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn median(times: &mut [Duration]) -> f64 {
-    times.sort();
-    times[times.len() / 2].as_secs_f64()
 }
