@@ -139,3 +139,73 @@ fn writing_is_atomic_and_replaces_the_old_lock() {
         .unwrap_err();
     assert!(err.to_string().contains("missing/runtime.lock"), "{err}");
 }
+
+/// The locks of fixtures/locks, by name.
+fn fixtures(dir: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/locks")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_good_fixture_is_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock");
+    let lock = Lockfile::read(&path).unwrap();
+    // The epoch is dropped from the .deb's file name, and `+` is `%2B` in its url.
+    assert_eq!(lock.apt[1].version, "1:2025b-0+deb12u1");
+    assert_eq!(lock.pip.len(), 2);
+}
+
+/// Every lock of fixtures/locks/bad is refused, and the message (file, line, column,
+/// entry, help) is the snapshot's.
+#[test]
+fn every_bad_lock_is_refused_where_it_is_wrong() {
+    let bad = fixtures("bad");
+    assert!(bad.len() >= 20, "the corpus of bad locks shrank");
+    for path in bad {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A relative path, so the snapshots do not depend on where the checkout is.
+        let shown_path = Path::new("fixtures/locks/bad").join(path.file_name().unwrap());
+        let err = match parse(&text, &shown_path) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(err) => err,
+        };
+        assert!(
+            matches!(err, LockfileError::Invalid(_)),
+            "{name}: not located: {err}"
+        );
+        insta::assert_snapshot!(format!("bad_lock__{name}"), err.to_string());
+    }
+}
+
+#[test]
+fn deb_file_names_may_escape_a_colon_or_keep_the_epoch_escaped() {
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock"),
+    )
+    .unwrap();
+    for file in [
+        "tzdata_1%3a2025b-0+deb12u1_all.deb",
+        "tzdata_2025b-0%2bdeb12u1_all.deb",
+    ] {
+        let text = good
+            .replace(
+                "tzdata/tzdata_2025b-0%2Bdeb12u1_all.deb",
+                &format!("tzdata/{file}"),
+            )
+            .replace(
+                "tzdata/tzdata_2025b-0+deb12u1_all.deb\"",
+                &format!("tzdata/{file}\""),
+            );
+        assert!(text.contains(file));
+        parse(&text, Path::new("runtime.lock")).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}

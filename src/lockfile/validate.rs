@@ -147,7 +147,12 @@ fn entries<T: Named>(
         for (key, check) in checks(package) {
             if let Err(problem) = check {
                 let problem = Problem {
-                    message: format!("[[{section}]] `{}`: {}", package.name(), problem.message),
+                    // Escaped: a name with a NUL or a newline must not garble the message.
+                    message: format!(
+                        "[[{section}]] `{}`: {}",
+                        package.name().escape_debug(),
+                        problem.message
+                    ),
                     help: problem.help,
                 };
                 return Err(at.error(at.span(Some(section), Some(index), key), problem));
@@ -549,6 +554,11 @@ fn url_names(field: &str, url: &str, name: &str) -> Check {
 fn r_url(url: &str) -> Check {
     let segment = url_file_name(url)
         .ok_or_else(|| Problem::new(format!("the url `{url}` is not a URL with a path")))?;
+    if segment.is_empty() {
+        return Err(Problem::new(format!(
+            "the url `{url}` names no file: it must end in the package's file name"
+        )));
+    }
     file_name("url", &segment)
 }
 
