@@ -130,6 +130,16 @@ fn write_lock(dir: &Path, debs: &[Deb], url: &dyn Fn(&Deb) -> String) -> PathBuf
     path
 }
 
+/// `rtlock -q build --no-daemon -l LOCK -o oci:DEST:t`, whatever its outcome.
+fn build_to_layout(cache: &Path, lock: &Path, dest: &Path) -> std::process::Output {
+    let lock = lock.to_str().unwrap();
+    let dest = format!("oci:{}:t", dest.display());
+    rtlock(
+        cache,
+        &["-q", "build", "--no-daemon", "-l", lock, "-o", &dest],
+    )
+}
+
 fn served(deb: &Deb) -> String {
     server().url(&deb.filename).to_string()
 }
@@ -344,18 +354,7 @@ fn a_dead_url_falls_back_to_a_mirror_and_a_bad_sha256_names_the_package() {
     bad[0].sha256 = "1".repeat(64);
     let lock = write_lock(&root.path().join("bad"), &bad, &served);
     let dest = root.path().join("out");
-    let out = rtlock(
-        &root.path().join("c2"),
-        &[
-            "-q",
-            "build",
-            "--no-daemon",
-            "-l",
-            lock.to_str().unwrap(),
-            "-o",
-            &format!("oci:{}:t", dest.display()),
-        ],
-    );
+    let out = build_to_layout(&root.path().join("c2"), &lock, &dest);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("tree"), "{err}");
@@ -681,17 +680,7 @@ fn a_deb_that_is_another_package_fails_the_build_naming_the_entry() {
     };
     let lock = write_lock(&root.path().join("p"), &[impostor], &served);
     let dest = root.path().join("out");
-    let out = rtlock(
-        &root.path().join("cache"),
-        &[
-            "build",
-            "--no-daemon",
-            "-l",
-            lock.to_str().unwrap(),
-            "-o",
-            &format!("oci:{}:t", dest.display()),
-        ],
-    );
+    let out = build_to_layout(&root.path().join("cache"), &lock, &dest);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     let expected = format!(
