@@ -458,7 +458,7 @@ fn arch(arch: &str) -> Check {
     Err(problem)
 }
 
-/// A relative path of plain components (no root, no `.`/`..`, no backslash or NUL).
+/// A relative path that stays inside (no root, no `..`, no backslash or NUL).
 fn relative_path(field: &str, path: &str) -> Check {
     if path.is_empty() {
         return Err(Problem::new(format!("`{field}` is empty")));
@@ -468,9 +468,12 @@ fn relative_path(field: &str, path: &str) -> Check {
             "`{field}` {path:?} is an absolute path; it must stay inside the archive"
         )));
     }
+    // A flat repository's `Filename: ./x.deb` is fine: `.` and empty components stay
+    // where they are; only `..`, a backslash or a NUL could leave.
     match path
         .split('/')
-        .find_map(|part| escapes(part).or_else(|| part.is_empty().then_some("an empty component")))
+        .filter(|part| !part.is_empty() && *part != ".")
+        .find_map(escapes)
     {
         Some(why) => Err(Problem::new(format!(
             "`{field}` {path:?} holds {why}: it could escape the directory it is written into"
@@ -616,12 +619,14 @@ mod tests {
     #[test]
     fn paths_stay_inside() {
         assert!(relative_path("f", "pool/main/h/hello/hello_2.10-3_amd64.deb").is_ok());
+        // A flat repository's file names start with `./`.
+        assert!(relative_path("f", "./hello_2.10-3_amd64.deb").is_ok());
         for bad in [
             "../etc/passwd",
             "/etc/passwd",
             "pool/../../x",
             "",
-            "a//b",
+            "a/./../b",
             "a\\b",
         ] {
             assert!(relative_path("f", bad).is_err(), "{bad}");
