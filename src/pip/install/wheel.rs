@@ -4,7 +4,8 @@
 //!
 //! Refused, naming the wheel and the entry: paths that are absolute or climb with
 //! `..`, symlinks (wheels have none), `.data/<key>/` keys other than the five the spec
-//! names, and a file whose sha256 differs from its RECORD row.
+//! names, a file whose sha256 differs from its RECORD row, and a wheel whose METADATA
+//! names another distribution or version than its lock entry.
 
 use std::fs::File;
 use std::io::{Read, Write};
