@@ -209,3 +209,55 @@ fn deb_file_names_may_escape_a_colon_or_keep_the_epoch_escaped() {
         parse(&text, Path::new("runtime.lock")).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }
+
+mod any_text {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text, including quotes, backslashes, control characters, `/` and `..`.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9.+~:/_-]{0,12}",
+            any::<String>(),
+            "[\"\\\\\n\t\u{0}\u{7f}é日 ./%:]{0,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever a hand edit puts in an entry, the reader reads it or refuses it
+        /// with a located error; it never panics.
+        #[test]
+        fn the_reader_never_panics_on_hand_edited_entries(
+            name in text(), version in text(), arch in text(), file in text(), url in text(),
+            epoch in any::<i64>(),
+        ) {
+            let esc = |s: &str| toml::Value::String(s.to_string()).to_string();
+            let good = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock"),
+            )
+            .unwrap();
+            let text = good
+                .replacen("name = \"libpq5\"", &format!("name = {}", esc(&name)), 1)
+                .replacen("version = \"15.5-0+deb12u1\"", &format!("version = {}", esc(&version)), 1)
+                .replacen("arch = \"amd64\"", &format!("arch = {}", esc(&arch)), 1)
+                .replacen(
+                    "file = \"six-1.17.0-py2.py3-none-any.whl\"",
+                    &format!("file = {}", esc(&file)),
+                    1,
+                )
+                .replacen(
+                    "url = \"http://127.0.0.1:8082/bin/data.table_1.15.4.tar.gz\"",
+                    &format!("url = {}", esc(&url)),
+                    1,
+                )
+                .replacen("source-date-epoch = 1761955200", &format!("source-date-epoch = {epoch}"), 1);
+            match parse(&text, Path::new("runtime.lock")) {
+                Ok(_) => {}
+                Err(LockfileError::Invalid(e)) => prop_assert!(e.line() > 1, "{e}"),
+                Err(e) => prop_assert!(false, "not located: {e}"),
+            }
+        }
+    }
+}
