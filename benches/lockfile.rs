@@ -17,8 +17,10 @@ fn big_lock() -> Lockfile {
             name: format!("lib{i}-dev"),
             version: format!("1.{i}-1+deb12u1"),
             arch: "amd64".into(),
-            url: format!("http://mirror/debian/pool/main/l/lib{i}/lib{i}-dev_1.{i}-1_amd64.deb"),
-            filename: format!("pool/main/l/lib{i}/lib{i}-dev_1.{i}-1_amd64.deb"),
+            url: format!(
+                "http://mirror/debian/pool/main/l/lib{i}/lib{i}-dev_1.{i}-1+deb12u1_amd64.deb"
+            ),
+            filename: format!("pool/main/l/lib{i}/lib{i}-dev_1.{i}-1+deb12u1_amd64.deb"),
             sha256: sha(i),
             size: 100_000 + i as u64,
             requested: i % 50 == 0,

@@ -130,6 +130,16 @@ fn write_lock(dir: &Path, debs: &[Deb], url: &dyn Fn(&Deb) -> String) -> PathBuf
     path
 }
 
+/// `rtlock -q build --no-daemon -l LOCK -o oci:DEST:t`, whatever its outcome.
+fn build_to_layout(cache: &Path, lock: &Path, dest: &Path) -> std::process::Output {
+    let lock = lock.to_str().unwrap();
+    let dest = format!("oci:{}:t", dest.display());
+    rtlock(
+        cache,
+        &["-q", "build", "--no-daemon", "-l", lock, "-o", &dest],
+    )
+}
+
 fn served(deb: &Deb) -> String {
     server().url(&deb.filename).to_string()
 }
@@ -344,18 +354,7 @@ fn a_dead_url_falls_back_to_a_mirror_and_a_bad_sha256_names_the_package() {
     bad[0].sha256 = "1".repeat(64);
     let lock = write_lock(&root.path().join("bad"), &bad, &served);
     let dest = root.path().join("out");
-    let out = rtlock(
-        &root.path().join("c2"),
-        &[
-            "-q",
-            "build",
-            "--no-daemon",
-            "-l",
-            lock.to_str().unwrap(),
-            "-o",
-            &format!("oci:{}:t", dest.display()),
-        ],
-    );
+    let out = build_to_layout(&root.path().join("c2"), &lock, &dest);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("tree"), "{err}");
@@ -657,4 +656,77 @@ fn entries_that_escape_are_refused_naming_package_and_entry() {
             .to_string();
         assert!(error.contains(name) && error.contains(path), "{error}");
     }
+}
+
+// ---- issue 11, point 4: the .deb must be what the lock entry names ----
+
+#[test]
+fn a_deb_that_is_another_package_fails_the_build_naming_the_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let all = &debs().debs;
+    let tree = all.iter().find(|d| d.name == "tree").unwrap();
+    let jq = all.iter().find(|d| d.name == "jq").unwrap();
+    // tree's real .deb renamed to jq's file name: the lock passes every static check
+    // (name, version, arch, filename, url agree) but the file is tree.
+    let filename = format!("renamed/{}", jq.filename.trim_start_matches("pool/"));
+    let dest = debs().dir.path().join(&filename);
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::copy(debs().dir.path().join(&tree.filename), &dest).unwrap();
+    let impostor = Deb {
+        filename,
+        sha256: tree.sha256.clone(),
+        size: tree.size,
+        ..jq.clone()
+    };
+    let lock = write_lock(&root.path().join("p"), &[impostor], &served);
+    let dest = root.path().join("out");
+    let out = build_to_layout(&root.path().join("cache"), &lock, &dest);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let expected = format!(
+        "the .deb locked as jq {} ({}) is tree {} ({}): its control file says so",
+        jq.version, jq.arch, tree.version, tree.arch
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!dest.exists(), "{err}");
+}
+
+#[test]
+fn a_deb_whose_control_says_another_version_or_architecture_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = crafted_base(dir.path());
+    for (name, control) in [
+        (
+            "otherversion",
+            "Package: otherversion\nVersion: 3\nArchitecture: amd64\n",
+        ),
+        (
+            "otherarch",
+            "Package: otherarch\nVersion: 2\nArchitecture: arm64\n",
+        ),
+    ] {
+        let data = TarBuilder::new().dir("./usr/").finish();
+        craft_deb(&dir.path().join(format!("{name}.deb")), control, data);
+        let error = rtlock::apt::install::make_layer(&base, &[package(dir.path(), name)])
+            .unwrap_err()
+            .to_string();
+        let found = if name == "otherarch" {
+            "2 (arm64)"
+        } else {
+            "3 (amd64)"
+        };
+        assert!(
+            error.contains(&format!("locked as {name} 2 (amd64) is {name} {found}")),
+            "{error}"
+        );
+    }
+    // `0:2` is Debian's `2`: an explicit zero epoch is the same version.
+    let data = TarBuilder::new().dir("./usr/").finish();
+    craft_deb(
+        &dir.path().join("epoch.deb"),
+        "Package: epoch\nVersion: 0:2\nArchitecture: amd64\n",
+        data,
+    );
+    rtlock::apt::install::make_layer(&base, &[package(dir.path(), "epoch")]).unwrap();
 }

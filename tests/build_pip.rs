@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::cli::{assert_same_lines, last_line, rtlock, run_in, stderr};
+use common::pip_index::{PipIndex, exact};
 use common::server::StaticServer;
 use common::testbed::{docker, lock_header, ok, testbed};
 use sha2::{Digest as _, Sha256};
@@ -33,6 +34,9 @@ struct WheelFile {
     name: String,
     version: String,
     file: String,
+    /// Where the test server has it, relative to its directory (a copy altered by a
+    /// test is in a directory of its own, under its real file name).
+    served: String,
     sha256: String,
     size: u64,
 }
@@ -73,6 +77,7 @@ fn download(set: &str, requests: &[&str]) -> (PathBuf, Vec<WheelFile>) {
         wheels.push(WheelFile {
             name: name.replace('_', "-").to_lowercase(),
             version: version.to_string(),
+            served: file.clone(),
             file,
             sha256: hex::encode(Sha256::digest(&bytes)),
             size: bytes.len() as u64,
@@ -131,7 +136,7 @@ fn write_lock(
 }
 
 fn served(wheel: &WheelFile) -> String {
-    wheels().server.url(&wheel.file).to_string()
+    wheels().server.url(&wheel.served).to_string()
 }
 
 /// `rtlock build -l LOCK -o DESTINATION`, which must succeed.
@@ -345,11 +350,11 @@ fn assert_fails(root: &Path, lock: &Path, expected: &[&str]) {
 }
 
 /// A copy of `wheel` changed by `change` (Python's zipfile, at test time), served
-/// beside the real ones under `name`.
+/// beside the real ones as `altered/NAME/FILE` (a lock's `file` is the wheel's own name).
 fn altered(wheel: &WheelFile, name: &str, change: &str) -> WheelFile {
-    let dir = wheels().dir.join("altered");
+    let dir = wheels().dir.join("altered").join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(name);
+    let out = dir.join(&wheel.file);
     ok(
         "python3 zipfile",
         Command::new("python3")
@@ -364,7 +369,7 @@ fn altered(wheel: &WheelFile, name: &str, change: &str) -> WheelFile {
     );
     let bytes = std::fs::read(&out).unwrap();
     WheelFile {
-        file: format!("altered/{name}"),
+        served: format!("altered/{name}/{}", wheel.file),
         sha256: hex::encode(Sha256::digest(&bytes)),
         size: bytes.len() as u64,
         ..wheel.clone()
@@ -405,7 +410,7 @@ fn a_corrupt_wheel_is_a_clear_error() {
     // member's data does not (deflate or CRC error).
     let corrupt = altered(
         &small_wheel(),
-        "corrupt.whl",
+        "corrupt",
         "data = bytearray(open(src, 'rb').read())\n\
          for i in range(200, 2200): data[i] ^= 0x5a\n\
          open(dst, 'wb').write(bytes(data))",
@@ -414,7 +419,7 @@ fn a_corrupt_wheel_is_a_clear_error() {
         &root.path().join("p"),
         &testbed().image_python,
         &[corrupt],
-        &|w| wheels().server.url(&w.file).to_string(),
+        &served,
     );
     assert_fails(
         root.path(),
@@ -428,7 +433,7 @@ fn a_wheel_entry_escaping_site_packages_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let escaping = altered(
         &small_wheel(),
-        "escaping.whl",
+        "escaping",
         "with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, 'w') as b:\n\
          \x20   for i in a.infolist(): b.writestr(i, a.read(i))\n\
          \x20   b.writestr('../../../../etc/evil.py', 'print(1)')",
@@ -437,7 +442,7 @@ fn a_wheel_entry_escaping_site_packages_is_refused() {
         &root.path().join("p"),
         &testbed().image_python,
         &[escaping],
-        &|w| wheels().server.url(&w.file).to_string(),
+        &served,
     );
     assert_fails(
         root.path(),
@@ -555,5 +560,108 @@ fn a_base_without_python_is_a_clear_error() {
         root.path(),
         &lock,
         &["has no `python3` interpreter", "[apt] packages"],
+    );
+}
+
+// ---- issue 11, point 4: the artifact must be what the lock entry names ----
+
+/// six 1.17.0 and tzdata 2025.2, real wheels from a real index on 127.0.0.1; the
+/// reproduction gives six's entry tzdata's artifact.
+fn six_and_tzdata() -> (PipIndex, WheelFile, WheelFile) {
+    let index = PipIndex::start(&[exact("six", &["1.17.0"]), exact("tzdata", &["2025.2"])]);
+    let wheel = |project: &str| {
+        let file = index
+            .files(project)
+            .into_iter()
+            .find(|f| f.filename.ends_with(".whl"))
+            .unwrap_or_else(|| panic!("the index has no wheel of {project}"));
+        let version = file.filename.split('-').nth(1).unwrap().to_string();
+        WheelFile {
+            name: project.to_string(),
+            version,
+            served: format!("files/{}", file.filename),
+            file: file.filename,
+            sha256: file.sha256,
+            size: file.size,
+        }
+    };
+    let (six, tzdata) = (wheel("six"), wheel("tzdata"));
+    (index, six, tzdata)
+}
+
+#[test]
+fn a_lock_whose_url_fetches_another_wheel_is_refused_by_the_reader() {
+    let root = tempfile::tempdir().unwrap();
+    let (index, six, tzdata) = six_and_tzdata();
+    // six's entry with tzdata's url, sha256 and size: the build used to install tzdata.
+    let swapped = WheelFile {
+        sha256: tzdata.sha256.clone(),
+        size: tzdata.size,
+        ..six.clone()
+    };
+    let mut text = lock_header(&testbed().image_python, EPOCH);
+    text.push_str(&format!(
+        "\n[[pip]]\nname = \"six\"\nversion = \"1.17.0\"\nfile = \"{}\"\nurl = \"{}\"\n\
+         sha256 = \"{}\"\nsize = {}\nrequested = true\n",
+        swapped.file,
+        index.base_url().join(&tzdata.served).unwrap(),
+        swapped.sha256,
+        swapped.size
+    ));
+    let lock = root.path().join("runtime.lock");
+    std::fs::write(&lock, text).unwrap();
+    let expected = [
+        "[[pip]] `six`: the url names the file `tzdata-2025.2-py2.py3-none-any.whl`, but \
+         `file` is `six-1.17.0-py2.py3-none-any.whl`",
+        "runtime.lock:15:7",
+    ];
+    assert_fails(root.path(), &lock, &expected);
+    // fetch and export read the lock the same way.
+    let lock_arg = lock.to_str().unwrap();
+    for args in [
+        vec!["fetch", "-l", lock_arg],
+        vec!["export", "requirements", "-l", lock_arg],
+    ] {
+        let out = rtlock(&root.path().join("cache"), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{args:?} wrote to stdout");
+        for text in expected {
+            assert!(stderr(&out).contains(text), "{args:?}: {}", stderr(&out));
+        }
+    }
+    assert!(index.hits().is_empty(), "nothing may be downloaded");
+}
+
+#[test]
+fn a_wheel_that_is_another_distribution_fails_the_build_naming_the_entry() {
+    let root = tempfile::tempdir().unwrap();
+    let (index, six, tzdata) = six_and_tzdata();
+    index.ensure_bodies(&[&tzdata.file]);
+    // tzdata's real wheel renamed to six's file name: the lock passes every static
+    // check (name, version, file, url agree) but the file is not six.
+    let renamed = root.path().join("renamed");
+    std::fs::create_dir_all(&renamed).unwrap();
+    std::fs::copy(index.root().join(&tzdata.served), renamed.join(&six.file)).unwrap();
+    let server = StaticServer::start(&renamed);
+    let impostor = WheelFile {
+        served: six.file.clone(),
+        sha256: tzdata.sha256.clone(),
+        size: tzdata.size,
+        ..six.clone()
+    };
+    let lock = write_lock(
+        &root.path().join("p"),
+        &testbed().image_python,
+        &[impostor],
+        &|w| server.url(&w.served).to_string(),
+    );
+    assert_fails(
+        root.path(),
+        &lock,
+        &[
+            "the wheel six-1.17.0-py2.py3-none-any.whl locked as six 1.17.0 is tzdata 2025.2",
+            "METADATA",
+            "help:",
+        ],
     );
 }

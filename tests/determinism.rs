@@ -32,83 +32,108 @@ fn names(size: impl Into<SizeRange>) -> impl Strategy<Value = Vec<String>> {
     prop::collection::vec("[a-z][a-z0-9.+-]{1,10}", size)
 }
 
+/// A Debian version dpkg accepts: an optional epoch, upstream, an optional revision.
+fn deb_version() -> impl Strategy<Value = String> {
+    "([1-9]:)?[0-9][A-Za-z0-9.+~]{0,6}(-[A-Za-z0-9+~][A-Za-z0-9.+~]{0,3})?"
+}
+
+/// A PEP 440 version, with pre-, post- and dev-releases.
+fn pep440_version() -> impl Strategy<Value = String> {
+    "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}((a|b|rc)[0-9]{1,2})?(\\.post[0-9])?(\\.dev[0-9])?"
+}
+
+// The reader refuses what a real lock never holds (a version outside its grammar, a file
+// name that is not the entry's, a url that fetches another file, two entries of one
+// package), so the entries are real-shaped; free text is exercised by the other fields.
 fn apt_package() -> impl Strategy<Value = AptPackage> {
     (
         "[a-z][a-z0-9.+-]{1,10}",
-        text(),
+        deb_version(),
         prop_oneof![
             Just("amd64".to_string()),
             Just("all".to_string()),
             Just("arm64".to_string())
         ],
-        text(),
         hex64(),
         any::<u64>(),
         any::<bool>(),
         names(0..4),
     )
-        .prop_map(
-            |(name, version, arch, url, sha256, size, requested, requires)| AptPackage {
-                filename: format!("pool/main/{name}.deb"),
+        .prop_map(|(name, version, arch, sha256, size, requested, requires)| {
+            let plain = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
+            let filename = format!("pool/main/{name}_{plain}_{arch}.deb");
+            AptPackage {
+                url: format!("http://mirror/debian/{filename}"),
+                filename,
                 name,
                 version,
                 arch,
-                url,
                 sha256,
                 size,
                 requested,
                 requires,
-            },
-        )
+            }
+        })
 }
 
 fn pip_package() -> impl Strategy<Value = PipPackage> {
     (
-        "[a-z][a-z0-9-]{1,10}",
-        text(),
-        text(),
+        "[a-z]([a-z0-9]|-[a-z0-9]){1,8}",
+        pep440_version(),
         hex64(),
         any::<u64>(),
         any::<bool>(),
         names(0..4),
     )
-        .prop_map(
-            |(name, version, url, sha256, size, requested, requires)| PipPackage {
-                file: format!("{name}-{version}-py3-none-any.whl"),
+        .prop_map(|(name, version, sha256, size, requested, requires)| {
+            let file = format!("{}-{version}-py3-none-any.whl", name.replace('-', "_"));
+            PipPackage {
+                url: format!("http://127.0.0.1/files/{file}"),
+                file,
                 name,
                 version,
-                url,
                 sha256,
                 size,
                 requested,
                 requires,
-            },
-        )
+            }
+        })
 }
 
 fn r_package() -> impl Strategy<Value = RPackage> {
     (
-        "[a-zA-Z][a-zA-Z0-9.]{1,10}",
-        text(),
+        "[a-zA-Z][a-zA-Z0-9.]{0,9}[a-zA-Z0-9]",
+        "[0-9]{1,3}([.-][0-9]{1,3}){1,3}",
         any::<bool>(),
-        text(),
         hex64(),
         any::<u64>(),
         any::<bool>(),
         names(0..3),
     )
         .prop_map(
-            |(name, version, binary, url, sha256, size, requested, requires)| RPackage {
+            |(name, version, binary, sha256, size, requested, requires)| RPackage {
+                url: format!("http://cran.example.org/src/contrib/{name}_{version}.tar.gz"),
                 name,
                 version,
                 kind: if binary { RKind::Binary } else { RKind::Source },
-                url,
                 sha256,
                 size,
                 requested,
                 requires,
             },
         )
+}
+
+/// `entries` with one entry per `key` (a lock locks each package once).
+fn unique<T: std::fmt::Debug, K: Ord>(
+    entries: impl Strategy<Value = Vec<T>>,
+    key: fn(&T) -> K,
+) -> impl Strategy<Value = Vec<T>> {
+    entries.prop_map(move |mut all| {
+        let mut seen = std::collections::BTreeSet::new();
+        all.retain(|e| seen.insert(key(e)));
+        all
+    })
 }
 
 fn string_map() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -118,7 +143,7 @@ fn string_map() -> impl Strategy<Value = BTreeMap<String, String>> {
 prop_compose! {
     fn lockfile()(
         manifest in hex64(),
-        source_date_epoch in any::<i64>(),
+        source_date_epoch in 0..=rtlock::lockfile::MAX_SOURCE_DATE_EPOCH,
         as_of in prop::option::of(text()),
         reference in text(),
         digest in hex64(),
@@ -129,9 +154,9 @@ prop_compose! {
         workdir in prop::option::of(text()),
         entrypoint in prop::option::of(prop::collection::vec(text(), 0..3)),
         cmd in prop::option::of(prop::collection::vec(text(), 0..3)),
-        apt in prop::collection::vec(apt_package(), 0..5),
-        pip in prop::collection::vec(pip_package(), 0..5),
-        r in prop::collection::vec(r_package(), 0..4),
+        apt in unique(prop::collection::vec(apt_package(), 0..5), |p| (p.name.clone(), p.arch.clone())),
+        pip in unique(prop::collection::vec(pip_package(), 0..5), |p| p.name.clone()),
+        r in unique(prop::collection::vec(r_package(), 0..4), |p| p.name.to_ascii_lowercase()),
     ) -> Lockfile {
         Lockfile {
             version: 1,

@@ -129,7 +129,7 @@ fn json_has_the_spec_shape() {
     assert_eq!(v["pip"]["changed"][0]["to"], "2.2.3");
     assert_eq!(
         v["r"],
-        serde_json::json!({"added": [], "removed": [], "changed": []})
+        serde_json::json!({"added": [], "removed": [], "changed": [], "replaced": [], "moved": []})
     );
 
     // Same lock on both sides: nothing changed, and base is null.
@@ -191,4 +191,62 @@ fn reads_locks_from_git_revisions() {
         err.contains("cannot read `HEAD:nope.lock` from git"),
         "{err}"
     );
+}
+
+/// The reproduction of issue 11: the same versions, but one wheel's sha256 and size are
+/// another file's, and one .deb comes from another mirror. The diff must show both.
+fn swapped() -> (Lockfile, Lockfile) {
+    let before = lock(
+        'a',
+        vec![apt("curl", "7.88.1-10", "amd64")],
+        vec![pip("six", "1.17.0"), pip("numpy", "2.1.0")],
+    );
+    let mut after = before.clone();
+    after.pip[0].sha256 = "9".repeat(64);
+    after.pip[0].size = 347_838;
+    after.apt[0].url = after.apt[0]
+        .url
+        .replace("http://mirror/", "http://other-mirror/");
+    (before, after)
+}
+
+fn diff_of_swapped(format: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = swapped();
+    before.write(&dir.path().join("old.lock")).unwrap();
+    after.write(&dir.path().join("new.lock")).unwrap();
+    rtlock_diff(dir.path(), &["old.lock", "new.lock", "--format", format])
+}
+
+#[test]
+fn a_replaced_artifact_and_a_moved_url_show_in_text() {
+    let out = diff_of_swapped("text");
+    assert!(out.contains("six 1.17.0: artifact replaced"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_replaced_artifact_and_a_moved_url_show_in_markdown() {
+    let out = diff_of_swapped("markdown");
+    assert!(out.contains("**artifact replaced**"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_replaced_artifact_and_a_moved_url_show_in_json() {
+    let out = diff_of_swapped("json");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // SPEC.md's shape stays: nothing added, removed or changed.
+    for ecosystem in ["apt", "pip", "r"] {
+        for key in ["added", "removed", "changed"] {
+            assert_eq!(
+                v[ecosystem][key],
+                serde_json::json!([]),
+                "{ecosystem}.{key}"
+            );
+        }
+    }
+    assert_eq!(v["pip"]["replaced"][0]["name"], "six");
+    assert_eq!(v["apt"]["moved"][0]["name"], "curl");
+    insta::assert_snapshot!(out);
 }

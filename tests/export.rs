@@ -450,3 +450,28 @@ fn a_missing_lock_says_how_to_make_one() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("rtlock lock"), "{stderr}");
 }
+
+/// Issue 11: six's entry with tzdata's url used to export as
+/// `six==1.17.0 --hash=<tzdata's hash>`. The reader refuses the lock before anything is
+/// written, in both formats.
+#[test]
+fn a_lock_whose_url_fetches_another_wheel_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let swapped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/locks/bad/01-pip-url-names-another-file.lock"),
+    )
+    .unwrap();
+    for format in ["requirements", "pylock"] {
+        let out = export(dir.path(), &swapped, format);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{format}: {stderr}");
+        assert!(out.stdout.is_empty(), "{format} wrote something");
+        assert!(
+            stderr.contains(
+                "[[pip]] `six`: the url names the file `tzdata-2025.2-py2.py3-none-any.whl`"
+            ) && stderr.contains("runtime.lock:35:7"),
+            "{stderr}"
+        );
+    }
+}

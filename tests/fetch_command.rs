@@ -50,7 +50,7 @@ impl Entry {
     }
 
     fn apt(name: &str, size: usize) -> Entry {
-        let filename = format!("pool/main/{}/{name}/{name}_1.0-1_amd64.deb", &name[..1]);
+        let filename = format!("pool/main/{}/{name}/{name}_1.0_amd64.deb", &name[..1]);
         Entry {
             table: "apt",
             name: name.to_string(),
@@ -262,7 +262,9 @@ fn fetch_into_lays_out_a_mirror_and_works_offline_afterwards() {
         Entry::apt("libfoo1", 12_000),
         Entry::pip("requests", 40_000),
         Entry::r("data.table", "binary", 25_000),
-        Entry::r("data.table", "source", 26_000),
+        // A lock holds one entry per R package (the reader refuses two), so binary and
+        // source roots are shown with two packages.
+        Entry::r("Matrix", "source", 26_000),
     ]);
     let mirror = fx.dir.path().join("mirror");
     let output = fx.run(&["--into", mirror.to_str().unwrap()]);
@@ -270,11 +272,11 @@ fn fetch_into_lays_out_a_mirror_and_works_offline_afterwards() {
     fx.assert_cache_complete();
 
     let expect = [
-        ("apt/pool/main/h/hello/hello_1.0-1_amd64.deb", 0),
-        ("apt/pool/main/l/libfoo1/libfoo1_1.0-1_amd64.deb", 1),
+        ("apt/pool/main/h/hello/hello_1.0_amd64.deb", 0),
+        ("apt/pool/main/l/libfoo1/libfoo1_1.0_amd64.deb", 1),
         ("pip/requests-1.0-py3-none-any.whl", 2),
         ("r/binary/src/contrib/data.table_1.0.tar.gz", 3),
-        ("r/source/src/contrib/data.table_1.0.tar.gz", 4),
+        ("r/source/src/contrib/Matrix_1.0.tar.gz", 4),
     ];
     for (path, index) in expect {
         let content = std::fs::read(mirror.join(path))

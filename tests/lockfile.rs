@@ -139,3 +139,125 @@ fn writing_is_atomic_and_replaces_the_old_lock() {
         .unwrap_err();
     assert!(err.to_string().contains("missing/runtime.lock"), "{err}");
 }
+
+/// The locks of fixtures/locks, by name.
+fn fixtures(dir: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/locks")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_good_fixture_is_read() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock");
+    let lock = Lockfile::read(&path).unwrap();
+    // The epoch is dropped from the .deb's file name, and `+` is `%2B` in its url.
+    assert_eq!(lock.apt[1].version, "1:2025b-0+deb12u1");
+    assert_eq!(lock.pip.len(), 2);
+}
+
+/// Every lock of fixtures/locks/bad is refused, and the message (file, line, column,
+/// entry, help) is the snapshot's.
+#[test]
+fn every_bad_lock_is_refused_where_it_is_wrong() {
+    let bad = fixtures("bad");
+    assert!(bad.len() >= 20, "the corpus of bad locks shrank");
+    for path in bad {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A relative path, so the snapshots do not depend on where the checkout is.
+        let shown_path = Path::new("fixtures/locks/bad").join(path.file_name().unwrap());
+        let err = match parse(&text, &shown_path) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(err) => err,
+        };
+        assert!(
+            matches!(err, LockfileError::Invalid(_)),
+            "{name}: not located: {err}"
+        );
+        insta::assert_snapshot!(format!("bad_lock__{name}"), err.to_string());
+    }
+}
+
+#[test]
+fn deb_file_names_may_escape_a_colon_or_keep_the_epoch_escaped() {
+    let good = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock"),
+    )
+    .unwrap();
+    for file in [
+        "tzdata_1%3a2025b-0+deb12u1_all.deb",
+        "tzdata_2025b-0%2bdeb12u1_all.deb",
+    ] {
+        let text = good
+            .replace(
+                "tzdata/tzdata_2025b-0%2Bdeb12u1_all.deb",
+                &format!("tzdata/{file}"),
+            )
+            .replace(
+                "tzdata/tzdata_2025b-0+deb12u1_all.deb\"",
+                &format!("tzdata/{file}\""),
+            );
+        assert!(text.contains(file));
+        parse(&text, Path::new("runtime.lock")).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
+mod any_text {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text, including quotes, backslashes, control characters, `/` and `..`.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9.+~:/_-]{0,12}",
+            any::<String>(),
+            "[\"\\\\\n\t\u{0}\u{7f}é日 ./%:]{0,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever a hand edit puts in an entry, the reader reads it or refuses it
+        /// with a located error; it never panics.
+        #[test]
+        fn the_reader_never_panics_on_hand_edited_entries(
+            name in text(), version in text(), arch in text(), file in text(), url in text(),
+            epoch in any::<i64>(),
+        ) {
+            let esc = |s: &str| toml::Value::String(s.to_string()).to_string();
+            let good = std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock"),
+            )
+            .unwrap();
+            let text = good
+                .replacen("name = \"libpq5\"", &format!("name = {}", esc(&name)), 1)
+                .replacen("version = \"15.5-0+deb12u1\"", &format!("version = {}", esc(&version)), 1)
+                .replacen("arch = \"amd64\"", &format!("arch = {}", esc(&arch)), 1)
+                .replacen(
+                    "file = \"six-1.17.0-py2.py3-none-any.whl\"",
+                    &format!("file = {}", esc(&file)),
+                    1,
+                )
+                .replacen(
+                    "url = \"http://127.0.0.1:8082/bin/data.table_1.15.4.tar.gz\"",
+                    &format!("url = {}", esc(&url)),
+                    1,
+                )
+                .replacen("source-date-epoch = 1761955200", &format!("source-date-epoch = {epoch}"), 1);
+            match parse(&text, Path::new("runtime.lock")) {
+                Ok(_) => {}
+                Err(LockfileError::Invalid(e)) => prop_assert!(e.line() > 1, "{e}"),
+                Err(e) => prop_assert!(false, "not located: {e}"),
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ platform = "linux/amd64"
 fn apt(name: &str, requested: bool, requires: &[&str]) -> String {
     let requires: Vec<String> = requires.iter().map(|r| format!("\"{r}\"")).collect();
     format!(
-        "\n[[apt]]\nname = \"{name}\"\nversion = \"1.0\"\narch = \"amd64\"\nurl = \"http://mirror/debian/pool/{name}.deb\"\nfilename = \"pool/{name}.deb\"\nsha256 = \"{}\"\nsize = 1\n{}requires = [{}]\n",
+        "\n[[apt]]\nname = \"{name}\"\nversion = \"1.0\"\narch = \"amd64\"\nurl = \"http://mirror/debian/pool/{name}_1.0_amd64.deb\"\nfilename = \"pool/{name}_1.0_amd64.deb\"\nsha256 = \"{}\"\nsize = 1\n{}requires = [{}]\n",
         "4".repeat(64),
         if requested { "requested = true\n" } else { "" },
         requires.join(", ")
@@ -25,9 +25,11 @@ fn apt(name: &str, requested: bool, requires: &[&str]) -> String {
 }
 
 fn pip(name: &str, requested: bool, requires: &[&str]) -> String {
+    // A wheel's file name escapes `-` in the project name (PEP 427).
+    let file = format!("{}-2.0-py3-none-any.whl", name.replace('-', "_"));
     let requires: Vec<String> = requires.iter().map(|r| format!("\"{r}\"")).collect();
     format!(
-        "\n[[pip]]\nname = \"{name}\"\nversion = \"2.0\"\nfile = \"{name}-2.0-py3-none-any.whl\"\nurl = \"http://127.0.0.1/{name}.whl\"\nsha256 = \"{}\"\nsize = 1\n{}requires = [{}]\n",
+        "\n[[pip]]\nname = \"{name}\"\nversion = \"2.0\"\nfile = \"{file}\"\nurl = \"http://127.0.0.1/{file}\"\nsha256 = \"{}\"\nsize = 1\n{}requires = [{}]\n",
         "5".repeat(64),
         if requested { "requested = true\n" } else { "" },
         requires.join(", ")

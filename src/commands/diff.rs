@@ -82,6 +82,25 @@ fn text(d: &LockDiff) -> String {
         for c in &changes.changed {
             let _ = writeln!(out, "  ~ {} {} -> {}", c.name, c.from, c.to);
         }
+        for r in &changes.replaced {
+            let _ = writeln!(
+                out,
+                "  ! {} {}: artifact replaced (sha256 {} -> {}, size {} -> {})",
+                r.name,
+                r.version,
+                short_hex(&r.sha256.from),
+                short_hex(&r.sha256.to),
+                r.size.from,
+                r.size.to
+            );
+        }
+        for m in &changes.moved {
+            let _ = writeln!(
+                out,
+                "  > {} {}: moved ({} -> {})",
+                m.name, m.version, m.from, m.to
+            );
+        }
     }
     out
 }
@@ -96,12 +115,19 @@ fn markdown(d: &LockDiff) -> String {
         .iter()
         .filter(|(_, c)| !c.is_empty())
         .map(|(name, c)| {
-            format!(
+            let mut line = format!(
                 "{name}: {} added, {} removed, {} changed",
                 c.added.len(),
                 c.removed.len(),
                 c.changed.len()
-            )
+            );
+            // Only when there are some: they are rare, and alarming when they happen.
+            for (count, what) in [(c.replaced.len(), "**replaced**"), (c.moved.len(), "moved")] {
+                if count > 0 {
+                    let _ = write!(line, ", {count} {what}");
+                }
+            }
+            line
         })
         .collect();
     if let Some(base) = &d.base {
@@ -127,23 +153,44 @@ fn markdown(d: &LockDiff) -> String {
             "#### {name}\n\n| package | before | after |\n|---|---|---|"
         );
         for p in &changes.added {
-            let _ = writeln!(out, "| `{}` | — | {} |", p.name, cell(&p.version));
+            row(&mut out, &p.name, "—", &cell(&p.version));
         }
         for p in &changes.removed {
-            let _ = writeln!(out, "| `{}` | {} | — |", p.name, cell(&p.version));
+            row(&mut out, &p.name, &cell(&p.version), "—");
         }
         for c in &changes.changed {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                c.name,
-                cell(&c.from),
-                cell(&c.to)
+            row(&mut out, &c.name, &cell(&c.from), &cell(&c.to));
+        }
+        for r in &changes.replaced {
+            let version = cell(&r.version);
+            let pinned = |sha256: &str, size: u64| {
+                format!("{version} (sha256 `{}`, {size} bytes)", short_hex(sha256))
+            };
+            let after = pinned(&r.sha256.to, r.size.to);
+            row(
+                &mut out,
+                &r.name,
+                &pinned(&r.sha256.from, r.size.from),
+                &format!("**artifact replaced**: {after}"),
+            );
+        }
+        for m in &changes.moved {
+            let version = cell(&m.version);
+            row(
+                &mut out,
+                &m.name,
+                &format!("{version} from `{}`", cell(&m.from)),
+                &format!("**moved**: {version} from `{}`", cell(&m.to)),
             );
         }
         out.push('\n');
     }
     out
+}
+
+/// One row of an ecosystem's table.
+fn row(out: &mut String, name: &str, before: &str, after: &str) {
+    let _ = writeln!(out, "| `{name}` | {before} | {after} |");
 }
 
 /// Versions may hold `|` (never in practice, but a table must not break).
@@ -153,6 +200,11 @@ fn cell(s: &str) -> String {
 
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+/// The first 12 hex digits of a sha256: enough to tell two files apart at a glance.
+fn short_hex(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(12)]
 }
 
 fn json(d: &LockDiff) -> String {

@@ -25,7 +25,7 @@
 
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use futures_util::StreamExt;
@@ -34,7 +34,7 @@ use url::Url;
 
 use crate::cli::{FetchArgs, GlobalArgs};
 use crate::fetch::{Blob, FetchError, Fetcher, error_chain};
-use crate::lockfile::Lockfile;
+use crate::lockfile::{Lockfile, url_file_name};
 
 /// Downloads in flight at once: enough to hide per-request latency, few enough not to
 /// trip a mirror's rate limits.
@@ -54,7 +54,7 @@ struct Artifact {
 
 pub fn run(args: &FetchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let lock = Lockfile::read(&args.lock)?;
-    let artifacts = artifacts(&lock)?;
+    let artifacts = artifacts(&lock);
     if artifacts.is_empty() {
         if !global.quiet {
             anstream::eprintln!(
@@ -144,92 +144,34 @@ async fn fetch_all(fetcher: &Fetcher, artifacts: &[Artifact]) -> Vec<Result<Blob
         .collect()
 }
 
-/// The lock's artifacts, with their mirror paths checked before anything is downloaded.
-fn artifacts(lock: &Lockfile) -> anyhow::Result<Vec<Artifact>> {
-    let mut artifacts = Vec::new();
-    for p in &lock.apt {
-        artifacts.push(Artifact {
-            what: format!("apt {} {} ({})", p.name, p.version, p.arch),
-            url: p.url.clone(),
-            sha256: p.sha256.clone(),
-            size: p.size,
-            mirror_path: Path::new("apt").join(relative(&p.filename, "filename")?),
-        });
-    }
-    for p in &lock.pip {
-        artifacts.push(Artifact {
-            what: format!("pip {} {}", p.name, p.version),
-            url: p.url.clone(),
-            sha256: p.sha256.clone(),
-            size: p.size,
-            mirror_path: Path::new("pip").join(file_name(&p.file, "file")?),
-        });
-    }
-    for p in &lock.r {
-        let basename = Url::parse(&p.url)
-            .ok()
-            .and_then(|url| url.path_segments()?.next_back().map(percent_decode))
-            .unwrap_or_default();
-        artifacts.push(Artifact {
-            what: format!("r {} {} ({})", p.name, p.version, p.kind.as_str()),
-            url: p.url.clone(),
-            sha256: p.sha256.clone(),
-            size: p.size,
-            mirror_path: Path::new("r")
-                .join(p.kind.as_str())
-                .join("src/contrib")
-                .join(file_name(&basename, "url")?),
-        });
-    }
-    Ok(artifacts)
-}
-
-/// A relative path that stays inside the mirror directory (no `..`, no root): the lock
-/// is reviewed by people, but a path in it must still never write outside `--into`.
-fn relative(path: &str, field: &str) -> anyhow::Result<PathBuf> {
-    let candidate = Path::new(path);
-    let inside = !path.is_empty()
-        && candidate
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
-    anyhow::ensure!(
-        inside,
-        "the lock's `{field}` {path:?} is not a relative path inside the archive"
-    );
-    Ok(candidate.to_path_buf())
-}
-
-/// A single path component.
-fn file_name(name: &str, field: &str) -> anyhow::Result<PathBuf> {
-    let path = relative(name, field)?;
-    anyhow::ensure!(
-        path.components().count() == 1,
-        "the lock's `{field}` {name:?} does not end in a plain file name"
-    );
-    Ok(path)
-}
-
-/// `%2B` → `+` in a URL path segment (and nothing else: `+` stays `+`).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The lock's artifacts. The reader has checked their paths and file names (no root,
+/// no `..`, plain file names): joined to `--into` they stay inside it.
+fn artifacts(lock: &Lockfile) -> Vec<Artifact> {
+    let apt = lock.apt.iter().map(|p| Artifact {
+        what: format!("apt {} {} ({})", p.name, p.version, p.arch),
+        url: p.url.clone(),
+        sha256: p.sha256.clone(),
+        size: p.size,
+        mirror_path: Path::new("apt").join(&p.filename),
+    });
+    let pip = lock.pip.iter().map(|p| Artifact {
+        what: format!("pip {} {}", p.name, p.version),
+        url: p.url.clone(),
+        sha256: p.sha256.clone(),
+        size: p.size,
+        mirror_path: Path::new("pip").join(&p.file),
+    });
+    let r = lock.r.iter().map(|p| Artifact {
+        what: format!("r {} {} ({})", p.name, p.version, p.kind.as_str()),
+        url: p.url.clone(),
+        sha256: p.sha256.clone(),
+        size: p.size,
+        mirror_path: Path::new("r")
+            .join(p.kind.as_str())
+            .join("src/contrib")
+            .join(url_file_name(&p.url).unwrap_or_default()),
+    });
+    apt.chain(pip).chain(r).collect()
 }
 
 /// Puts the cached `blob` at `dest` atomically: a hard link when possible, else a copy.
@@ -276,26 +218,6 @@ fn already_linked(_blob: &Path, _dest: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirror_paths_stay_inside() {
-        assert!(relative("pool/main/h/hello/hello_2.10-3_amd64.deb", "filename").is_ok());
-        assert!(relative("../etc/passwd", "filename").is_err());
-        assert!(relative("/etc/passwd", "filename").is_err());
-        assert!(relative("pool/../../x", "filename").is_err());
-        assert!(relative("", "filename").is_err());
-        assert!(file_name("a-1.0-py3-none-any.whl", "file").is_ok());
-        assert!(file_name("sub/a.whl", "file").is_err());
-    }
-
-    #[test]
-    fn decodes_percent_escapes_only() {
-        assert_eq!(
-            percent_decode("data.table_1.15.4.tar.gz"),
-            "data.table_1.15.4.tar.gz"
-        );
-        assert_eq!(percent_decode("a%2Bb+c%2"), "a+b+c%2");
-    }
 
     #[test]
     fn place_links_then_replaces_atomically() {

@@ -1,5 +1,5 @@
 //! What changed between two locks, per ecosystem: added, removed and changed packages,
-//! and the base image. Plain data, rendered by `commands::diff` as text, markdown or JSON
+//! artifacts replaced or moved under an unchanged version, and the base image. Plain data, rendered by `commands::diff` as text, markdown or JSON
 //! (the JSON shape is SPEC.md's).
 
 use std::collections::BTreeMap;
@@ -32,6 +32,11 @@ pub struct PackageChanges {
     pub added: Vec<Package>,
     pub removed: Vec<Package>,
     pub changed: Vec<Change>,
+    /// Same version, another file (sha256 or size): what a reviewer must see, since
+    /// nothing else in the diff would show it.
+    pub replaced: Vec<Replaced>,
+    /// Same version and file, fetched from elsewhere (url, or apt's `filename`).
+    pub moved: Vec<Moved>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,13 +52,51 @@ pub struct Change {
     pub to: String,
 }
 
+/// A value before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FromTo<T> {
+    pub from: T,
+    pub to: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replaced {
+    pub name: String,
+    pub version: String,
+    pub sha256: FromTo<String>,
+    pub size: FromTo<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    pub name: String,
+    pub version: String,
+    /// The urls (for apt, the `filename` instead when only it changed).
+    pub from: String,
+    pub to: String,
+}
+
+/// What a lock entry pins: the version and the artifact, with where it is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pinned {
+    version: String,
+    sha256: String,
+    size: u64,
+    /// The url, then apt's archive-relative `filename` (pip's and R's file is the url's).
+    location: [String; 2],
+}
+
 impl PackageChanges {
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.count() == 0
     }
 
     pub fn count(&self) -> usize {
-        self.added.len() + self.removed.len() + self.changed.len()
+        self.added.len()
+            + self.removed.len()
+            + self.changed.len()
+            + self.replaced.len()
+            + self.moved.len()
     }
 }
 
@@ -85,53 +128,94 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
             format!("{name}:{arch}")
         }
     };
+    let pinned = |version: &str, sha256: &str, size: u64, url: &str, filename: &str| Pinned {
+        version: version.to_string(),
+        sha256: sha256.to_string(),
+        size,
+        location: [url.to_string(), filename.to_string()],
+    };
+    let apt = |lock: &Lockfile| -> Vec<(String, Pinned)> {
+        lock.apt
+            .iter()
+            .map(|p| {
+                let pin = pinned(&p.version, &p.sha256, p.size, &p.url, &p.filename);
+                (apt_key(&p.name, &p.arch), pin)
+            })
+            .collect()
+    };
+    let pip = |lock: &Lockfile| -> Vec<(String, Pinned)> {
+        lock.pip
+            .iter()
+            .map(|p| {
+                let pin = pinned(&p.version, &p.sha256, p.size, &p.url, &p.file);
+                (p.name.clone(), pin)
+            })
+            .collect()
+    };
+    let r = |lock: &Lockfile| -> Vec<(String, Pinned)> {
+        lock.r
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    pinned(&p.version, &p.sha256, p.size, &p.url, ""),
+                )
+            })
+            .collect()
+    };
     LockDiff {
         base,
-        apt: compare(
-            old.apt
-                .iter()
-                .map(|p| (apt_key(&p.name, &p.arch), p.version.clone())),
-            new.apt
-                .iter()
-                .map(|p| (apt_key(&p.name, &p.arch), p.version.clone())),
-        ),
-        pip: compare(
-            old.pip.iter().map(|p| (p.name.clone(), p.version.clone())),
-            new.pip.iter().map(|p| (p.name.clone(), p.version.clone())),
-        ),
-        r: compare(
-            old.r.iter().map(|p| (p.name.clone(), p.version.clone())),
-            new.r.iter().map(|p| (p.name.clone(), p.version.clone())),
-        ),
+        apt: compare(apt(old), apt(new)),
+        pip: compare(pip(old), pip(new)),
+        r: compare(r(old), r(new)),
     }
 }
 
-fn compare(
-    old: impl Iterator<Item = (String, String)>,
-    new: impl Iterator<Item = (String, String)>,
-) -> PackageChanges {
-    let old: BTreeMap<String, String> = old.collect();
-    let new: BTreeMap<String, String> = new.collect();
+fn compare(old: Vec<(String, Pinned)>, new: Vec<(String, Pinned)>) -> PackageChanges {
+    let old: BTreeMap<String, Pinned> = old.into_iter().collect();
+    let new: BTreeMap<String, Pinned> = new.into_iter().collect();
     let mut changes = PackageChanges::default();
-    for (name, version) in &old {
-        match new.get(name) {
-            None => changes.removed.push(Package {
+    for (name, before) in &old {
+        let Some(after) = new.get(name) else {
+            changes.removed.push(Package {
                 name: name.clone(),
-                version: version.clone(),
-            }),
-            Some(to) if to != version => changes.changed.push(Change {
+                version: before.version.clone(),
+            });
+            continue;
+        };
+        if after.version != before.version {
+            changes.changed.push(Change {
                 name: name.clone(),
-                from: version.clone(),
-                to: to.clone(),
-            }),
-            Some(_) => {}
+                from: before.version.clone(),
+                to: after.version.clone(),
+            });
+        } else if (&after.sha256, after.size) != (&before.sha256, before.size) {
+            changes.replaced.push(Replaced {
+                name: name.clone(),
+                version: after.version.clone(),
+                sha256: FromTo {
+                    from: before.sha256.clone(),
+                    to: after.sha256.clone(),
+                },
+                size: FromTo {
+                    from: before.size,
+                    to: after.size,
+                },
+            });
+        } else if let Some(i) = (0..2).find(|&i| before.location[i] != after.location[i]) {
+            changes.moved.push(Moved {
+                name: name.clone(),
+                version: after.version.clone(),
+                from: before.location[i].clone(),
+                to: after.location[i].clone(),
+            });
         }
     }
-    for (name, version) in &new {
+    for (name, pin) in &new {
         if !old.contains_key(name) {
             changes.added.push(Package {
                 name: name.clone(),
-                version: version.clone(),
+                version: pin.version.clone(),
             });
         }
     }

@@ -7,6 +7,7 @@
 //! atomically ([`crate::atomic_file`]).
 
 mod read;
+mod validate;
 mod write;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use crate::diagnostic::SourceError;
 
 pub use read::parse;
+pub use validate::{MAX_SOURCE_DATE_EPOCH, url_file_name};
 
 /// The lockfile format this rtlock reads and writes.
 pub const FORMAT_VERSION: i64 = 1;
@@ -166,8 +168,6 @@ pub enum LockfileError {
         path.display()
     )]
     Newer { path: PathBuf, found: i64 },
-    #[error("{}: {message}", path.display())]
-    Malformed { path: PathBuf, message: String },
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,

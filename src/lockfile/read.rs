@@ -1,6 +1,6 @@
 //! Reading `runtime.lock`: the format version first (so a newer lock gets a clear
 //! "upgrade rtlock" rather than a confusing field error), then the typed contents, then
-//! checks of what serde cannot see (digest shapes).
+//! the checks of what serde cannot see ([`super::validate`]).
 
 use std::path::Path;
 
@@ -54,50 +54,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Lockfile, LockfileError> {
             format!("invalid lockfile: {}", e.message().trim_end()),
         )
     })?;
-    check_digests(&lock).map_err(|message| LockfileError::Malformed {
-        path: path.to_path_buf(),
-        message,
-    })?;
+    super::validate::validate(&lock, table.get_ref(), text, path)
+        .map_err(|e| LockfileError::Invalid(Box::new(e)))?;
     Ok(lock)
-}
-
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(is_sha256_hex)
-}
-
-fn check_digests(lock: &Lockfile) -> Result<(), String> {
-    if !is_digest(&lock.manifest) {
-        return Err(format!(
-            "`manifest` must be `sha256:` and 64 lower-case hex digits, not `{}`",
-            lock.manifest
-        ));
-    }
-    for (what, digest) in [
-        ("base.digest", &lock.base.digest),
-        ("base.manifest", &lock.base.manifest),
-    ] {
-        if !is_digest(digest) {
-            return Err(format!(
-                "`{what}` must be `sha256:` and 64 lower-case hex digits, not `{digest}`"
-            ));
-        }
-    }
-    let entries = lock
-        .apt
-        .iter()
-        .map(|p| ("apt", &p.name, &p.sha256))
-        .chain(lock.pip.iter().map(|p| ("pip", &p.name, &p.sha256)))
-        .chain(lock.r.iter().map(|p| ("r", &p.name, &p.sha256)));
-    for (ecosystem, name, sha256) in entries {
-        if !is_sha256_hex(sha256) {
-            return Err(format!(
-                "[[{ecosystem}]] `{name}`: sha256 must be 64 lower-case hex digits, not `{sha256}`"
-            ));
-        }
-    }
-    Ok(())
 }

@@ -29,6 +29,21 @@ pub enum InstallError {
         file: PathBuf,
         problem: String,
     },
+    /// The control file names another package, version or architecture than the lock
+    /// entry whose sha256 the file matched.
+    #[error(
+        "the .deb locked as {package} {version} ({arch}) is {found}: its control file says so\n\
+         help: the lock's url, sha256 and size name another package's file (it passed its \
+         sha256 check, so the lock itself points at it); run `rtlock lock` to pin the real \
+         {package}, and review where the lock was changed"
+    )]
+    NotTheLocked {
+        package: String,
+        version: String,
+        arch: String,
+        /// `PACKAGE VERSION (ARCH)` as the control file gives them.
+        found: String,
+    },
     /// A data entry that would land outside its place (absolute, `..`, or through a
     /// symlink another package of this install ships): refused, whatever dpkg would do.
     #[error(

@@ -66,6 +66,38 @@ pub fn has_scripts(control: &BTreeMap<String, super::deb::ControlFile>) -> bool 
     control.contains_key("preinst") || control.contains_key("postinst")
 }
 
+/// The file is the package its lock entry names: the control file's `Package`,
+/// `Version` (Debian equality) and `Architecture` are the entry's. The sha256 only
+/// proves the file is the one the lock points at, not that the lock points at the right
+/// file.
+pub fn check_identity(
+    deb: &PackageDeb,
+    control: &BTreeMap<String, super::deb::ControlFile>,
+) -> Result<(), InstallError> {
+    let text = control
+        .get("control")
+        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+        .unwrap_or_default();
+    let get = |key: &str| field(&text, key).unwrap_or_default();
+    let (name, version, arch) = (get("Package"), get("Version"), get("Architecture"));
+    let same_version = match (
+        crate::apt::relation::parse_debian_version(&version),
+        crate::apt::relation::parse_debian_version(&deb.version),
+    ) {
+        (Ok(found), Ok(locked)) => found == locked,
+        _ => version == deb.version,
+    };
+    if name == deb.name && same_version && arch == deb.arch {
+        return Ok(());
+    }
+    Err(InstallError::NotTheLocked {
+        package: deb.name.clone(),
+        version: deb.version.clone(),
+        arch: deb.arch.clone(),
+        found: format!("{name} {version} ({arch})"),
+    })
+}
+
 /// The debs of an install, read (file contents spooled into `spool`).
 #[derive(Debug)]
 pub struct ReadDebs {
@@ -101,7 +133,10 @@ pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
                     while let Some(&(_, i)) =
                         order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
                     {
-                        done.push((i, read_deb(&debs[i].file, &debs[i].name, dir)));
+                        let deb = &debs[i];
+                        let read = read_deb(&deb.file, &deb.name, dir)
+                            .and_then(|read| check_identity(deb, &read.control).map(|()| read));
+                        done.push((i, read));
                     }
                     done
                 })

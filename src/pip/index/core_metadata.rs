@@ -63,8 +63,9 @@ pub fn parse(text: &str, file: &str) -> Result<CoreMetadata, IndexError> {
     })
 }
 
-/// `(line number, key, value)` of each header, continuation lines folded in.
-fn headers(text: &str) -> Vec<(usize, String, String)> {
+/// `(line number, key, value)` of each header, continuation lines folded in (the
+/// installer reads a wheel's Name and Version with it too).
+pub(crate) fn headers(text: &str) -> Vec<(usize, String, String)> {
     let mut out: Vec<(usize, String, String)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);

@@ -7,7 +7,7 @@
 //! and shared across the resolver's concurrent prefetches: two asks for the same project
 //! or metadata while the first is in flight make one request.
 
-mod core_metadata;
+pub(crate) mod core_metadata;
 mod error;
 mod html;
 mod json;

@@ -98,6 +98,19 @@ pub enum InstallError {
         actual: String,
     },
     #[error(
+        "the wheel {wheel} locked as {package} {version} is {found}: its METADATA says so\n\
+         help: the lock's url, sha256 and size name another distribution's file (it passed \
+         its sha256 check, so the lock itself points at it); run `rtlock lock` to pin the \
+         real {package}, and review where the lock was changed"
+    )]
+    NotTheLocked {
+        package: String,
+        version: String,
+        wheel: String,
+        /// `NAME VERSION` as the wheel's METADATA gives them.
+        found: String,
+    },
+    #[error(
         "two wheels install the same file /{path}: {first} and {second}\n\
          help: remove one of the two packages from the manifest"
     )]

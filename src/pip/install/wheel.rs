@@ -4,13 +4,16 @@
 //!
 //! Refused, naming the wheel and the entry: paths that are absolute or climb with
 //! `..`, symlinks (wheels have none), `.data/<key>/` keys other than the five the spec
-//! names, and a file whose sha256 differs from its RECORD row.
+//! names, a file whose sha256 differs from its RECORD row, and a wheel whose METADATA
+//! names another distribution or version than its lock entry.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use pep440_rs::Version;
 use sha2::{Digest as _, Sha256};
 
 use super::target::SchemeKey;
@@ -118,6 +121,9 @@ pub fn read(wheel: &Wheel, spool: &Spool) -> Result<ReadWheel, InstallError> {
                 .map_err(|e| corrupt(format!("{name}: {e}")))?;
             Ok(Some(text))
         };
+    let metadata = read_small(&mut zip, &format!("{dist_info}/METADATA"))?
+        .ok_or_else(|| corrupt(format!("it has no {dist_info}/METADATA")))?;
+    check_identity(wheel, &metadata)?;
     let wheel_meta = read_small(&mut zip, &format!("{dist_info}/WHEEL"))?.unwrap_or_default();
     check_wheel_version(&wheel_meta).map_err(corrupt)?;
     let root_is_purelib = wheel_meta.lines().any(|l| {
@@ -256,6 +262,36 @@ pub fn normalize(name: &str) -> String {
     out
 }
 
+/// The wheel is the distribution its lock entry names: METADATA's `Name` (PEP 503
+/// normalized) and `Version` (PEP 440 equality) are the entry's. The sha256 only proves
+/// the file is the one the lock points at, not that the lock points at the right file.
+fn check_identity(wheel: &Wheel, metadata: &str) -> Result<(), InstallError> {
+    let headers = crate::pip::index::core_metadata::headers(metadata);
+    let header = |key: &str| {
+        headers
+            .iter()
+            .find(|(_, k, _)| k.eq_ignore_ascii_case(key))
+            .map_or_else(String::new, |(_, _, v)| v.trim().to_string())
+    };
+    let (name, version) = (header("Name"), header("Version"));
+    let same_version = match (
+        Version::from_str(&version),
+        Version::from_str(&wheel.version),
+    ) {
+        (Ok(found), Ok(locked)) => found == locked,
+        _ => version == wheel.version,
+    };
+    if normalize(&name) == normalize(&wheel.name) && same_version {
+        return Ok(());
+    }
+    Err(InstallError::NotTheLocked {
+        package: wheel.name.clone(),
+        version: wheel.version.clone(),
+        wheel: wheel.filename.clone(),
+        found: format!("{name} {version}"),
+    })
+}
+
 /// Wheel-Version 1.x is what this installer understands (a 2.x wheel changes the
 /// format; pip refuses it too).
 fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
@@ -369,6 +405,11 @@ mod tests {
                 0o644,
             ),
             (
+                "demo-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: Demo\nVersion: 1.0.0\n\nName: not-this\n",
+                0o644,
+            ),
+            (
                 "demo-1.0.dist-info/entry_points.txt",
                 b"[console_scripts]\ndemo = demo:main\n",
                 0o644,
@@ -414,6 +455,29 @@ mod tests {
         let tool = find("tool");
         assert_eq!((tool.key, tool.mode), (SchemeKey::Scripts, 0o755));
         assert!(!read.files.iter().any(|f| f.path.ends_with("RECORD")));
+    }
+
+    #[test]
+    fn refuses_a_wheel_that_is_not_the_locked_distribution() {
+        let spool = Spool::new(1 << 20).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // `Demo 1.0.0` in METADATA is `demo 1.0` (PEP 503 name, PEP 440 version).
+        let wheel = write_wheel(dir.path(), &[], false);
+        assert!(read(&wheel, &spool).is_ok());
+        for (name, version) in [("six", "1.0"), ("demo", "1.1")] {
+            let locked = Wheel {
+                name: name.into(),
+                version: version.into(),
+                ..wheel.clone()
+            };
+            let err = read(&locked, &spool).unwrap_err();
+            assert!(matches!(err, InstallError::NotTheLocked { .. }), "{err}");
+            let shown = err.to_string();
+            assert!(
+                shown.contains(&format!("locked as {name} {version} is Demo 1.0.0")),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
