@@ -305,3 +305,39 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     assert!(err.contains("Release"), "{err}");
     assert!(!dir.path().join("runtime.lock").exists());
 }
+
+/// A repository whose pool names a .deb against Debian's `NAME_VERSION_ARCH.deb`
+/// convention: the lock would name a file that does not say what it is, which every
+/// reader of locks refuses, so `lock` refuses to write it and says which entry.
+#[test]
+fn a_lock_the_reader_would_refuse_is_not_written() {
+    let f = fixture();
+    let renamed = TempDir::new().unwrap();
+    let debs: Vec<PathBuf> = f
+        .debs
+        .iter()
+        .map(|deb| {
+            let name = deb_field(deb, "Package");
+            let to = if name == "jq" {
+                renamed.path().join("jq-latest.deb")
+            } else {
+                renamed.path().join(deb.file_name().unwrap())
+            };
+            std::fs::copy(deb, &to).unwrap();
+            to
+        })
+        .collect();
+    let repo = Repo::build(&f.key, &debs, &[]);
+    let srv = StaticServer::start(repo.root());
+    let dir = TempDir::new().unwrap();
+    manifest(dir.path(), &srv, &["jq"], "");
+    let assert = rtlock(dir.path()).arg("lock").assert().failure();
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let err = err
+        .replace(dir.path().to_str().unwrap(), "[dir]")
+        .replace(&srv.base_url().to_string(), "[repo]/")
+        // The mirror's jq, whichever version it serves today.
+        .replace(&deb_field(&f.debs[0], "Version"), "[version]");
+    insta::assert_snapshot!(err);
+    assert!(!dir.path().join("runtime.lock").exists());
+}

@@ -168,6 +168,18 @@ pub enum LockfileError {
         path.display()
     )]
     Newer { path: PathBuf, found: i64 },
+    #[error(
+        "{} was not written: the lock resolved from the manifest breaks a rule of the lock \
+         format, so `rtlock build` would refuse it\n{problem}\n\
+         help: the entry named above comes from a repository whose index does not follow \
+         its ecosystem's conventions; leave that repository out (`[apt] exclude-sources`) \
+         or report it",
+        path.display()
+    )]
+    WouldBeUnreadable {
+        path: PathBuf,
+        problem: Box<LockfileError>,
+    },
     #[error("cannot write {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -202,12 +214,25 @@ impl Lockfile {
 
     /// Writes the lock to `path` atomically: readers see the old file or the new one,
     /// never a half-written one.
+    ///
+    /// The text is first read back through the same checks every reader applies, so
+    /// `lock` never writes a lock that `build` would refuse (a repository that names its
+    /// files against its ecosystem's convention, say): it fails instead, naming the entry.
     pub fn write(&self, path: &Path) -> Result<(), LockfileError> {
-        crate::atomic_file::write(path, self.to_toml().as_bytes()).map_err(|source| {
-            LockfileError::Write {
-                path: path.to_path_buf(),
-                source,
+        let text = self.to_toml();
+        if let Err(mut problem) = parse(&text, path) {
+            // The reader's help says to run `rtlock lock`, which is what is running.
+            if let LockfileError::Invalid(located) = &mut problem {
+                located.help = None;
             }
+            return Err(LockfileError::WouldBeUnreadable {
+                path: path.to_path_buf(),
+                problem: Box::new(problem),
+            });
+        }
+        crate::atomic_file::write(path, text.as_bytes()).map_err(|source| LockfileError::Write {
+            path: path.to_path_buf(),
+            source,
         })
     }
 
