@@ -276,9 +276,13 @@ pub struct FetchArgs {
 #[command(after_long_help = "\
 Examples:
   rtlock export requirements > requirements.txt   # pip, with --hash for every file
-  rtlock export pylock > pylock.toml              # PEP 751
+  rtlock export requirements -o requirements.txt  # the same, written atomically
+  rtlock export pylock -o pylock.toml             # PEP 751
   rtlock export renv > renv.lock
-  rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile")]
+  rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile
+
+With -o the file is replaced atomically (a full disk leaves the old file, never half of \
+the new one), and only when it is a regular file or does not exist.")]
 pub struct ExportArgs {
     /// What to write
     #[arg(value_enum)]
@@ -286,6 +290,9 @@ pub struct ExportArgs {
     /// The lock to read
     #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
     pub lock: PathBuf,
+    /// Write to PATH instead of standard output
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

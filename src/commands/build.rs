@@ -21,6 +21,15 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|d| d.parse::<Destination>())
         .collect::<Result<Vec<_>, _>>()?;
+    // Refused before the build, which may take minutes: an archive that could not be
+    // written, or would replace the lock it is built from.
+    for destination in &destinations {
+        if let Destination::OciArchive { path, .. } | Destination::DockerArchive { path, .. } =
+            destination
+        {
+            super::refuse_overwriting(path, &args.lock, "lock")?;
+        }
+    }
     let lock = Lockfile::read(&args.lock)?;
     let options = BuildOptions {
         mirrors: args
@@ -122,13 +131,11 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if destinations.is_empty() && !args.check {
         say("no -o DEST given: the image was built and nothing was written".to_string());
     }
-    match args.format {
-        BuildFormat::Text => println!("{}", built.image.manifest_digest),
-        BuildFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?
-        ),
-    }
+    let result = match args.format {
+        BuildFormat::Text => built.image.manifest_digest.to_string(),
+        BuildFormat::Json => serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?,
+    };
+    super::print(&format!("{result}\n"))?;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
 }

@@ -23,7 +23,7 @@ pub fn run(args: &DiffArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         DiffFormat::Markdown => markdown(&changes),
         DiffFormat::Json => json(&changes),
     };
-    anstream::print!("{out}");
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

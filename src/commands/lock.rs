@@ -29,6 +29,7 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&manifest, &args.manifest, &lock_path);
     }
+    super::refuse_overwriting(&lock_path, &args.manifest, "manifest")?;
     refuse_unresolvable(&manifest)?;
 
     let previous = match Lockfile::read(&lock_path) {
@@ -260,11 +261,11 @@ fn check(manifest: &Manifest, manifest_path: &Path, lock_path: &Path) -> anyhow:
         );
         return Ok(ExitCode::from(super::EXIT_ERROR));
     }
-    anstream::println!(
-        "{} is up to date with {}",
+    super::print(&format!(
+        "{} is up to date with {}\n",
         lock_path.display(),
         manifest_path.display()
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
