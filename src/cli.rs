@@ -122,8 +122,11 @@ Examples:
   rtlock build -o docker://registry.example.com/ml/team-runtime:1 -o docker-daemon:team-runtime:1
   rtlock build --check                 # build twice from scratch and compare digests
 
-Destinations use skopeo's transport names: oci:PATH[:TAG], oci-archive:PATH,
-docker-archive:PATH[:REF], docker://REF, docker-daemon:REF. A bare REF means docker://REF.
+Destinations use skopeo's transport names: oci:PATH[:TAG], oci-archive:PATH[:TAG],
+docker-archive:PATH[:REF], docker://REF, docker-daemon:REF. PATH ends at the first `:`.
+A REF without a transport means docker://REF only when its first component is its
+registry host (registry.example.com/…, host:5000/…, localhost/…): nothing defaults to a
+public registry, and a mistyped transport is an error.
 The image manifest digest is printed as the last line of standard output.")]
 pub struct BuildArgs {
     /// The lock to build from
@@ -241,7 +244,7 @@ Reports the OS, architecture, glibc, apt sources and keyrings, dpkg packages, Py
 interpreters with their site-packages, pip configuration and distributions, and R with \
 its library and repos.")]
 pub struct InspectArgs {
-    /// The image (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, or a bare reference)
+    /// The image (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, or a reference that starts with its registry host)
     pub image: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
