@@ -44,12 +44,14 @@ pub struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Where downloads and indexes are cached, by sha256 [default: $XDG_CACHE_HOME/rtlock]
-    #[arg(long, global = true, env = "RTLOCK_CACHE_DIR", value_name = "DIR")]
+    /// Where downloads and indexes are cached, by sha256 [env: RTLOCK_CACHE_DIR] [default: $XDG_CACHE_HOME/rtlock]
+    // The environment variables are read in `commands::context`, not by clap, so that an
+    // empty one counts as unset and a bad one is an error naming it.
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Use only what is already in the cache; fail clearly when something is missing
-    #[arg(long, global = true, env = "RTLOCK_OFFLINE")]
+    /// Use only what is already in the cache; fail clearly when something is missing [env: RTLOCK_OFFLINE=1|true|yes]
+    #[arg(long, global = true)]
     pub offline: bool,
 
     /// Say more (repeat for debug output)
@@ -141,13 +143,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Other apt mirrors, Python indexes or CRAN-like repos to try when a URL fails
-    #[arg(
-        long = "mirror",
-        value_name = "URL",
-        env = "RTLOCK_MIRRORS",
-        value_delimiter = ' '
-    )]
+    /// Other apt mirrors, Python indexes or CRAN-like repos to try when a URL fails [env: RTLOCK_MIRRORS, space-separated]
+    #[arg(long = "mirror", value_name = "URL")]
     pub mirrors: Vec<String>,
 
     /// Do not use a Docker Engine: maintainer scripts are not run (they are listed)

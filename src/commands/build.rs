@@ -32,16 +32,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let lock = Lockfile::read(&args.lock)?;
     let options = BuildOptions {
-        mirrors: args
-            .mirrors
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| {
-                url::Url::parse(m.trim()).with_context(|| {
-                    format!("--mirror `{m}` is not a URL (e.g. http://host/debian)")
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        mirrors: mirrors(args)?,
         no_daemon: args.no_daemon,
         uncompressed: !destinations.is_empty()
             && destinations
@@ -138,6 +129,31 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     super::print(&format!("{result}\n"))?;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environment variable `--mirror` falls back on: space-separated URLs.
+const MIRRORS_ENV: &str = "RTLOCK_MIRRORS";
+
+/// `--mirror URL…`, else `RTLOCK_MIRRORS`; a value that is no URL is named with where
+/// it came from.
+fn mirrors(args: &BuildArgs) -> anyhow::Result<Vec<url::Url>> {
+    let from_env;
+    let (values, from): (Vec<&str>, &str) = if args.mirrors.is_empty() {
+        from_env = super::context::env_value(MIRRORS_ENV)
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (from_env.split_whitespace().collect(), MIRRORS_ENV)
+    } else {
+        (args.mirrors.iter().map(|m| m.trim()).collect(), "--mirror")
+    };
+    values
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            url::Url::parse(m)
+                .with_context(|| format!("{from}: `{m}` is not a URL (e.g. http://host/debian)"))
+        })
+        .collect()
 }
 
 #[derive(Serialize)]

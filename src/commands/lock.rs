@@ -14,7 +14,7 @@ use crate::lockfile::{AptPackage, Lockfile, LockfileError, PipPackage};
 use crate::manifest::Manifest;
 use crate::resolve::apt::{AptInputs, dpkg_arch, lock_apt};
 use crate::resolve::base::{self, ResolvedBase};
-use crate::resolve::lock::{EpochSource, assemble, source_date_epoch};
+use crate::resolve::lock::{EpochSource, assemble, refuse_future_as_of, source_date_epoch};
 use crate::resolve::pip::{PipInputs, lock_pip};
 use crate::why::normalize_pip;
 
@@ -31,6 +31,8 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     super::refuse_overwriting(&lock_path, &args.manifest, "manifest")?;
     refuse_unresolvable(&manifest)?;
+    refuse_future_as_of(&manifest, jiff::Timestamp::now())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.manifest.display()))?;
 
     let previous = match Lockfile::read(&lock_path) {
         Ok(lock) => Some(lock),
