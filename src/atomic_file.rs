@@ -197,6 +197,21 @@ mod tests {
         assert_eq!(names(dir.path()), vec!["runtime.lock"]);
     }
 
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("requirements.txt");
+        std::fs::write(&path, b"old").unwrap();
+        let error = super::write_with(&path, |out| {
+            out.write_all(b"half of the new")?;
+            Err(std::io::ErrorKind::StorageFull.into())
+        })
+        .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull, "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(names(dir.path()), vec!["requirements.txt"]);
+    }
+
     #[cfg(unix)]
     #[test]
     fn writes_through_symlinks_to_their_final_target() {

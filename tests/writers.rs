@@ -290,6 +290,70 @@ fn export_output_is_written_atomically_and_only_over_a_file() {
     );
 }
 
+/// A tmpfs of 64 KiB mounted at `path` (root only, as the tests run), filled to the
+/// last byte; unmounted when dropped.
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    fn mount(path: std::path::PathBuf) -> FullDisk {
+        std::fs::create_dir(&path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root (run the tests as root, as scripts/test does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        FullDisk(path)
+    }
+
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut filler = File::create(self.0.join("filler")).unwrap();
+        let page = [0u8; 4096];
+        while filler.write_all(&page).is_ok() {}
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn an_export_to_a_full_disk_leaves_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("runtime.lock"), pip_lock("1.17.0")).unwrap();
+    let disk = FullDisk::mount(d.join("disk"));
+    std::fs::write(d.join("disk/requirements.txt"), "old\n").unwrap();
+    disk.fill();
+
+    let out = run(
+        d,
+        &["export", "requirements", "-o", "disk/requirements.txt"],
+    );
+    assert_fails_with(&out, "No space left on device");
+    assert_eq!(
+        std::fs::read_to_string(d.join("disk/requirements.txt")).unwrap(),
+        "old\n"
+    );
+    let mut left: Vec<_> = std::fs::read_dir(d.join("disk"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["filler", "requirements.txt"],
+        "a temporary file was left"
+    );
+}
+
 /// Issue 11, point 6: every command with a result on standard output, run with it on
 /// /dev/full, exits 1 with `error: cannot write to standard output: …` and no panic.
 #[test]
