@@ -49,12 +49,9 @@ pub fn offline(global: &GlobalArgs) -> anyhow::Result<bool> {
 /// directory that cannot be made is reported with where its name came from.
 pub fn cache_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
     let (dir, from) = match (&global.cache_dir, env_value(CACHE_DIR_ENV)) {
-        (Some(dir), _) => (dir.clone(), "--cache-dir".to_string()),
-        (None, Some(dir)) => (PathBuf::from(dir), CACHE_DIR_ENV.to_string()),
-        (None, None) => (
-            default_cache_dir(),
-            "the default cache location".to_string(),
-        ),
+        (Some(dir), _) => (dir.clone(), "--cache-dir"),
+        (None, Some(dir)) => (PathBuf::from(dir), CACHE_DIR_ENV),
+        (None, None) => (default_cache_dir(), "the default cache location"),
     };
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(
