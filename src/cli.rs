@@ -44,12 +44,14 @@ pub struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Where downloads and indexes are cached, by sha256 [default: $XDG_CACHE_HOME/rtlock]
-    #[arg(long, global = true, env = "RTLOCK_CACHE_DIR", value_name = "DIR")]
+    /// Where downloads and indexes are cached, by sha256 [env: RTLOCK_CACHE_DIR] [default: $XDG_CACHE_HOME/rtlock]
+    // The environment variables are read in `commands::context`, not by clap, so that an
+    // empty one counts as unset and a bad one is an error naming it.
+    #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
-    /// Use only what is already in the cache; fail clearly when something is missing
-    #[arg(long, global = true, env = "RTLOCK_OFFLINE")]
+    /// Use only what is already in the cache; fail clearly when something is missing [env: RTLOCK_OFFLINE=1|true|yes]
+    #[arg(long, global = true)]
     pub offline: bool,
 
     /// Say more (repeat for debug output)
@@ -122,8 +124,11 @@ Examples:
   rtlock build -o docker://registry.example.com/ml/team-runtime:1 -o docker-daemon:team-runtime:1
   rtlock build --check                 # build twice from scratch and compare digests
 
-Destinations use skopeo's transport names: oci:PATH[:TAG], oci-archive:PATH,
-docker-archive:PATH[:REF], docker://REF, docker-daemon:REF. A bare REF means docker://REF.
+Destinations use skopeo's transport names: oci:PATH[:TAG], oci-archive:PATH[:TAG],
+docker-archive:PATH[:REF], docker://REF, docker-daemon:REF. PATH ends at the first `:`.
+A REF without a transport means docker://REF only when its first component is its
+registry host (registry.example.com/…, host:5000/…, localhost/…): nothing defaults to a
+public registry, and a mistyped transport is an error.
 The image manifest digest is printed as the last line of standard output.")]
 pub struct BuildArgs {
     /// The lock to build from
@@ -138,13 +143,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Other apt mirrors, Python indexes or CRAN-like repos to try when a URL fails
-    #[arg(
-        long = "mirror",
-        value_name = "URL",
-        env = "RTLOCK_MIRRORS",
-        value_delimiter = ' '
-    )]
+    /// Other apt mirrors, Python indexes or CRAN-like repos to try when a URL fails [env: RTLOCK_MIRRORS, space-separated]
+    #[arg(long = "mirror", value_name = "URL")]
     pub mirrors: Vec<String>,
 
     /// Do not use a Docker Engine: maintainer scripts are not run (they are listed)
@@ -241,7 +241,7 @@ Reports the OS, architecture, glibc, apt sources and keyrings, dpkg packages, Py
 interpreters with their site-packages, pip configuration and distributions, and R with \
 its library and repos.")]
 pub struct InspectArgs {
-    /// The image (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, or a bare reference)
+    /// The image (oci:, oci-archive:, docker-archive:, docker://, docker-daemon:, or a reference that starts with its registry host)
     pub image: String,
     /// Output format
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
@@ -276,9 +276,13 @@ pub struct FetchArgs {
 #[command(after_long_help = "\
 Examples:
   rtlock export requirements > requirements.txt   # pip, with --hash for every file
-  rtlock export pylock > pylock.toml              # PEP 751
+  rtlock export requirements -o requirements.txt  # the same, written atomically
+  rtlock export pylock -o pylock.toml             # PEP 751
   rtlock export renv > renv.lock
-  rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile")]
+  rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile
+
+With -o the file is replaced atomically (a full disk leaves the old file, never half of \
+the new one), and only when it is a regular file or does not exist.")]
 pub struct ExportArgs {
     /// What to write
     #[arg(value_enum)]
@@ -286,6 +290,9 @@ pub struct ExportArgs {
     /// The lock to read
     #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
     pub lock: PathBuf,
+    /// Write to PATH instead of standard output
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

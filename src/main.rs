@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     init_output(&cli.global);
     match rtlock::commands::run(cli) {
         Ok(code) => code,
+        Err(error) if closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             report(&error);
             ExitCode::from(rtlock::commands::EXIT_ERROR)
@@ -42,6 +43,19 @@ fn init_output(global: &rtlock::cli::GlobalArgs) {
         .without_time()
         .with_target(false)
         .init();
+}
+
+/// Whether the command failed only because the reader of standard output went away
+/// (`rtlock … | head -1`). That ends the command quietly with exit code 0, as ripgrep
+/// does: the reader chose to stop reading, and by the time the result is printed the
+/// work (a lock, an image) is done and written. A panic or an error message there would
+/// only be noise in the pipeline.
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<rtlock::commands::StdoutError>()
+            .is_some_and(|e| e.is_broken_pipe())
+    })
 }
 
 /// `error: …` then each cause on its own line, the way cargo prints them.

@@ -231,7 +231,8 @@ struct Model {
 
 fn model() -> impl Strategy<Value = Model> {
     (
-        "[a-z0-9.]{1,10}(:[0-9]{1,4})?/[a-z0-9/-]{1,12}:[a-z0-9.]{1,6}",
+        // A reference that names its registry host, as the manifest requires.
+        "[a-z][a-z0-9]{0,6}\\.[a-z]{2,3}(:[0-9]{1,4})?/[a-z0-9]{1,5}(/[a-z0-9]{1,5}){0,2}:[a-z0-9][a-z0-9.]{0,5}",
         any::<bool>(),
         prop::collection::btree_set("[a-z][a-z0-9]{1,8}", 0..4),
         prop::option::of(any::<bool>()),

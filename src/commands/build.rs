@@ -21,18 +21,18 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|d| d.parse::<Destination>())
         .collect::<Result<Vec<_>, _>>()?;
+    // Refused before the build, which may take minutes: an archive that could not be
+    // written, or would replace the lock it is built from.
+    for destination in &destinations {
+        if let Destination::OciArchive { path, .. } | Destination::DockerArchive { path, .. } =
+            destination
+        {
+            super::refuse_overwriting(path, &args.lock, "lock")?;
+        }
+    }
     let lock = Lockfile::read(&args.lock)?;
     let options = BuildOptions {
-        mirrors: args
-            .mirrors
-            .iter()
-            .filter(|m| !m.trim().is_empty())
-            .map(|m| {
-                url::Url::parse(m.trim()).with_context(|| {
-                    format!("--mirror `{m}` is not a URL (e.g. http://host/debian)")
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        mirrors: mirrors(args)?,
         no_daemon: args.no_daemon,
         uncompressed: !destinations.is_empty()
             && destinations
@@ -122,15 +122,38 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if destinations.is_empty() && !args.check {
         say("no -o DEST given: the image was built and nothing was written".to_string());
     }
-    match args.format {
-        BuildFormat::Text => println!("{}", built.image.manifest_digest),
-        BuildFormat::Json => println!(
-            "{}",
-            serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?
-        ),
-    }
+    let result = match args.format {
+        BuildFormat::Text => built.image.manifest_digest.to_string(),
+        BuildFormat::Json => serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?,
+    };
+    super::print(&format!("{result}\n"))?;
     drop(scratch);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The environment variable `--mirror` falls back on: space-separated URLs.
+const MIRRORS_ENV: &str = "RTLOCK_MIRRORS";
+
+/// `--mirror URL…`, else `RTLOCK_MIRRORS`; a value that is no URL is named with where
+/// it came from.
+fn mirrors(args: &BuildArgs) -> anyhow::Result<Vec<url::Url>> {
+    let from_env;
+    let (values, from): (Vec<&str>, &str) = if args.mirrors.is_empty() {
+        from_env = super::context::env_value(MIRRORS_ENV)
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (from_env.split_whitespace().collect(), MIRRORS_ENV)
+    } else {
+        (args.mirrors.iter().map(|m| m.trim()).collect(), "--mirror")
+    };
+    values
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            url::Url::parse(m)
+                .with_context(|| format!("{from}: `{m}` is not a URL (e.g. http://host/debian)"))
+        })
+        .collect()
 }
 
 #[derive(Serialize)]

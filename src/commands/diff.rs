@@ -23,7 +23,7 @@ pub fn run(args: &DiffArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         DiffFormat::Markdown => markdown(&changes),
         DiffFormat::Json => json(&changes),
     };
-    anstream::print!("{out}");
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -36,6 +36,15 @@ fn load(spec: &str) -> anyhow::Result<Lockfile> {
     let Some((rev, path)) = spec.split_once(':').filter(|(rev, _)| !rev.is_empty()) else {
         return Ok(Lockfile::read(Path::new(spec))?);
     };
+    // `git show` would read `--output=FILE:…` as an option (and write FILE): no argument
+    // given to git may start with `-`, and the object below starts with REV.
+    if rev.starts_with('-') {
+        bail!(
+            "`{spec}` is neither a file nor REV:PATH: a revision cannot start with `-` \
+             (git would read it as an option)\n\
+             help: name a branch, tag or commit, e.g. HEAD~1:runtime.lock"
+        );
+    }
     // `git show REV:./PATH` resolves PATH against the current directory, like a path would.
     let object = if path.starts_with('/') || path.starts_with("./") || path.starts_with("../") {
         format!("{rev}:{path}")

@@ -97,7 +97,7 @@ pub fn run(args: &InspectArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         }
         TextOrJson::Text => text(&report),
     };
-    anstream::print!("{out}");
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 

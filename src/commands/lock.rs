@@ -14,7 +14,7 @@ use crate::lockfile::{AptPackage, Lockfile, LockfileError, PipPackage};
 use crate::manifest::Manifest;
 use crate::resolve::apt::{AptInputs, dpkg_arch, lock_apt};
 use crate::resolve::base::{self, ResolvedBase};
-use crate::resolve::lock::{EpochSource, assemble, source_date_epoch};
+use crate::resolve::lock::{EpochSource, assemble, refuse_future_as_of, source_date_epoch};
 use crate::resolve::pip::{PipInputs, lock_pip};
 use crate::why::normalize_pip;
 
@@ -29,7 +29,10 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&manifest, &args.manifest, &lock_path);
     }
+    super::refuse_overwriting(&lock_path, &args.manifest, "manifest")?;
     refuse_unresolvable(&manifest)?;
+    refuse_future_as_of(&manifest, jiff::Timestamp::now())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.manifest.display()))?;
 
     let previous = match Lockfile::read(&lock_path) {
         Ok(lock) => Some(lock),
@@ -260,11 +263,11 @@ fn check(manifest: &Manifest, manifest_path: &Path, lock_path: &Path) -> anyhow:
         );
         return Ok(ExitCode::from(super::EXIT_ERROR));
     }
-    anstream::println!(
-        "{} is up to date with {}",
+    super::print(&format!(
+        "{} is up to date with {}\n",
         lock_path.display(),
         manifest_path.display()
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,9 @@
 //! What each command does: thin orchestration over the pipeline modules.
 
+use std::io::Write as _;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
@@ -29,6 +32,48 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inspect(args) => inspect::run(args, global),
         Command::Export(args) => export::run(args, global),
     }
+}
+
+/// Standard output could not be written (a full disk, an I/O error, a closed pipe).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to standard output: {0}")]
+pub struct StdoutError(pub std::io::Error);
+
+impl StdoutError {
+    /// The reader went away (`rtlock … | head -1`): nothing is wrong with rtlock's work.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+/// Writes a command's result to standard output, flushed, and says when that fails
+/// (`print!` would panic).
+pub fn print(text: &str) -> Result<(), StdoutError> {
+    let mut out = anstream::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
+}
+
+/// Checked before any work: `output` may be written (a regular file or nothing there,
+/// see [`crate::atomic_file`]) and is not `input`, the `what` the command reads (the
+/// same file under another name, a symlink or a hard link, counts).
+pub fn refuse_overwriting(
+    output: &std::path::Path,
+    input: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<()> {
+    if crate::atomic_file::same_file(output, input) {
+        anyhow::bail!(
+            "the output {} is the {what} {} itself: writing it would replace what it is made from\n\
+             help: choose another output path",
+            output.display(),
+            input.display()
+        );
+    }
+    crate::atomic_file::replaceable_target(output)
+        .map(drop)
+        .with_context(|| format!("cannot write {}", output.display()))
 }
 
 /// Commands whose implementation has not landed say so plainly and fail; they never

@@ -33,6 +33,6 @@ pub fn run(args: &WhyArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    anstream::print!("{out}");
+    super::print(&out)?;
     Ok(ExitCode::SUCCESS)
 }

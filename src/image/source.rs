@@ -1,7 +1,8 @@
 //! Where an image comes from, named as skopeo and the containers-image library name it:
 //! `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
 //! `docker://REF`, `docker-daemon:REF`, `container:ID`, and a bare `REF` for
-//! `docker://REF`.
+//! `docker://REF` when it starts with its registry host. The grammar is
+//! [`crate::oci::transport`]'s, the same as destinations'.
 //!
 //! Parsing is purely textual: nothing is opened here, so a typo is reported before any
 //! network or disk work starts.
@@ -9,6 +10,8 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+
+use crate::oci::transport::{self, Named};
 
 /// An image source, parsed from its transport name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +39,9 @@ pub enum ImageSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{input}` is not an image source: {why}\n\
-     use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF], docker://REF, \
-     docker-daemon:REF or a bare registry reference"
+     help: use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF], \
+     docker://HOST/NAME[:TAG] (or HOST/NAME[:TAG], HOST holding a `.` or a `:port`, or \
+     localhost), docker-daemon:NAME[:TAG] or container:ID"
 )]
 pub struct SourceError {
     pub input: String,
@@ -47,94 +51,37 @@ pub struct SourceError {
 impl FromStr for ImageSource {
     type Err = SourceError;
 
+    /// The grammar is [`crate::oci::transport`]'s, shared with destinations.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |why: &str| SourceError {
+        let fail = |why: String| SourceError {
             input: input.to_string(),
-            why: why.to_string(),
+            why,
         };
-        let nonempty = |rest: &str, what: &str| {
-            if rest.is_empty() {
-                Err(fail(&format!("{what} is missing")))
-            } else {
-                Ok(rest.to_string())
-            }
-        };
-        if let Some(rest) = input.strip_prefix("docker://") {
-            return Ok(ImageSource::Registry {
-                reference: nonempty(rest, "the image reference")?,
-            });
-        }
-        if let Some(rest) = input.strip_prefix("docker-daemon:") {
-            return Ok(ImageSource::DockerDaemon {
-                reference: nonempty(rest, "the image reference")?,
-            });
-        }
-        if let Some(rest) = input.strip_prefix("container:") {
-            return Ok(ImageSource::Container {
-                id: nonempty(rest, "the container id or name")?,
-            });
-        }
-        if let Some(rest) = input.strip_prefix("oci-archive:") {
-            let (path, tag) = split_path_and_tag(&nonempty(rest, "the archive path")?);
-            return Ok(ImageSource::OciArchive { path, tag });
-        }
-        if let Some(rest) = input.strip_prefix("oci:") {
-            let (path, tag) = split_path_and_tag(&nonempty(rest, "the layout path")?);
-            return Ok(ImageSource::Oci { path, tag });
-        }
-        if let Some(rest) = input.strip_prefix("docker-archive:") {
-            let (path, reference) = split_archive_reference(&nonempty(rest, "the archive path")?);
-            return Ok(ImageSource::DockerArchive { path, reference });
-        }
-        if let Some((transport, _)) = input.split_once(':')
-            && !transport.contains(['.', '/'])
-            && matches!(
-                transport,
-                "dir" | "containers-storage" | "ostree" | "sif" | "tarball"
-            )
-        {
-            return Err(fail(&format!(
-                "rtlock does not read the `{transport}:` transport"
-            )));
-        }
-        if input.is_empty() || input.contains(char::is_whitespace) {
-            return Err(fail("it is empty or contains spaces"));
-        }
-        Ok(ImageSource::Registry {
-            reference: input.to_string(),
-        })
-    }
-}
-
-/// `PATH[:TAG]`: the tag is what follows the last `:` when it contains no `/` (so
-/// `./dir:with:colons/x` stays a path), as skopeo splits it.
-fn split_path_and_tag(rest: &str) -> (PathBuf, Option<String>) {
-    match rest.rsplit_once(':') {
-        Some((path, tag)) if !path.is_empty() && !tag.is_empty() && !tag.contains('/') => {
-            (PathBuf::from(path), Some(tag.to_string()))
-        }
-        _ => (PathBuf::from(rest), None),
-    }
-}
-
-/// `PATH[:REF]` for docker archives, where the reference itself may hold a `:` (a tag or
-/// a registry port): split at the first `:` after which the rest looks like a reference
-/// and the part before is an existing file, else at the first `:`.
-fn split_archive_reference(rest: &str) -> (PathBuf, Option<String>) {
-    for (i, _) in rest.match_indices(':') {
-        let (path, reference) = (&rest[..i], &rest[i + 1..]);
-        if std::path::Path::new(path).is_file() && !reference.is_empty() {
-            return (PathBuf::from(path), Some(reference.to_string()));
-        }
-    }
-    if std::path::Path::new(rest).exists() {
-        return (PathBuf::from(rest), None);
-    }
-    match rest.split_once(':') {
-        Some((path, reference)) if !path.is_empty() && !reference.is_empty() => {
-            (PathBuf::from(path), Some(reference.to_string()))
-        }
-        _ => (PathBuf::from(rest), None),
+        let owned = |text: Option<&str>| text.map(str::to_string);
+        Ok(
+            match transport::parse(input).map_err(|e| fail(e.to_string()))? {
+                Named::Oci { path, tag } => ImageSource::Oci {
+                    path: PathBuf::from(path),
+                    tag: owned(tag),
+                },
+                Named::OciArchive { path, tag } => ImageSource::OciArchive {
+                    path: PathBuf::from(path),
+                    tag: owned(tag),
+                },
+                Named::DockerArchive { path, reference } => ImageSource::DockerArchive {
+                    path: PathBuf::from(path),
+                    reference: owned(reference),
+                },
+                // The registry client parses the reference again when it opens it.
+                Named::Registry { text, .. } => ImageSource::Registry {
+                    reference: text.to_string(),
+                },
+                Named::DockerDaemon(reference) => ImageSource::DockerDaemon {
+                    reference: reference.to_string(),
+                },
+                Named::Container(id) => ImageSource::Container { id: id.to_string() },
+            },
+        )
     }
 }
 
@@ -185,11 +132,12 @@ mod tests {
                 tag: None
             }
         );
+        // Cut at the first `:`, as containers-image does and as destinations are.
         assert_eq!(
             parse("oci:/a:b/c"),
             ImageSource::Oci {
-                path: "/a:b/c".into(),
-                tag: None
+                path: "/a".into(),
+                tag: Some("b/c".into())
             }
         );
         assert_eq!(
@@ -213,9 +161,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("debian:bookworm"),
+            parse("localhost/debian:bookworm"),
             ImageSource::Registry {
-                reference: "debian:bookworm".into()
+                reference: "localhost/debian:bookworm".into()
             }
         );
         assert_eq!(
@@ -228,12 +176,22 @@ mod tests {
             parse("container:3f2a"),
             ImageSource::Container { id: "3f2a".into() }
         );
-        for bad in ["oci:", "docker://", "dir:/x", "", "a b"] {
+        for bad in [
+            "oci:",
+            "docker://",
+            "dir:/x",
+            "",
+            "a b",
+            "debian:bookworm",
+            "docker://debian",
+            "oci-arhive:x",
+            "oci:x:bad tag",
+        ] {
             assert!(bad.parse::<ImageSource>().is_err(), "{bad}");
         }
         for s in [
             "oci:out/img:latest",
-            "docker://x/y:1",
+            "docker://x.example/y:1",
             "docker-daemon:img:1",
         ] {
             assert_eq!(parse(s).to_string(), s);

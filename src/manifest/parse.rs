@@ -259,6 +259,17 @@ impl Cx<'_> {
         if image_name.contains(char::is_whitespace) {
             return Err(self.error(image.span(), "`base.image` must not contain whitespace"));
         }
+        // Checked here, not when the registry is asked: a short name must never be read
+        // as an image of a public registry (SPEC.md, image sources).
+        if let Err(e) = image_name.parse::<crate::oci::reference::Reference>() {
+            let (reason, help) = e.reason.split_once("\nhelp: ").unwrap_or((&e.reason, ""));
+            let error = self.error(image.span(), format!("invalid `base.image`: {reason}"));
+            return Err(if help.is_empty() {
+                error
+            } else {
+                error.with_help(help)
+            });
+        }
         let platform = match table.get("platform") {
             None => Platform::default(),
             Some(p) => {

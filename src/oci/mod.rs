@@ -1,4 +1,4 @@
-//! OCI images: references, digests, manifest/index/config types with canonical JSON, the
+//! OCI images: references, transports (one grammar for sources and destinations), digests, manifest/index/config types with canonical JSON, the
 //! registry client, image layouts and archives, reading an image's filesystem, and the
 //! deterministic layer writer.
 
@@ -9,6 +9,7 @@ pub mod media_type;
 pub mod output;
 pub mod reference;
 pub mod registry;
+pub mod transport;
 pub mod types;
 
 pub use digest::Digest;

@@ -1,14 +1,16 @@
 //! Image references as Docker reads them: `[registry[:port]/]repository[:tag][@digest]`.
 //!
-//! Users write the short forms they type into `docker pull` (`debian:bookworm`,
-//! `team/runtime`), locks record the full form (`<default registry>/library/debian:bookworm@sha256:…`)
-//! so that nothing depends on defaults. The rules are Docker's, so that a reference means
-//! the same image to rtlock and to the tools next to it:
+//! A reference that reaches a registry names it: its first component is a registry host
+//! (`host.domain/…`, `host:port/…`, `localhost/…`). Nothing defaults to a public
+//! registry, since a short name read as one turns a typo into a publication; Docker's
+//! default registry is used only when written ([`DOCKER_HUB`]'s names). Short names
+//! (`team-runtime:1`) are Docker's local image names, for the Docker Engine and the
+//! tags inside a docker archive: [`Reference::parse_docker_name`] reads them as Docker
+//! does. Otherwise the rules are Docker's, so that a reference means the same image to
+//! rtlock and to the tools next to it:
 //!
-//! - the first path component is a registry only when it contains `.` or `:`, is
-//!   `localhost`, or contains an upper-case letter; otherwise the image is on Docker's
-//!   default registry ([`DOCKER_HUB`]);
-//! - a single-component name on the default registry lives in its `library/` namespace;
+//! - on Docker's default registry a single-component name lives in its `library/`
+//!   namespace;
 //! - repository components are lower case (`[a-z0-9]` separated by `.`, `_`, `__` or
 //!   dashes); tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`;
 //! - without a tag or digest the tag is `latest`.
@@ -63,6 +65,13 @@ pub struct ReferenceError {
 }
 
 impl Reference {
+    /// Reads a Docker image name as the Docker Engine does: a first component that is no
+    /// registry host means Docker's default registry. Only for names that stay local (a
+    /// Docker Engine's tags, an archive's `RepoTags`), never for what is pushed or pulled.
+    pub fn parse_docker_name(text: &str) -> Result<Reference, ReferenceError> {
+        parse(text, ShortNames::DockerDefault)
+    }
+
     /// The same image pinned to `digest`. The tag is kept: `name:tag@digest` says what
     /// was asked for and what it resolved to; the digest decides what is fetched.
     pub fn with_digest(&self, digest: Digest) -> Reference {
@@ -158,93 +167,130 @@ impl fmt::Display for Reference {
     }
 }
 
-impl FromStr for Reference {
-    type Err = ReferenceError;
+/// What a name whose first component is no registry host means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShortNames {
+    /// An error: the reference must name its registry.
+    Refused,
+    /// Docker's default registry (local Docker names only).
+    DockerDefault,
+}
 
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: String| ReferenceError {
-            reference: text.to_string(),
-            reason,
-        };
-        if text.is_empty() {
-            return Err(fail("it is empty".into()));
+/// Whether the first component of a reference, `component`, names a registry host:
+/// `host.domain`, `host:port` (digits), `localhost`, or a bracketed IPv6 literal. One rule
+/// for references and for telling a bare reference from a mistyped transport
+/// (`oci-arhive:x` has no port, so it is no host).
+pub fn is_registry_host(component: &str) -> bool {
+    if component.starts_with('[') {
+        return true;
+    }
+    match component.split_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
         }
-        if text.trim() != text || text.contains(char::is_whitespace) {
-            return Err(fail("it contains white space".into()));
-        }
-        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(fail(
-                "a bare 64-digit hex string is an image ID, not a reference; \
-                 write `name@sha256:…` to pin a digest"
-                    .into(),
-            ));
-        }
-
-        let (rest, digest) = match text.split_once('@') {
-            Some((rest, digest)) => {
-                let digest = digest.parse::<Digest>().map_err(|e| fail(e.to_string()))?;
-                (rest, Some(digest))
-            }
-            None => (text, None),
-        };
-        // A tag follows the last `:` after the last `/` (a `:` before it is a port).
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-            None => (rest, None),
-        };
-        if let Some(tag) = tag {
-            check_tag(tag).map_err(fail)?;
-        }
-        if name.is_empty() {
-            return Err(fail("the repository name is missing".into()));
-        }
-
-        let (registry, repository) = split_registry(name);
-        check_registry(registry).map_err(fail)?;
-        let registry = if registry == DOCKER_HUB.legacy_name {
-            DOCKER_HUB.name
-        } else {
-            registry
-        };
-        check_repository(repository).map_err(fail)?;
-        let repository = if registry == DOCKER_HUB.name && !repository.contains('/') {
-            format!("{OFFICIAL_NAMESPACE}/{repository}")
-        } else {
-            repository.to_string()
-        };
-        if registry.len() + 1 + repository.len() > MAX_NAME_LENGTH {
-            return Err(fail(format!(
-                "the name is longer than {MAX_NAME_LENGTH} characters"
-            )));
-        }
-
-        let tag = match (tag, &digest) {
-            (Some(tag), _) => Some(tag.to_string()),
-            (None, Some(_)) => None,
-            (None, None) => Some("latest".to_string()),
-        };
-        Ok(Reference {
-            registry: registry.to_string(),
-            repository,
-            tag,
-            digest,
-        })
+        None => component.contains('.') || component == "localhost",
     }
 }
 
-/// Splits `name` into registry and repository by Docker's rule (see the module docs).
-fn split_registry(name: &str) -> (&str, &str) {
-    match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first, rest)
-        }
-        _ => (DOCKER_HUB.name, name),
+impl FromStr for Reference {
+    type Err = ReferenceError;
+
+    /// A reference that names its registry (see the module documentation).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse(text, ShortNames::Refused)
     }
+}
+
+fn parse(text: &str, short_names: ShortNames) -> Result<Reference, ReferenceError> {
+    let fail = |reason: String| ReferenceError {
+        reference: text.to_string(),
+        reason,
+    };
+    if text.is_empty() {
+        return Err(fail("it is empty".into()));
+    }
+    if text.trim() != text || text.contains(char::is_whitespace) {
+        return Err(fail("it contains white space".into()));
+    }
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail(
+            "a bare 64-digit hex string is an image ID, not a reference; \
+             write `name@sha256:…` to pin a digest"
+                .into(),
+        ));
+    }
+
+    let (rest, digest) = match text.split_once('@') {
+        Some((rest, digest)) => {
+            let digest = digest.parse::<Digest>().map_err(|e| fail(e.to_string()))?;
+            (rest, Some(digest))
+        }
+        None => (text, None),
+    };
+    // A tag follows the last `:` after the last `/` (a `:` before it is a port).
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(tag) = tag {
+        check_tag(tag).map_err(fail)?;
+    }
+    if name.is_empty() {
+        return Err(fail("the repository name is missing".into()));
+    }
+
+    let (registry, repository) = match split_registry(name) {
+        Some(split) => split,
+        None if short_names == ShortNames::DockerDefault => (DOCKER_HUB.name, name),
+        None => return Err(fail(no_registry_reason(text))),
+    };
+    check_registry(registry).map_err(fail)?;
+    let registry = if registry == DOCKER_HUB.legacy_name {
+        DOCKER_HUB.name
+    } else {
+        registry
+    };
+    check_repository(repository).map_err(fail)?;
+    let repository = if registry == DOCKER_HUB.name && !repository.contains('/') {
+        format!("{OFFICIAL_NAMESPACE}/{repository}")
+    } else {
+        repository.to_string()
+    };
+    if registry.len() + 1 + repository.len() > MAX_NAME_LENGTH {
+        return Err(fail(format!(
+            "the name is longer than {MAX_NAME_LENGTH} characters"
+        )));
+    }
+
+    let tag = match (tag, &digest) {
+        (Some(tag), _) => Some(tag.to_string()),
+        (None, Some(_)) => None,
+        (None, None) => Some("latest".to_string()),
+    };
+    Ok(Reference {
+        registry: registry.to_string(),
+        repository,
+        tag,
+        digest,
+    })
+}
+
+/// Splits `name` into registry and repository when its first component is a registry
+/// host (see [`is_registry_host`]).
+fn split_registry(name: &str) -> Option<(&str, &str)> {
+    name.split_once('/')
+        .filter(|(first, _)| is_registry_host(first))
+}
+
+/// Why a reference without a registry host is refused, and how to write it.
+fn no_registry_reason(text: &str) -> String {
+    format!(
+        "it does not name its registry: the first component must be a registry host \
+         (`host.domain/…`, `host:port/…` or `localhost/…`); rtlock never defaults to a public registry\n\
+         help: write the registry the image is in first, e.g. `registry.example.com/{text}` \
+         (Docker's default registry too is used only when written out)"
+    )
 }
 
 fn check_registry(registry: &str) -> Result<(), String> {
@@ -361,9 +407,74 @@ mod tests {
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+    /// Docker's reading, short names included (what the Docker Engine's names get).
     fn parse(text: &str) -> Reference {
-        text.parse()
-            .unwrap_or_else(|e| panic!("{text} should parse: {e}"))
+        Reference::parse_docker_name(text).unwrap_or_else(|e| panic!("{text} should parse: {e}"))
+    }
+
+    #[test]
+    fn a_reference_that_reaches_a_registry_names_it() {
+        for named in [
+            "localhost/x",
+            "localhost:5000/x:1",
+            "127.0.0.1:5000/a/b",
+            "registry.example/ml/rt:1",
+            "[::1]:5000/x",
+            &format!("{}/library/debian:12", DOCKER_HUB.name),
+        ] {
+            let strict: Reference = named.parse().unwrap();
+            assert_eq!(strict, parse(named), "{named}");
+        }
+        for short in [
+            "debian",
+            "debian:bookworm",
+            "team/runtime:1",
+            "localhost",
+            "host:port/x",
+            "Foo/bar",
+        ] {
+            let error = short.parse::<Reference>().unwrap_err().to_string();
+            assert!(
+                error.contains("does not name its registry"),
+                "{short}: {error}"
+            );
+            assert!(
+                error.contains("never defaults to a public registry"),
+                "{error}"
+            );
+        }
+        let error = "debian:bookworm"
+            .parse::<Reference>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("e.g. `registry.example.com/debian:bookworm`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn registry_hosts() {
+        for yes in [
+            "a.b",
+            "localhost",
+            "host:5000",
+            "[::1]",
+            "[::1]:80",
+            "Registry.Example",
+        ] {
+            assert!(is_registry_host(yes), "{yes}");
+        }
+        for no in [
+            "debian",
+            "oci-arhive:x",
+            "oci-arhive:",
+            "host:port",
+            ":5000",
+            "Foo",
+        ] {
+            assert!(!is_registry_host(no), "{no}");
+        }
     }
 
     #[test]
@@ -417,6 +528,7 @@ mod tests {
             let reference = parse(input);
             assert_eq!(&reference.to_string(), full, "{input}");
             assert_eq!(parse(full), reference, "{full} round-trips");
+            assert_eq!(full.parse::<Reference>().as_ref(), Ok(&reference), "{full}");
         }
         let official = parse("debian");
         assert_eq!(official.registry, hub);
@@ -473,7 +585,7 @@ mod tests {
             ("debian-", "path component"),
             ("a..b", "path component"),
             ("a//b", "empty component"),
-            ("host:port/x", "registry host"),
+            ("host:port/x", "path component"),
             ("host:5000/", "empty component"),
             ("de bian", "white space"),
             (&"a".repeat(64), "image ID"),
@@ -482,8 +594,7 @@ mod tests {
             (&format!("debian:{}", "t".repeat(129)), "not a valid tag"),
         ];
         for (input, expected) in table {
-            let error = input
-                .parse::<Reference>()
+            let error = Reference::parse_docker_name(input)
                 .expect_err(&format!("{input:?} should be refused"));
             let text = error.to_string();
             assert!(text.contains(expected), "{input:?}: {text}");

@@ -15,8 +15,14 @@ pub enum EpochSource {
     Zero,
 }
 
+/// The largest `source-date-epoch`: 8589934591 (2242-03-16T12:56:31Z), the largest mtime
+/// a ustar header's 11 octal digits hold. A later one would be clamped in every layer
+/// while the image config said otherwise; an earlier one than 0 has no ustar form at all.
+pub const MAX_SOURCE_DATE_EPOCH: i64 = 0o77_777_777_777;
+
 /// SPEC.md: `SOURCE_DATE_EPOCH` from the environment at lock time if set, else `as-of`,
-/// else the base image's `created` time.
+/// else the base image's `created` time; refused outside 0..=[`MAX_SOURCE_DATE_EPOCH`],
+/// naming where it came from.
 pub fn source_date_epoch(
     environment: Option<&str>,
     manifest: &Manifest,
@@ -26,19 +32,58 @@ pub fn source_date_epoch(
         let epoch = value.trim().parse::<i64>().map_err(|_| {
             format!("SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01, not `{value}`")
         })?;
-        if epoch < 0 {
-            return Err(format!(
-                "SOURCE_DATE_EPOCH must not be negative, not `{value}`"
-            ));
-        }
-        return Ok((epoch, EpochSource::Environment));
+        return in_range(
+            epoch,
+            "SOURCE_DATE_EPOCH",
+            value,
+            "set another SOURCE_DATE_EPOCH",
+        )
+        .map(|e| (e, EpochSource::Environment));
     }
     if let Some(as_of) = manifest.lock.as_of {
-        return Ok((as_of.as_second(), EpochSource::AsOf));
+        return in_range(
+            as_of.as_second(),
+            "[lock] as-of",
+            &as_of.to_string(),
+            "choose another as-of",
+        )
+        .map(|e| (e, EpochSource::AsOf));
     }
     match base.created {
-        Some(created) => Ok((created.max(0), EpochSource::BaseCreated)),
+        Some(created) => in_range(
+            created,
+            "the base image's created time",
+            &jiff::Timestamp::from_second(created).map_or(created.to_string(), |t| t.to_string()),
+            "set SOURCE_DATE_EPOCH (or [lock] as-of) to give the lock a time of its own",
+        )
+        .map(|e| (e, EpochSource::BaseCreated)),
         None => Ok((0, EpochSource::Zero)),
+    }
+}
+
+/// `epoch` when it is a `source-date-epoch` a layer can carry, else why not.
+fn in_range(epoch: i64, from: &str, shown: &str, help: &str) -> Result<i64, String> {
+    if (0..=MAX_SOURCE_DATE_EPOCH).contains(&epoch) {
+        return Ok(epoch);
+    }
+    Err(format!(
+        "{from} `{shown}` gives a source-date-epoch of {epoch}, outside 0 (1970-01-01) to \
+         {MAX_SOURCE_DATE_EPOCH} (2242-03-16, the largest mtime a tar header holds): the \
+         image's files could not carry it\nhelp: {help}"
+    ))
+}
+
+/// A lock is made from the indexes as they stand; an `as-of` still to come would give a
+/// lock that cannot be made again (or checked) before that time, so it is refused.
+pub fn refuse_future_as_of(manifest: &Manifest, now: jiff::Timestamp) -> Result<(), String> {
+    match manifest.lock.as_of {
+        Some(as_of) if as_of > now => Err(format!(
+            "[lock] as-of = \"{as_of}\" is in the future (it is {now}): a lock resolved as of \
+             then could not be reproduced until that time\n\
+             help: use a time that has passed, or remove as-of to resolve as the indexes stand now",
+            now = now.round(jiff::Unit::Second).unwrap_or(now)
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -118,6 +163,54 @@ mod tests {
             source_date_epoch(Some("yesterday"), &plain, &b)
                 .unwrap_err()
                 .contains("SOURCE_DATE_EPOCH")
+        );
+    }
+
+    #[test]
+    fn source_date_epoch_is_refused_out_of_the_tar_range() {
+        let plain = manifest("");
+        let b = base(Some(1_700_000_000));
+        assert_eq!(
+            source_date_epoch(Some("8589934591"), &plain, &b),
+            Ok((MAX_SOURCE_DATE_EPOCH, EpochSource::Environment))
+        );
+        assert_eq!(
+            source_date_epoch(Some("0"), &plain, &b),
+            Ok((0, EpochSource::Environment))
+        );
+        for value in ["8589934592", "-1"] {
+            let error = source_date_epoch(Some(value), &plain, &b).unwrap_err();
+            assert!(
+                error.starts_with(&format!("SOURCE_DATE_EPOCH `{value}`")),
+                "{error}"
+            );
+            assert!(error.contains("2242-03-16"), "{error}");
+        }
+        let late = manifest("[lock]\nas-of = \"2999-01-01T00:00:00Z\"\n");
+        let error = source_date_epoch(None, &late, &b).unwrap_err();
+        assert!(
+            error.starts_with("[lock] as-of `2999-01-01T00:00:00Z`"),
+            "{error}"
+        );
+        let error = source_date_epoch(None, &plain, &base(Some(-62_135_596_800))).unwrap_err();
+        assert!(
+            error.starts_with("the base image's created time `0001-01-01T00:00:00Z`"),
+            "{error}"
+        );
+        assert!(error.contains("help: set SOURCE_DATE_EPOCH"), "{error}");
+    }
+
+    #[test]
+    fn a_future_as_of_is_refused() {
+        let now: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let past = manifest("[lock]\nas-of = \"2026-11-01T00:00:00Z\"\n");
+        let future = manifest("[lock]\nas-of = \"2026-12-02T00:00:00Z\"\n");
+        assert_eq!(refuse_future_as_of(&past, now), Ok(()));
+        assert_eq!(refuse_future_as_of(&manifest(""), now), Ok(()));
+        let error = refuse_future_as_of(&future, now).unwrap_err();
+        assert!(
+            error.contains("is in the future (it is 2026-12-01T00:00:00Z)"),
+            "{error}"
         );
     }
 

@@ -7,7 +7,7 @@
 //! same bytes. It is written to a temporary sibling and renamed into place.
 
 use std::collections::BTreeSet;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -142,27 +142,19 @@ pub fn write_entries(
     })
 }
 
+/// Replaces `path` with the archive, atomically, and only when what is there is a
+/// regular file or nothing (see [`crate::atomic_file`]).
 fn write_archive(entries: Vec<Entry>, epoch: i64, path: &Path) -> Result<(), OutputError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".rtlock-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_error(path))?;
-    let mut out = BufWriter::with_capacity(1 << 20, tmp);
-    write_entries(entries, epoch, &mut out).map_err(|e| match e {
-        OutputError::Io { source, .. } => io_error(path)(source),
-        other => other,
-    })?;
-    let tmp = out
-        .into_inner()
-        .map_err(|e| io_error(path)(e.into_error()))?;
-    tmp.as_file().sync_all().map_err(io_error(path))?;
-    crate::atomic_file::set_readable(tmp.as_file()).map_err(io_error(path))?;
-    tmp.persist(path).map_err(|e| io_error(path)(e.error))?;
-    Ok(())
+    crate::atomic_file::write_with(path, |out| {
+        write_entries(entries, epoch, out).map_err(|e| match e {
+            OutputError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
+    })
+    .map_err(io_error(path))
 }

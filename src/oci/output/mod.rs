@@ -1,6 +1,8 @@
 //! Writing a built image to its destinations, named as skopeo names them:
 //! `oci:PATH[:TAG]`, `oci-archive:PATH[:TAG]`, `docker-archive:PATH[:REF]`,
-//! `docker://REF` (a bare `REF` too) and `docker-daemon:REF` (see [`crate::docker::load`]).
+//! `docker://REF` (a bare `REF` too, when it starts with its registry host) and
+//! `docker-daemon:REF` (see [`crate::docker::load`]); the grammar is
+//! [`crate::oci::transport`]'s.
 //!
 //! Nothing half-written is left at a destination: files are written to a temporary
 //! sibling and renamed; an OCI layout gets its blobs first and `index.json` last,
@@ -20,6 +22,7 @@ pub use push::push;
 
 use crate::oci::Digest;
 use crate::oci::reference::Reference;
+use crate::oci::transport::{self, Named};
 use crate::oci::types::Descriptor;
 
 /// An image ready to be written: its documents as the exact bytes their digests are
@@ -77,7 +80,9 @@ pub enum Destination {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid destination `{given}`: {reason}\n\
-     help: use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF], docker://REF or docker-daemon:REF"
+     help: use oci:PATH[:TAG], oci-archive:PATH[:TAG], docker-archive:PATH[:REF], \
+     docker://HOST/NAME[:TAG] (or HOST/NAME[:TAG], HOST holding a `.` or a `:port`, or \
+     localhost) or docker-daemon:NAME[:TAG]"
 )]
 pub struct DestinationError {
     pub given: String,
@@ -87,46 +92,39 @@ pub struct DestinationError {
 impl FromStr for Destination {
     type Err = DestinationError;
 
+    /// The grammar is [`crate::oci::transport`]'s, shared with image sources.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let error = |reason: &str| DestinationError {
+        let error = |reason: String| DestinationError {
             given: s.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
-        // PATH and the optional part are split at the first `:`, as skopeo does.
-        let path_and = |rest: &str| -> Result<(PathBuf, Option<String>), DestinationError> {
-            let (path, extra) = match rest.split_once(':') {
-                Some((p, e)) => (p, Some(e.to_string()).filter(|e| !e.is_empty())),
-                None => (rest, None),
-            };
-            if path.is_empty() {
-                return Err(error("the path is empty"));
+        let owned = |tag: Option<&str>| tag.map(str::to_string);
+        match transport::parse(s).map_err(|e| error(e.to_string()))? {
+            Named::Oci { path, tag } => Ok(Destination::OciLayout {
+                path: PathBuf::from(path),
+                tag: owned(tag),
+            }),
+            Named::OciArchive { path, tag } => Ok(Destination::OciArchive {
+                path: PathBuf::from(path),
+                tag: owned(tag),
+            }),
+            Named::DockerArchive { path, reference } => {
+                if let Some(r) = reference {
+                    docker_tag(r).map_err(error)?;
+                }
+                Ok(Destination::DockerArchive {
+                    path: PathBuf::from(path),
+                    reference: owned(reference),
+                })
             }
-            Ok((PathBuf::from(path), extra))
-        };
-        let reference = |rest: &str| -> Result<Reference, DestinationError> {
-            rest.parse::<Reference>().map_err(|e| error(&e.to_string()))
-        };
-        if let Some(rest) = s.strip_prefix("oci:") {
-            let (path, tag) = path_and(rest)?;
-            Ok(Destination::OciLayout { path, tag })
-        } else if let Some(rest) = s.strip_prefix("oci-archive:") {
-            let (path, tag) = path_and(rest)?;
-            Ok(Destination::OciArchive { path, tag })
-        } else if let Some(rest) = s.strip_prefix("docker-archive:") {
-            let (path, reference) = path_and(rest)?;
-            if let Some(r) = &reference {
-                docker_tag(r).map_err(|e| error(&e))?;
+            Named::Registry { reference, .. } => Ok(Destination::Registry(reference)),
+            Named::DockerDaemon(name) => {
+                docker_tag(name).map_err(error)?;
+                Ok(Destination::DockerDaemon(name.to_string()))
             }
-            Ok(Destination::DockerArchive { path, reference })
-        } else if let Some(rest) = s.strip_prefix("docker-daemon:") {
-            docker_tag(rest).map_err(|e| error(&e))?;
-            Ok(Destination::DockerDaemon(rest.to_string()))
-        } else if let Some(rest) = s.strip_prefix("docker://") {
-            Ok(Destination::Registry(reference(rest)?))
-        } else if s.starts_with("containers-storage:") || s.starts_with("dir:") {
-            Err(error("this transport is not supported by rtlock"))
-        } else {
-            Ok(Destination::Registry(reference(s)?))
+            Named::Container(_) => Err(error(
+                "`container:` is an image source (for `rtlock audit`), not a destination".into(),
+            )),
         }
     }
 }
@@ -154,12 +152,13 @@ impl fmt::Display for Destination {
 }
 
 /// A reference the Docker Engine can tag an image with: `name[:tag]` (`latest` when
-/// no tag), never a digest. Returns the `name:tag` form.
+/// no tag), never a digest; a short name is the Engine's own (nothing is pushed).
+/// Returns the `name:tag` form.
 pub fn docker_tag(reference: &str) -> Result<String, String> {
     if reference.contains('@') {
         return Err("the Docker Engine tags images by name:tag, not by digest".into());
     }
-    reference.parse::<Reference>().map_err(|e| e.to_string())?;
+    Reference::parse_docker_name(reference).map_err(|e| e.to_string())?;
     // Keep what the user wrote (Docker shows short names as given), and add `latest`.
     let last = reference.rsplit('/').next().unwrap_or(reference);
     Ok(if last.contains(':') {
