@@ -484,13 +484,8 @@ fn write_layers(
             .into_iter()
             .map(|layer| {
                 scope.spawn(move || {
-                    let written = write_layer(
-                        layer.entries,
-                        epoch,
-                        compression,
-                        cache,
-                        layer.key.as_deref(),
-                    )?;
+                    let written =
+                        write_layer(layer.entries, epoch, compression, cache, layer.key.as_ref())?;
                     Ok::<_, BuildError>((layer.created_by, written))
                 })
             })

@@ -15,11 +15,13 @@
 mod cache;
 mod compress;
 mod entry;
+mod key;
 mod tar_writer;
 
 pub use cache::{CachedLayer, LayerCache};
 pub use compress::Compression;
 pub use entry::{Content, Entry, EntryKind};
+pub use key::{LayerInputs, LayerKey, PackageInput};
 pub use tar_writer::{NormalizedEntries, normalize, write_tar};
 
 use std::path::PathBuf;
@@ -73,15 +75,15 @@ pub enum LayerError {
 
 /// Writes `entries` as one layer compressed with `compression`, into `cache`.
 ///
-/// With `key` (a caller's hash of everything the entries are made from, e.g. the sha256s
-/// of the packages), a layer built before from the same key is returned without reading
-/// any entry: this is what makes a cached rebuild instant.
+/// With `key` (the hash of everything the entries are made from, [`LayerInputs`]), a
+/// layer built before from the same key is returned without reading any entry: this is
+/// what makes a cached rebuild instant.
 pub fn write_layer(
     entries: Vec<Entry>,
     epoch: i64,
     compression: Compression,
     cache: &LayerCache,
-    key: Option<&str>,
+    key: Option<&LayerKey>,
 ) -> Result<Layer, LayerError> {
     if let Some(key) = key
         && let Some(layer) = cache.lookup_key(key, compression)
