@@ -1,7 +1,9 @@
 //! The apt layers of a build: the lock's `.deb` files, fetched and verified, placed on
-//! the base by [`crate::apt::install`] (the apt layer); then, when an engine answers,
-//! the maintainer scripts run in a container and what they changed becomes a second,
-//! small layer on top ([`layers`]).
+//! the base by [`crate::apt::install`] (the apt layer); then the maintainer scripts run
+//! in a container of the Docker Engine and what they changed becomes a second, small
+//! layer on top ([`layers`]). Without an engine the build fails (the second layer is
+//! part of the image); only `--no-daemon` builds without it, and says which packages
+//! stay unconfigured.
 //!
 //! Two layers rather than one: the engine that runs the scripts must be given the apt
 //! layer's files (a second or two for a hundred MB), and, for a `docker-daemon:`
@@ -229,29 +231,21 @@ pub const CONTAINER_CONFIGURE: &str = "dpkg-configure/2";
 
 /// How the maintainer scripts run; part of the layer's cache key.
 pub enum Configure {
-    /// `--no-daemon`, or no engine answered: the packages stay `unpacked`, and are
-    /// reported.
+    /// `--no-daemon`: the packages stay `unpacked`, and are reported.
     Skip,
     /// `dpkg --configure -a` in a container of the engine.
     Container(bollard::Docker),
 }
 
 impl Configure {
-    /// The engine when one answers, unless `--no-daemon` says not to use it.
-    pub async fn detect(options: &BuildOptions) -> Configure {
+    /// The engine, unless `--no-daemon` says not to use one. No engine is an error,
+    /// never a quiet skip: the scripts' layer is part of the image, so building without
+    /// it would make the digest depend on the machine.
+    pub async fn detect(options: &BuildOptions) -> Result<Configure, crate::docker::DockerError> {
         if options.no_daemon {
-            return Configure::Skip;
+            return Ok(Configure::Skip);
         }
-        match crate::docker::connect().await {
-            Ok(docker) => Configure::Container(docker),
-            Err(e) => {
-                tracing::warn!(
-                    "no Docker Engine to run the apt packages' maintainer scripts in ({e}); \
-                     building without them (pass --no-daemon to say so and silence this)"
-                );
-                Configure::Skip
-            }
-        }
+        crate::docker::connect().await.map(Configure::Container)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -269,7 +263,17 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
     let files_history = super::layers::created_by("apt", debs.len());
     let scripts_history = format!("rtlock: apt maintainer scripts ({} packages)", debs.len());
-    let configure = Configure::detect(step.options).await;
+    let configure = match Configure::detect(step.options).await {
+        Ok(configure) => configure,
+        Err(e) => {
+            let packages = super::blocking(move || pending_configure(&debs)).await??;
+            return Err(BuildError::NoEngine {
+                host: crate::docker::docker_host(),
+                reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                packages,
+            });
+        }
+    };
     let files_key = layer_inputs(lock).key();
     let scripts_key = scripts_inputs(lock, configure.kind()).key();
     if let Some(files) = cache.lookup_key(&files_key, compression) {

@@ -33,7 +33,7 @@ use reqwest::header::{HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex};
+pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex, verify_blob};
 pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
 pub use retry::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};

@@ -19,7 +19,7 @@ mod key;
 mod tar_writer;
 
 pub use cache::{CachedLayer, LayerCache};
-pub use compress::Compression;
+pub use compress::{Compression, HashWriter};
 pub use entry::{Content, Entry, EntryKind};
 pub use key::{LayerInputs, LayerKey, PackageInput};
 pub use tar_writer::{NormalizedEntries, normalize, write_tar};
@@ -65,6 +65,15 @@ pub enum LayerError {
         path: String,
         file: PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "the blob {expected} ({}) does not hash to its name: its content hashes to {actual}",
+        file.display()
+    )]
+    BlobMismatch {
+        file: PathBuf,
+        expected: Digest,
+        actual: Digest,
     },
     #[error("cannot write a layer into {}: {source}\nhelp: check free space and permissions of the cache directory (--cache-dir)", dir.display())]
     Write {
