@@ -188,7 +188,7 @@ pub enum BuildError {
         source: Box<DockerError>,
     },
     #[error(
-        "cannot write {destination}: {} in the cache did not hash to {}, so nothing was published; \
+        "cannot write {destination}: {} in the cache did not hash to {}, so nothing was written; \
          {} removed from the cache:\n  {}\n\
          help: run the build again: rtlock makes (or downloads) {} again",
         if blobs.len() == 1 { "a blob" } else { "blobs" },
@@ -201,8 +201,9 @@ pub enum BuildError {
         destination: String,
         /// `sha256:… (path)` of each blob removed.
         blobs: Vec<String>,
+        /// What the output said (the destination is named above already).
         #[source]
-        source: Box<BuildError>,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("an internal task failed: {0}")]
     Task(String),
@@ -551,10 +552,15 @@ pub async fn write_outputs(
             if removed.is_empty() {
                 return Err(e);
             }
+            let source: Box<dyn std::error::Error + Send + Sync> = match e {
+                BuildError::Output { source, .. } => source,
+                BuildError::Docker { source, .. } => source,
+                other => Box::new(other),
+            };
             return Err(BuildError::CorruptCache {
                 destination: destination.to_string(),
                 blobs: removed,
-                source: Box::new(e),
+                source,
             });
         }
     }

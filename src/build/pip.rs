@@ -26,17 +26,17 @@ pub const LAYER_FORMAT: &str = "rtlock-pip-layer/2";
 const PARALLEL_DOWNLOADS: usize = 6;
 
 /// The pip layer's cache inputs: everything it is made from. The base's manifest
-/// digest pins its interpreter and installed distributions, the apt layers' diff_ids
+/// digest pins its interpreter and installed distributions, the apt layers' diff_ids (`apt`)
 /// what they add (perhaps the interpreter), the wheels are pinned by sha256 with the
 /// name, version and file name the installer reads, `requested` decides the
 /// `REQUESTED` files, and the epoch every mtime.
-pub fn layer_inputs(lock: &Lockfile, apt: &[Layer]) -> LayerInputs {
+pub fn layer_inputs(lock: &Lockfile, apt: &[Digest]) -> LayerInputs {
     LayerInputs {
         kind: "pip".to_string(),
         format: LAYER_FORMAT.to_string(),
         base_manifest: lock.base.manifest.clone(),
         source_date_epoch: lock.source_date_epoch,
-        below: apt.iter().map(|layer| layer.diff_id.clone()).collect(),
+        below: apt.to_vec(),
         step: None,
         packages: lock
             .pip
@@ -163,7 +163,8 @@ pub async fn layer(
 ) -> Result<(String, Layer), BuildError> {
     let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
     let created_by = super::layers::created_by("pip", wheels.len());
-    let key = layer_inputs(lock, apt).key();
+    let apt_diff_ids: Vec<Digest> = apt.iter().map(|layer| layer.diff_id.clone()).collect();
+    let key = layer_inputs(lock, &apt_diff_ids).key();
     if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
         return Ok((created_by, layer));
     }

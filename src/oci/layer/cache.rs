@@ -21,7 +21,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::compress::{Compression, compress_into};
 use super::key::LayerKey;
@@ -81,14 +80,13 @@ impl LayerCache {
             .join(format!("{}.json", diff_id.hex()))
     }
 
-    /// The key file of `key` written with `compression`: the compression and its level
-    /// decide the blob, so they are hashed with the key.
+    /// The key file of `key` written with `compression`.
     fn key_path(&self, key: &LayerKey, compression: Compression) -> PathBuf {
-        let named = format!("{key}\ncompression {}", compression.cache_id());
-        let hash = hex::encode(Sha256::digest(named.as_bytes()));
-        self.root
-            .join("keys")
-            .join(format!("{hash}.{}", compression.as_str()))
+        self.root.join("keys").join(format!(
+            "{}.{}",
+            key.with_compression(compression),
+            compression.as_str()
+        ))
     }
 
     /// The cached layer with this diff_id, if complete (record present) and its blob

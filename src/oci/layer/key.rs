@@ -7,12 +7,13 @@
 //! entry field the installer reads (a pure location, such as a URL, is left out: the
 //! sha256 decides the bytes, not where they came from), the source-date-epoch, the base
 //! manifest, the layers below, the step that made it, and rtlock's layer format. The
-//! compression (algorithm and level) is added by the cache itself
-//! ([`super::LayerCache`]), since one key is written compressed and plain.
+//! compression (algorithm and level) is added when the cache files a layer
+//! ([`LayerKey::with_compression`]), since one key is written compressed and plain.
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::Compression;
 use crate::oci::Digest;
 use crate::oci::canonical_json;
 
@@ -70,6 +71,13 @@ impl LayerInputs {
 impl LayerKey {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The name a layer of this key compressed with `compression` is filed under: the
+    /// algorithm and its level decide the blob, so they are hashed with the key.
+    pub fn with_compression(&self, compression: Compression) -> String {
+        let named = format!("{}\ncompression {}", self.0, compression.cache_id());
+        hex::encode(Sha256::digest(named.as_bytes()))
     }
 }
 
