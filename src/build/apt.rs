@@ -63,8 +63,9 @@ pub struct AptLayers {
 
 /// The apt layer's cache inputs: everything it is made from. The base's manifest
 /// digest pins its dpkg database and directory structure; the debs are pinned by
-/// sha256, with the name, version and architecture the installer writes into dpkg's
-/// database; the epoch sets every mtime.
+/// sha256, with the entry's name (dpkg's info files are named by it), version and
+/// architecture (the control file's are what is written, but a key may hold more than
+/// decides the bytes, never less); the epoch sets every mtime.
 pub fn layer_inputs(lock: &Lockfile) -> LayerInputs {
     inputs("apt", lock, None)
 }

@@ -26,10 +26,11 @@ pub const LAYER_FORMAT: &str = "rtlock-pip-layer/2";
 const PARALLEL_DOWNLOADS: usize = 6;
 
 /// The pip layer's cache inputs: everything it is made from. The base's manifest
-/// digest pins its interpreter and installed distributions, the apt layers' diff_ids (`apt`)
-/// what they add (perhaps the interpreter), the wheels are pinned by sha256 with the
-/// name, version and file name the installer reads, `requested` decides the
-/// `REQUESTED` files, and the epoch every mtime.
+/// digest pins its interpreter and installed distributions, the apt layers' diff_ids
+/// (`apt`) what they add (perhaps the interpreter), the wheels are pinned by sha256
+/// (with the entry's name, version and file name: the wheel's own metadata names what
+/// is installed, but a key may hold more than decides the bytes, never less),
+/// `requested` decides the `REQUESTED` files, and the epoch every mtime.
 pub fn layer_inputs(lock: &Lockfile, apt: &[Digest]) -> LayerInputs {
     LayerInputs {
         kind: "pip".to_string(),
