@@ -905,9 +905,12 @@ fn a_flipped_byte_in_a_cached_layer_is_never_published() {
 }
 
 /// Bit rot that leaves the stamp alone (the file corrupted, then its stamp rewritten to
-/// match): trusted on the way in, caught by the hash each output takes as it copies.
-/// Nothing is published, the error names the blob and says to build again, the entry
-/// is removed, and the next build heals.
+/// match): trusted on the way in, caught by the hash each output takes as it copies
+/// (a registry checks what it is sent). Nothing is published, the error names the blob
+/// and says to build again, the entry is removed, and the next build heals. A base
+/// layer is checked by the file outputs; a registry mounts it from the base's
+/// repository and an engine that has it is not sent it, so neither reads the cache's
+/// copy.
 #[test]
 fn bit_rot_under_a_valid_stamp_is_caught_when_the_outputs_are_written() {
     let root = tempfile::tempdir().unwrap();
@@ -915,37 +918,28 @@ fn bit_rot_under_a_valid_stamp_is_caught_when_the_outputs_are_written() {
     let cache = root.path().join("cache");
     let first = built(&cache, &lock, &[]);
     let stamps = cache.join("stamps");
-    let layers = [first.layers.last().unwrap(), &first.layers[0]];
-
-    for (n, layer) in layers.into_iter().enumerate() {
-        for destination in ["oci", "docker-archive"] {
-            let path = cached_layer(&cache, layer);
+    let ours: &[&str] = &["oci", "docker-archive", "docker", "docker-daemon"];
+    let cases = [
+        (first.layers.last().unwrap(), ours),
+        (&first.layers[0], &["oci", "docker-archive"][..]),
+    ];
+    for (n, (layer, destinations)) in cases.into_iter().enumerate() {
+        for destination in destinations {
+            let (path, named) = match *destination {
+                "docker-daemon" => (plain_layer(&cache, &lock, layer), &layer.1),
+                _ => (cached_layer(&cache, layer), &layer.0),
+            };
             rot(&path, &stamps);
-            let target = root.path().join(format!("{destination}-{n}"));
+            let (target, published) = output_target(root.path(), destination, n);
             let out = rtlock(
                 &cache,
-                &[
-                    "build",
-                    "-l",
-                    lock.to_str().unwrap(),
-                    "-o",
-                    &format!("{destination}:{}", target.display()),
-                ],
+                &["build", "-l", lock.to_str().unwrap(), "-o", &target],
             );
             let text = stderr(&out);
-            assert_eq!(out.status.code(), Some(1), "{text}");
-            assert!(text.contains(&layer.0), "the error names the blob: {text}");
+            assert_eq!(out.status.code(), Some(1), "{destination}: {text}");
+            assert!(text.contains(named), "the error names the blob: {text}");
             assert!(text.contains("run the build again"), "{text}");
-            match destination {
-                "oci" => {
-                    assert!(
-                        !target.join("index.json").exists(),
-                        "a layout was published"
-                    );
-                    assert_layout_blobs_intact(&target);
-                }
-                _ => assert!(!target.exists(), "an archive was published"),
-            }
+            assert!(!published(), "{target} was published");
             assert!(!path.exists(), "the corrupt entry is still in the cache");
             let healed = build_and_check_outputs(
                 root.path(),
@@ -955,6 +949,100 @@ fn bit_rot_under_a_valid_stamp_is_caught_when_the_outputs_are_written() {
             );
             assert_eq!(healed, first.digest);
         }
+    }
+}
+
+/// The plain-tar copy of rtlock's `layer` in the layer cache, which a build for the
+/// engine alone sends (the engine stores layers uncompressed), made by such a build.
+fn plain_layer(cache: &Path, lock: &Path, layer: &(String, String)) -> PathBuf {
+    let tag = format!("rtlock-test-rot-plain:{}", std::process::id());
+    let target = format!("docker-daemon:{tag}");
+    let out = rtlock(
+        cache,
+        &["build", "-l", lock.to_str().unwrap(), "-o", &target],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = common::testbed::docker(&["rmi", "-f", &tag]);
+    let path = cache
+        .join("layers/tar")
+        .join(layer.1.strip_prefix("sha256:").unwrap());
+    assert!(path.is_file(), "{} is not cached", path.display());
+    path
+}
+
+/// A new `-o` target of kind `destination` for case `n`, and whether something was
+/// published there (an OCI layout's index, a file, a manifest in the registry, an
+/// image in the engine).
+fn output_target(root: &Path, destination: &str, n: usize) -> (String, Box<dyn Fn() -> bool>) {
+    let path = root.join(format!("{destination}-{n}"));
+    match destination {
+        "oci" => (
+            format!("oci:{}", path.display()),
+            Box::new(move || {
+                if path.exists() {
+                    assert_layout_blobs_intact(&path);
+                }
+                path.join("index.json").exists()
+            }),
+        ),
+        "docker-archive" => (
+            format!("docker-archive:{}", path.display()),
+            Box::new(move || path.exists()),
+        ),
+        "docker" => {
+            let repo = format!("docker://{}:rot", testbed().fresh_repo("rot"));
+            let shown = repo.clone();
+            (
+                repo,
+                Box::new(move || {
+                    common::testbed::skopeo(&["inspect", "--tls-verify=false", &shown])
+                        .status
+                        .success()
+                }),
+            )
+        }
+        _ => {
+            let tag = format!("rtlock-test-rot:{}-{n}", std::process::id());
+            let shown = tag.clone();
+            (
+                format!("docker-daemon:{tag}"),
+                Box::new(move || {
+                    let present = common::testbed::docker(&["image", "inspect", &shown])
+                        .status
+                        .success();
+                    let _ = common::testbed::docker(&["rmi", "-f", &shown]);
+                    present
+                }),
+            )
+        }
+    }
+}
+
+/// `build --verify` hashes every cached blob on the way in, whatever its stamp says:
+/// bit rot under a valid stamp, in a layer of rtlock's and in a base layer, is found
+/// before the outputs, the layer made again and the base layer downloaded again.
+#[test]
+fn verify_hashes_cached_blobs_whatever_their_stamps_say() {
+    let root = tempfile::tempdir().unwrap();
+    let lock = six_lock_file(root.path());
+    let cache = root.path().join("cache");
+    let first = built(&cache, &lock, &[]);
+    let ours = cached_layer(&cache, first.layers.last().unwrap());
+    let base = cached_layer(&cache, &first.layers[0]);
+    for path in [&ours, &base] {
+        rot(path, &cache.join("stamps"));
+    }
+    let verified = built(&cache, &lock, &["--verify"]);
+    assert_eq!(verified, first);
+    for (path, layer) in [
+        (&ours, first.layers.last().unwrap()),
+        (&base, &first.layers[0]),
+    ] {
+        assert_eq!(
+            format!("sha256:{}", sha256_file(path)),
+            layer.0,
+            "not healed"
+        );
     }
 }
 

@@ -164,6 +164,19 @@ impl Fetcher {
         })
     }
 
+    /// The same fetcher (one connection pool), whose cache hashes every blob it
+    /// serves whatever its stamp says: `build --verify`.
+    pub fn verifying(&self) -> Fetcher {
+        Fetcher {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                cache: self.inner.cache.verifying(),
+                retry: self.inner.retry.clone(),
+                progress: self.inner.progress.clone(),
+            }),
+        }
+    }
+
     pub fn is_offline(&self) -> bool {
         self.inner.client.is_none()
     }

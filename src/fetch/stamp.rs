@@ -34,6 +34,8 @@ use super::cache::{BlobState, sha256_hex, verify_blob};
 #[derive(Debug, Clone)]
 pub struct Stamps {
     dir: PathBuf,
+    /// Whether an unchanged stamp spares the hash (`build --verify` says no).
+    trust: bool,
 }
 
 /// What was true of an entry when it was verified.
@@ -65,7 +67,19 @@ impl Stamp {
 
 impl Stamps {
     pub fn new(dir: impl Into<PathBuf>) -> Stamps {
-        Stamps { dir: dir.into() }
+        Stamps {
+            dir: dir.into(),
+            trust: true,
+        }
+    }
+
+    /// The same index, whose [`check`](Self::check) hashes every entry whatever its
+    /// stamp says (and stamps it again when it matches): `build --verify`.
+    pub fn verifying(&self) -> Stamps {
+        Stamps {
+            dir: self.dir.clone(),
+            trust: false,
+        }
     }
 
     fn stamp_path(&self, entry: &Path) -> PathBuf {
@@ -127,7 +141,8 @@ impl Stamps {
     /// when given): trusted by its stamp, else hashed now, and stamped when it matches.
     /// Blocking: a re-hash reads the whole file.
     pub fn check(&self, path: &Path, sha256: &str, size: Option<u64>) -> io::Result<BlobState> {
-        if let Ok(meta) = fs::symlink_metadata(path)
+        if self.trust
+            && let Ok(meta) = fs::symlink_metadata(path)
             && size.is_none_or(|size| size == meta.len())
             && self.is_trusted(path, sha256)
         {
@@ -165,6 +180,18 @@ mod tests {
         assert!(!stamps.is_trusted(&path, &sha));
         assert!(matches!(
             stamps.check(&path, &sha, Some(7)).unwrap(),
+            BlobState::Corrupt { .. }
+        ));
+
+        // A verifying index hashes a stamped entry anyway.
+        fs::write(&path, b"content").unwrap();
+        stamps.record(&path, &sha256_hex(b"contenT"));
+        assert!(stamps.is_trusted(&path, &sha256_hex(b"contenT")));
+        assert!(matches!(
+            stamps
+                .verifying()
+                .check(&path, &sha256_hex(b"contenT"), Some(7))
+                .unwrap(),
             BlobState::Corrupt { .. }
         ));
 

@@ -53,11 +53,12 @@ impl LayerCache {
         }
     }
 
-    /// `<cache_dir>/layers`, sharing the stamp index of the fetch cache at `cache_dir`.
-    pub fn in_cache_dir(cache_dir: &Path) -> LayerCache {
+    /// `<cache_dir>/layers` of the fetch cache `cache`, sharing its stamp index (and
+    /// whether it trusts stamps: `build --verify`).
+    pub fn in_cache_dir(cache: &crate::fetch::Cache) -> LayerCache {
         LayerCache {
-            root: cache_dir.join("layers"),
-            stamps: crate::fetch::Cache::new(cache_dir).stamps().clone(),
+            root: cache.root().join("layers"),
+            stamps: cache.stamps().clone(),
         }
     }
 
