@@ -18,7 +18,8 @@
 //! <dir>/<sha256 of the entry's path>   {"path", "sha256", "size", "mtime_ns", "ctime_ns", "ino", "dev"}
 //! ```
 //!
-//! One small file per entry, written to a temporary name and renamed: concurrent
+//! One small file per entry, written to a temporary name (in the cache's `tmp/`) and
+//! renamed: concurrent
 //! processes sharing a cache see a whole stamp or none, and a lost stamp only costs one
 //! re-hash.
 
@@ -107,12 +108,12 @@ impl Stamps {
         };
         let stamp = Stamp::of(path, sha256, &meta);
         let target = self.stamp_path(path);
+        // Written in the cache's `tmp/` (beside `stamps/`), where a stamp left half
+        // written by a killed process is swept with the partial downloads.
+        let tmp = self.dir.with_file_name("tmp");
         let written = fs::create_dir_all(&self.dir)
-            .and_then(|()| {
-                tempfile::Builder::new()
-                    .prefix(".stamp-")
-                    .tempfile_in(&self.dir)
-            })
+            .and_then(|()| fs::create_dir_all(&tmp))
+            .and_then(|()| tempfile::Builder::new().prefix("stamp-").tempfile_in(&tmp))
             .and_then(|mut temp| {
                 io::Write::write_all(&mut temp, &serde_json::to_vec(&stamp)?)?;
                 temp.persist(&target).map_err(|e| e.error)
