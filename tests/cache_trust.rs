@@ -1121,3 +1121,33 @@ fn without_an_engine_a_lock_with_maintainer_scripts_fails() {
         stderr(&out)
     );
 }
+
+/// A lock whose apt packages have no maintainer scripts fails without an engine too:
+/// with one, `dpkg --configure -a` (and the triggers the packages activate) still gives
+/// the image a layer that a build without it lacks.
+#[test]
+fn without_an_engine_even_a_lock_without_scripts_fails() {
+    let root = tempfile::tempdir().unwrap();
+    let lock = write_lock(
+        root.path(),
+        "tree",
+        &apt_lock(&testbed().image_python, &["tree"]),
+    );
+    let cache = root.path().join("cache");
+    let with_engine = built(&cache, &lock, &[]);
+    let without = built(&cache, &lock, &["--no-daemon"]);
+    assert_eq!(with_engine.layers.len(), without.layers.len() + 1);
+    assert_ne!(with_engine.digest, without.digest);
+
+    let out = rtlock_env(
+        &cache,
+        &["build", "-q", "-l", lock.to_str().unwrap()],
+        &[("DOCKER_HOST", "unix:///nonexistent")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("packages with maintainer scripts: none"),
+        "{}",
+        stderr(&out)
+    );
+}
