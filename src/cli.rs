@@ -151,6 +151,11 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_daemon: bool,
 
+    /// Hash every cached blob before using it, even those whose stamp says they are
+    /// unchanged since they were verified
+    #[arg(long)]
+    pub verify: bool,
+
     /// Output format of the result
     #[arg(long, value_enum, default_value_t = BuildFormat::Text)]
     pub format: BuildFormat,

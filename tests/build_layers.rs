@@ -12,7 +12,7 @@ use rtlock::build::layers::{PlannedLayer, created_by};
 use rtlock::build::{BuildContext, build_with, write_outputs};
 use rtlock::fetch::{FetchSettings, Fetcher};
 use rtlock::lockfile::Lockfile;
-use rtlock::oci::layer::{Content, Entry, LayerCache};
+use rtlock::oci::layer::{Content, Entry, LayerCache, LayerInputs};
 use rtlock::oci::output::Destination;
 use rtlock::oci::registry::{Registry, RegistryOptions};
 
@@ -64,7 +64,18 @@ fn planned(big: &Path) -> Vec<PlannedLayer> {
                 Entry::file("opt/data/big.bin", 0o644, Content::Path(big.to_path_buf())),
                 Entry::hard_link("opt/data/again.bin", "opt/data/big.bin"),
             ],
-            key: Some("test-pip-layer-v1".into()),
+            key: Some(
+                LayerInputs {
+                    kind: "test-pip".into(),
+                    format: "test-pip-layer/1".into(),
+                    base_manifest: String::new(),
+                    source_date_epoch: 0,
+                    below: Vec::new(),
+                    step: None,
+                    packages: Vec::new(),
+                }
+                .key(),
+            ),
         },
     ]
 }

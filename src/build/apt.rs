@@ -1,7 +1,9 @@
 //! The apt layers of a build: the lock's `.deb` files, fetched and verified, placed on
-//! the base by [`crate::apt::install`] (the apt layer); then, when an engine answers,
-//! the maintainer scripts run in a container and what they changed becomes a second,
-//! small layer on top ([`layers`]).
+//! the base by [`crate::apt::install`] (the apt layer); then the maintainer scripts run
+//! in a container of the Docker Engine and what they changed becomes a second, small
+//! layer on top ([`layers`]). Without an engine the build fails (the second layer is
+//! part of the image); only `--no-daemon` builds without it, and says which packages
+//! stay unconfigured.
 //!
 //! Two layers rather than one: the engine that runs the scripts must be given the apt
 //! layer's files (a second or two for a hundred MB), and, for a `docker-daemon:`
@@ -12,7 +14,6 @@
 use std::path::PathBuf;
 
 use futures_util::{StreamExt, TryStreamExt};
-use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::fetch::{PinnedFile, fetch_pinned};
@@ -22,14 +23,14 @@ use crate::fetch::Fetcher;
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{AptPackage, Lockfile};
-use crate::oci::layer::{Compression, Entry, Layer};
+use crate::oci::layer::{Compression, Entry, Layer, LayerInputs, LayerKey, PackageInput};
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
 
 /// The version of what rtlock puts in an apt layer. Bump it whenever the same debs on
 /// the same base would give other entries, so cached layers of the old format are not
 /// reused.
-pub const LAYER_FORMAT: &str = "rtlock-apt-layer/2";
+pub const LAYER_FORMAT: &str = "rtlock-apt-layer/3";
 
 /// `.deb` files downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
@@ -60,32 +61,42 @@ pub struct AptLayers {
     pub leftover: Option<crate::apt::configure::Cleanup>,
 }
 
-/// The apt layer's cache key: everything it is made from. The base's manifest digest
-/// pins its dpkg database and directory structure; the debs are pinned by sha256.
-pub fn layer_key(base_manifest: &str, packages: &[AptPackage]) -> String {
-    key("apt", base_manifest, packages, "")
+/// The apt layer's cache inputs: everything it is made from. The base's manifest
+/// digest pins its dpkg database and directory structure; the debs are pinned by
+/// sha256, with the entry's name (dpkg's info files are named by it), version and
+/// architecture (the control file's are what is written, but a key may hold more than
+/// decides the bytes, never less); the epoch sets every mtime.
+pub fn layer_inputs(lock: &Lockfile) -> LayerInputs {
+    inputs("apt", lock, None)
 }
 
-/// The cache key of the layer of what the maintainer scripts changed: the apt layer's
-/// inputs and `configure`, the [`Configure::kind`] that ran them.
-pub fn scripts_key(base_manifest: &str, packages: &[AptPackage], configure: &str) -> String {
-    key(
-        "apt-scripts",
-        base_manifest,
-        packages,
-        &format!("configure {configure}\n"),
-    )
+/// The cache inputs of the layer of what the maintainer scripts changed: the apt
+/// layer's inputs and `configure`, the [`Configure::kind`] that ran them.
+pub fn scripts_inputs(lock: &Lockfile, configure: &str) -> LayerInputs {
+    inputs("apt-scripts", lock, Some(configure))
 }
 
-fn key(name: &str, base_manifest: &str, packages: &[AptPackage], extra: &str) -> String {
-    let mut sha256s: Vec<&str> = packages.iter().map(|p| p.sha256.as_str()).collect();
-    sha256s.sort_unstable();
-    let mut hasher = Sha256::new();
-    hasher.update(format!("{LAYER_FORMAT}\nbase {base_manifest}\n{extra}"));
-    for sha256 in sha256s {
-        hasher.update(format!("deb {sha256}\n"));
+fn inputs(kind: &str, lock: &Lockfile, step: Option<&str>) -> LayerInputs {
+    LayerInputs {
+        kind: kind.to_string(),
+        format: LAYER_FORMAT.to_string(),
+        base_manifest: lock.base.manifest.clone(),
+        source_date_epoch: lock.source_date_epoch,
+        below: Vec::new(),
+        step: step.map(str::to_string),
+        packages: lock
+            .apt
+            .iter()
+            .map(|p| PackageInput {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                arch: Some(p.arch.clone()),
+                file: None,
+                sha256: p.sha256.clone(),
+                requested: None,
+            })
+            .collect(),
     }
-    format!("{name}-{}", hex::encode(hasher.finalize()))
 }
 
 /// Every package of the lock, verified against its sha256 and size: from its URL, else
@@ -221,29 +232,21 @@ pub const CONTAINER_CONFIGURE: &str = "dpkg-configure/2";
 
 /// How the maintainer scripts run; part of the layer's cache key.
 pub enum Configure {
-    /// `--no-daemon`, or no engine answered: the packages stay `unpacked`, and are
-    /// reported.
+    /// `--no-daemon`: the packages stay `unpacked`, and are reported.
     Skip,
     /// `dpkg --configure -a` in a container of the engine.
     Container(bollard::Docker),
 }
 
 impl Configure {
-    /// The engine when one answers, unless `--no-daemon` says not to use it.
-    pub async fn detect(options: &BuildOptions) -> Configure {
+    /// The engine, unless `--no-daemon` says not to use one. No engine is an error,
+    /// never a quiet skip: the scripts' layer is part of the image, so building without
+    /// it would make the digest depend on the machine.
+    pub async fn detect(options: &BuildOptions) -> Result<Configure, crate::docker::DockerError> {
         if options.no_daemon {
-            return Configure::Skip;
+            return Ok(Configure::Skip);
         }
-        match crate::docker::connect().await {
-            Ok(docker) => Configure::Container(docker),
-            Err(e) => {
-                tracing::warn!(
-                    "no Docker Engine to run the apt packages' maintainer scripts in ({e}); \
-                     building without them (pass --no-daemon to say so and silence this)"
-                );
-                Configure::Skip
-            }
-        }
+        crate::docker::connect().await.map(Configure::Container)
     }
 
     pub fn kind(&self) -> &'static str {
@@ -261,9 +264,19 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
     let files_history = super::layers::created_by("apt", debs.len());
     let scripts_history = format!("rtlock: apt maintainer scripts ({} packages)", debs.len());
-    let configure = Configure::detect(step.options).await;
-    let files_key = layer_key(&lock.base.manifest, &lock.apt);
-    let scripts_key = scripts_key(&lock.base.manifest, &lock.apt, configure.kind());
+    let configure = match Configure::detect(step.options).await {
+        Ok(configure) => configure,
+        Err(e) => {
+            let packages = super::blocking(move || pending_configure(&debs)).await??;
+            return Err(BuildError::NoEngine {
+                host: crate::docker::docker_host(),
+                reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                packages,
+            });
+        }
+    };
+    let files_key = layer_inputs(lock).key();
+    let scripts_key = scripts_inputs(lock, configure.kind()).key();
     if let Some(files) = cache.lookup_key(&files_key, compression) {
         match &configure {
             Configure::Skip => {
@@ -333,8 +346,8 @@ async fn with_scripts(
     docker: &bollard::Docker,
     made: &AptLayer,
     base: &RootFs,
-    files_key: String,
-    scripts_key: String,
+    files_key: LayerKey,
+    scripts_key: LayerKey,
 ) -> Result<(Layer, Layer, crate::apt::configure::Cleanup), BuildError> {
     let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
     let epoch = lock.source_date_epoch;
@@ -428,7 +441,7 @@ async fn write(
     epoch: i64,
     compression: Compression,
     cache: &crate::oci::layer::LayerCache,
-    key: String,
+    key: LayerKey,
 ) -> Result<Layer, BuildError> {
     let cache = cache.clone();
     let started = std::time::Instant::now();

@@ -3,7 +3,9 @@
 //! packages adds no layer at all (the image is the base with the lock's config).
 
 use crate::lockfile::Lockfile;
-use crate::oci::layer::Entry;
+#[cfg(doc)]
+use crate::oci::layer::LayerInputs;
+use crate::oci::layer::{Entry, LayerKey};
 
 use super::BuildError;
 
@@ -15,9 +17,9 @@ pub struct PlannedLayer {
     /// The history's `created_by`, e.g. `rtlock: apt (12 packages)`.
     pub created_by: String,
     pub entries: Vec<Entry>,
-    /// A hash of everything the entries are made from (package sha256s, rtlock's layer
-    /// format): the layer cache finds the layer by it without making the entries again.
-    pub key: Option<String>,
+    /// The hash of everything the entries are made from ([`LayerInputs`]): the layer
+    /// cache finds the layer by it without making the entries again.
+    pub key: Option<LayerKey>,
 }
 
 /// The layers for the lock's packages, bottom first, except apt's and pip's: they need

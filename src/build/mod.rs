@@ -157,6 +157,22 @@ pub enum BuildError {
     Apt(#[from] crate::apt::install::InstallError),
     #[error(transparent)]
     Configure(Box<crate::apt::configure::ConfigureError>),
+    #[error(
+        "the lock's apt packages are configured in a Docker Engine (maintainer scripts, \
+         triggers), and none answers: {reason}\n\
+         packages with maintainer scripts: {}\n\
+         help: start the Docker Engine, or set DOCKER_HOST to one that runs (tried {host}); \
+         or pass --no-daemon to build without running them (another image: the packages \
+         with scripts stay unpacked, not configured)",
+        if packages.is_empty() { "none (dpkg --configure -a still runs their triggers)".to_string() } else { packages.join(", ") }
+    )]
+    NoEngine {
+        /// The engine tried: DOCKER_HOST, else the default socket.
+        host: String,
+        /// Why it did not answer.
+        reason: String,
+        packages: Vec<String>,
+    },
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
@@ -170,6 +186,24 @@ pub enum BuildError {
         destination: String,
         #[source]
         source: Box<DockerError>,
+    },
+    #[error(
+        "cannot write {destination}: {} in the cache did not hash to {}, so nothing was written; \
+         {} removed from the cache:\n  {}\n\
+         help: run the build again: rtlock makes (or downloads) {} again",
+        if blobs.len() == 1 { "a blob" } else { "blobs" },
+        if blobs.len() == 1 { "its name" } else { "their names" },
+        if blobs.len() == 1 { "it was" } else { "they were" },
+        blobs.join("\n  "),
+        if blobs.len() == 1 { "it" } else { "them" },
+    )]
+    CorruptCache {
+        destination: String,
+        /// `sha256:… (path)` of each blob removed.
+        blobs: Vec<String>,
+        /// What the output said (the destination is named above already).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("an internal task failed: {0}")]
     Task(String),
@@ -484,13 +518,8 @@ fn write_layers(
             .into_iter()
             .map(|layer| {
                 scope.spawn(move || {
-                    let written = write_layer(
-                        layer.entries,
-                        epoch,
-                        compression,
-                        cache,
-                        layer.key.as_deref(),
-                    )?;
+                    let written =
+                        write_layer(layer.entries, epoch, compression, cache, layer.key.as_ref())?;
                     Ok::<_, BuildError>((layer.created_by, written))
                 })
             })
@@ -506,52 +535,99 @@ fn write_layers(
 }
 
 /// Writes `built` to each destination, in order.
+///
+/// Every output hashes the layer blobs it copies (a registry checks what it is sent);
+/// when one fails, the image's blobs are hashed again in full, and those that do not
+/// match their digests are removed from the caches and named in the error, so that the
+/// next build makes them again instead of failing the same way.
 pub async fn write_outputs(
     built: &Built,
     destinations: &[Destination],
     ctx: &BuildContext,
 ) -> Result<(), BuildError> {
     for destination in destinations {
-        let shown = destination.to_string();
-        let output_error = |source| BuildError::Output {
-            destination: shown.clone(),
-            source: Box::new(source),
-        };
-        match destination {
-            Destination::OciLayout { path, tag } => {
-                let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
-                blocking(move || output::write_layout(&image, &path, tag.as_deref()))
-                    .await?
-                    .map_err(output_error)?;
+        if let Err(e) = write_output(built, destination, ctx).await {
+            let (image, ctx_owned) = (built.image.clone(), ctx.clone());
+            let removed = blocking(move || remove_corrupt_layers(&image, &ctx_owned)).await?;
+            if removed.is_empty() {
+                return Err(e);
             }
-            Destination::OciArchive { path, tag } => {
-                let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
-                blocking(move || output::write_oci_archive(&image, &path, tag.as_deref()))
-                    .await?
-                    .map_err(output_error)?;
-            }
-            Destination::DockerArchive { path, reference } => {
-                let (image, path, reference) =
-                    (built.image.clone(), path.clone(), reference.clone());
-                blocking(move || output::write_docker_archive(&image, &path, reference.as_deref()))
-                    .await?
-                    .map_err(output_error)?;
-            }
-            Destination::Registry(target) => {
-                output::push(&ctx.registry, &built.image, target, Some(&built.base))
-                    .await
-                    .map_err(output_error)?;
-            }
-            Destination::DockerDaemon(reference) => {
-                let docker_error = |source| BuildError::Docker {
-                    destination: shown.clone(),
-                    source: Box::new(source),
-                };
-                let docker = crate::docker::connect().await.map_err(docker_error)?;
-                crate::docker::load::load(&docker, &built.image, reference)
-                    .await
-                    .map_err(docker_error)?;
-            }
+            let source: Box<dyn std::error::Error + Send + Sync> = match e {
+                BuildError::Output { source, .. } => source,
+                BuildError::Docker { source, .. } => source,
+                other => Box::new(other),
+            };
+            return Err(BuildError::CorruptCache {
+                destination: destination.to_string(),
+                blobs: removed,
+                source,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The layer blobs of `image` that do not hash to their digests (read whole: bit rot
+/// leaves a stamp as it was), removed with their stamps; `sha256:… (path)` of each.
+fn remove_corrupt_layers(image: &Image, ctx: &BuildContext) -> Vec<String> {
+    let mut removed = Vec::new();
+    for layer in &image.layers {
+        let digest = &layer.descriptor.digest;
+        let state =
+            crate::fetch::verify_blob(&layer.path, digest.hex(), Some(layer.descriptor.size));
+        if matches!(state, Ok(crate::fetch::BlobState::Corrupt { .. })) {
+            ctx.layer_cache.stamps().discard(&layer.path);
+            ctx.fetcher.cache().stamps().discard(&layer.path);
+            removed.push(format!("{digest} ({})", layer.path.display()));
+        }
+    }
+    removed
+}
+
+/// Writes `built` to one destination.
+async fn write_output(
+    built: &Built,
+    destination: &Destination,
+    ctx: &BuildContext,
+) -> Result<(), BuildError> {
+    let shown = destination.to_string();
+    let output_error = |source| BuildError::Output {
+        destination: shown.clone(),
+        source: Box::new(source),
+    };
+    match destination {
+        Destination::OciLayout { path, tag } => {
+            let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
+            blocking(move || output::write_layout(&image, &path, tag.as_deref()))
+                .await?
+                .map_err(output_error)?;
+        }
+        Destination::OciArchive { path, tag } => {
+            let (image, path, tag) = (built.image.clone(), path.clone(), tag.clone());
+            blocking(move || output::write_oci_archive(&image, &path, tag.as_deref()))
+                .await?
+                .map_err(output_error)?;
+        }
+        Destination::DockerArchive { path, reference } => {
+            let (image, path, reference) = (built.image.clone(), path.clone(), reference.clone());
+            blocking(move || output::write_docker_archive(&image, &path, reference.as_deref()))
+                .await?
+                .map_err(output_error)?;
+        }
+        Destination::Registry(target) => {
+            output::push(&ctx.registry, &built.image, target, Some(&built.base))
+                .await
+                .map_err(output_error)?;
+        }
+        Destination::DockerDaemon(reference) => {
+            let docker_error = |source| BuildError::Docker {
+                destination: shown.clone(),
+                source: Box::new(source),
+            };
+            let docker = crate::docker::connect().await.map_err(docker_error)?;
+            crate::docker::load::load(&docker, &built.image, reference)
+                .await
+                .map_err(docker_error)?;
         }
     }
     Ok(())

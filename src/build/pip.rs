@@ -3,7 +3,6 @@
 //! the interpreter).
 
 use futures_util::{StreamExt, TryStreamExt};
-use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::BuildError;
@@ -11,9 +10,9 @@ use super::fetch::{PinnedFile, fetch_pinned};
 use crate::fetch::Fetcher;
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
-use crate::lockfile::PipPackage;
+use crate::lockfile::{Lockfile, PipPackage};
 use crate::oci::Digest;
-use crate::oci::layer::Layer;
+use crate::oci::layer::{Layer, LayerInputs, PackageInput};
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
 use crate::pip::install::{self, InstallError, PipLayer, Target, Wheel};
@@ -21,30 +20,38 @@ use crate::pip::install::{self, InstallError, PipLayer, Target, Wheel};
 /// The version of what rtlock puts in a pip layer. Bump it whenever the same wheels on
 /// the same base would give other entries, so cached layers of the old format are not
 /// reused.
-pub const LAYER_FORMAT: &str = "rtlock-pip-layer/1";
+pub const LAYER_FORMAT: &str = "rtlock-pip-layer/2";
 
 /// Wheels downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 6;
 
-/// The layer cache key: everything the pip layer is made from. The base's manifest
-/// digest pins its interpreter and installed distributions, the apt layer's diff_id
-/// what it adds (perhaps the interpreter), the wheels are pinned by sha256, and
-/// `requested` decides the `REQUESTED` files.
-pub fn layer_key(base_manifest: &str, packages: &[PipPackage], apt: &[Layer]) -> String {
-    let mut wheels: Vec<String> = packages
-        .iter()
-        .map(|p| format!("wheel {} {} {}", p.sha256, p.name, p.requested))
-        .collect();
-    wheels.sort_unstable();
-    let mut hasher = Sha256::new();
-    hasher.update(format!("{LAYER_FORMAT}\nbase {base_manifest}\n"));
-    for layer in apt {
-        hasher.update(format!("apt {}\n", layer.diff_id));
+/// The pip layer's cache inputs: everything it is made from. The base's manifest
+/// digest pins its interpreter and installed distributions, the apt layers' diff_ids
+/// (`apt`) what they add (perhaps the interpreter), the wheels are pinned by sha256
+/// (with the entry's name, version and file name: the wheel's own metadata names what
+/// is installed, but a key may hold more than decides the bytes, never less),
+/// `requested` decides the `REQUESTED` files, and the epoch every mtime.
+pub fn layer_inputs(lock: &Lockfile, apt: &[Digest]) -> LayerInputs {
+    LayerInputs {
+        kind: "pip".to_string(),
+        format: LAYER_FORMAT.to_string(),
+        base_manifest: lock.base.manifest.clone(),
+        source_date_epoch: lock.source_date_epoch,
+        below: apt.to_vec(),
+        step: None,
+        packages: lock
+            .pip
+            .iter()
+            .map(|p| PackageInput {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                arch: None,
+                file: Some(p.file.clone()),
+                sha256: p.sha256.clone(),
+                requested: Some(p.requested),
+            })
+            .collect(),
     }
-    for wheel in wheels {
-        hasher.update(format!("{wheel}\n"));
-    }
-    format!("pip-{}", hex::encode(hasher.finalize()))
 }
 
 /// Every wheel of the lock, verified against its sha256 and size: from its URL, else
@@ -157,7 +164,8 @@ pub async fn layer(
 ) -> Result<(String, Layer), BuildError> {
     let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
     let created_by = super::layers::created_by("pip", wheels.len());
-    let key = layer_key(&lock.base.manifest, &lock.pip, apt);
+    let apt_diff_ids: Vec<Digest> = apt.iter().map(|layer| layer.diff_id.clone()).collect();
+    let key = layer_inputs(lock, &apt_diff_ids).key();
     if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
         return Ok((created_by, layer));
     }

@@ -48,6 +48,11 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let fetcher = super::context::fetcher(global)?;
+    let fetcher = if args.verify {
+        fetcher.verifying()
+    } else {
+        fetcher
+    };
     let registry = super::context::registry(&fetcher)?;
     let runtime = super::context::runtime()?;
     let context = |layer_cache| BuildContext {
@@ -97,7 +102,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         ));
         (first, notes, first_ctx)
     } else {
-        let ctx = context(LayerCache::in_cache_dir(fetcher.cache().root()));
+        let ctx = context(LayerCache::in_cache_dir(fetcher.cache()));
         let (built, notes) = runtime.block_on(build::build_with_options(&lock, &ctx, &options))?;
         (built, notes, ctx)
     };

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use super::FetchError;
+use super::stamp::Stamps;
 
 /// Buffer size for hashing and copying: large enough that the SHA-NI hash path, not
 /// syscalls, sets the pace.
@@ -56,6 +57,7 @@ pub enum BlobState {
 /// <cache>/CACHEDIR.TAG                      marks the tree as a cache for backup tools
 /// <cache>/blobs/sha256/<2 hex>/<64 hex>     content, named by its own sha256
 /// <cache>/http/<sha256 of URL>.json         what a mutable URL last served (HttpRecord)
+/// <cache>/stamps/                           which entries were verified (see [`Stamps`])
 /// <cache>/tmp/                              partial downloads, on the same filesystem
 /// ```
 ///
@@ -67,17 +69,43 @@ pub enum BlobState {
 /// half-written one.
 ///
 /// Blobs are not fsynced before the rename. A crash can at worst leave a blob with the
-/// wrong content under its name, and every read re-hashes the blob (`verify_blob`), so
-/// such a blob is caught and fetched again; paying an fsync per file would slow every
-/// download for a case that verification already handles.
+/// wrong content under its name; a blob is trusted without reading it only while its
+/// stamp (recorded when it was verified) matches the file ([`Cache::check`]), and a
+/// crash that leaves other bytes also leaves another stamp, so such a blob is re-hashed,
+/// caught and fetched again; paying an fsync per file would slow every download for a
+/// case that verification already handles.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    stamps: Stamps,
 }
 
 impl Cache {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Cache { root: root.into() }
+        let root = root.into();
+        Cache {
+            stamps: Stamps::new(root.join("stamps")),
+            root,
+        }
+    }
+
+    /// The stamp index of this cache (shared with the layer cache under it).
+    pub fn stamps(&self) -> &Stamps {
+        &self.stamps
+    }
+
+    /// The same cache, hashing every blob it serves whatever its stamp says.
+    pub fn verifying(&self) -> Cache {
+        Cache {
+            root: self.root.clone(),
+            stamps: self.stamps.verifying(),
+        }
+    }
+
+    /// The state of the blob at `path` that must hash to `sha256`: trusted by its stamp,
+    /// else hashed (see [`Stamps::check`]). Blocking.
+    pub fn check(&self, path: &Path, sha256: &str, size: Option<u64>) -> io::Result<BlobState> {
+        self.stamps.check(path, sha256, size)
     }
 
     pub fn root(&self) -> &Path {
@@ -117,10 +145,11 @@ impl Cache {
             .map_err(|e| FetchError::cache(&tmp, e))
     }
 
-    /// Renames a verified temporary file to the blob's name.
+    /// Renames a verified temporary file to the blob's name, and stamps it there.
     pub fn persist_blob(&self, temp: NamedTempFile, sha256: &str) -> Result<PathBuf, FetchError> {
         let path = self.blob_path(sha256);
         persist(temp, &path)?;
+        self.stamps.record(&path, sha256);
         Ok(path)
     }
 
@@ -190,7 +219,8 @@ fn persist(temp: NamedTempFile, path: &Path) -> Result<(), FetchError> {
     Ok(())
 }
 
-/// Checks a blob against its expected hash (and size, when known), by reading it whole.
+/// Checks a blob against its expected hash (and size, when known), by reading it whole
+/// (a cache hit goes through [`Cache::check`], which reads it only without a valid stamp).
 ///
 /// Blocking: call it through `spawn_blocking` from async code.
 pub fn verify_blob(path: &Path, sha256: &str, size: Option<u64>) -> io::Result<BlobState> {

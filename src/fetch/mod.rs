@@ -9,9 +9,10 @@
 //!   [`Fetcher::fetch_index`]: conditional requests against what the URL served last
 //!   time (`ETag`, `Last-Modified`), the body stored as a blob like any other.
 //!
-//! Either way the caller gets a [`Blob`]: a path inside the cache whose content has just
-//! been checked against its sha256, on the way in and again on the way out. A cache entry
-//! that went bad (disk, crash, a hand edit) is noticed and fetched again; with
+//! Either way the caller gets a [`Blob`]: a path inside the cache whose content was
+//! checked against its sha256 on the way in, and on the way out is either the very file
+//! then verified (its [`Stamps`] stamp unchanged) or hashed again. A cache entry that went
+//! bad (disk, crash, a hand edit) is noticed and fetched again; with
 //! `--offline` it is an error that says so. See [`Cache`] for the layout on disk and why
 //! concurrent rtlock processes can share it.
 //!
@@ -23,6 +24,7 @@ mod client;
 mod download;
 mod error;
 mod retry;
+mod stamp;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,10 +33,11 @@ use reqwest::header::{HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex};
+pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex, verify_blob};
 pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
 pub use retry::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};
+pub use stamp::Stamps;
 
 use crate::progress::Progress;
 use download::{Context, Outcome};
@@ -159,6 +162,19 @@ impl Fetcher {
                 progress: settings.progress,
             }),
         })
+    }
+
+    /// The same fetcher (one connection pool), whose cache hashes every blob it
+    /// serves whatever its stamp says: `build --verify`.
+    pub fn verifying(&self) -> Fetcher {
+        Fetcher {
+            inner: Arc::new(Inner {
+                client: self.inner.client.clone(),
+                cache: self.inner.cache.verifying(),
+                retry: self.inner.retry.clone(),
+                progress: self.inner.progress.clone(),
+            }),
+        }
     }
 
     pub fn is_offline(&self) -> bool {
@@ -396,7 +412,8 @@ impl Fetcher {
         download::http_range(&self.context(client), url, headers, range).await
     }
 
-    /// The state of a blob, hashed off the async threads (a blob may be gigabytes).
+    /// The state of a blob: trusted by its stamp, else hashed off the async threads (a
+    /// blob may be gigabytes).
     async fn blob_state(
         &self,
         path: &Path,
@@ -404,7 +421,8 @@ impl Fetcher {
         size: Option<u64>,
     ) -> Result<BlobState, FetchError> {
         let (owned_path, sha256) = (path.to_path_buf(), sha256.to_string());
-        tokio::task::spawn_blocking(move || cache::verify_blob(&owned_path, &sha256, size))
+        let cache = self.inner.cache.clone();
+        tokio::task::spawn_blocking(move || cache.check(&owned_path, &sha256, size))
             .await
             .expect("the verification task does not panic")
             .map_err(|e| FetchError::cache(path, e))

@@ -7,8 +7,15 @@ use super::testbed::{docker, ok, testbed};
 
 /// `rtlock --cache-dir CACHE ARGS…` with the test bed's environment.
 pub fn rtlock(cache: &Path, args: &[&str]) -> Output {
+    rtlock_env(cache, args, &[])
+}
+
+/// [`rtlock`] with `env` set on top of the test bed's environment (e.g. another
+/// `DOCKER_HOST`, a `SOURCE_DATE_EPOCH`).
+pub fn rtlock_env(cache: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
     testbed().apply_env(&mut cmd);
+    cmd.envs(env.iter().copied());
     cmd.arg("--cache-dir").arg(cache).args(args);
     cmd.output().expect("run rtlock")
 }

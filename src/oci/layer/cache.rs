@@ -6,27 +6,33 @@
 //! ```text
 //! gzip/<diff_id hex>        the compressed blob
 //! gzip/<diff_id hex>.json   {"digest", "size", "media_type"}: written after the blob
-//! keys/<sha256 of key>.<compression>   the diff_id a caller's input key produced
+//! keys/<sha256 of key and compression>.<compression>   the diff_id a [`LayerKey`] produced
 //! tmp/                      blobs being written (renamed into place when complete)
 //! ```
 //!
 //! Every file is written to `tmp/` and renamed, so concurrent builds sharing a cache
 //! see a complete entry or none; two writers of the same layer write the same bytes.
+//!
+//! A blob is used only while its stamp (recorded right after it was written, in the
+//! fetch cache's [`Stamps`] index) says it is the file that was verified; otherwise it
+//! is hashed again, and one that does not match its record is removed and made again.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::compress::{Compression, compress_into};
+use super::key::LayerKey;
 use super::{Layer, LayerError};
+use crate::fetch::{BlobState, Stamps};
 use crate::oci::Digest;
 
 /// A layer cache directory.
 #[derive(Debug, Clone)]
 pub struct LayerCache {
     root: PathBuf,
+    stamps: Stamps,
 }
 
 /// The record kept next to a cached blob.
@@ -38,13 +44,27 @@ pub struct CachedLayer {
 }
 
 impl LayerCache {
+    /// A layer cache of its own at `root`, stamps included (`root/stamps`).
     pub fn new(root: impl Into<PathBuf>) -> LayerCache {
-        LayerCache { root: root.into() }
+        let root = root.into();
+        LayerCache {
+            stamps: Stamps::new(root.join("stamps")),
+            root,
+        }
     }
 
-    /// `<cache_dir>/layers`.
-    pub fn in_cache_dir(cache_dir: &Path) -> LayerCache {
-        LayerCache::new(cache_dir.join("layers"))
+    /// `<cache_dir>/layers` of the fetch cache `cache`, sharing its stamp index (and
+    /// whether it trusts stamps: `build --verify`).
+    pub fn in_cache_dir(cache: &crate::fetch::Cache) -> LayerCache {
+        LayerCache {
+            root: cache.root().join("layers"),
+            stamps: cache.stamps().clone(),
+        }
+    }
+
+    /// The stamp index the blobs are checked against.
+    pub fn stamps(&self) -> &Stamps {
+        &self.stamps
     }
 
     pub fn root(&self) -> &Path {
@@ -61,21 +81,46 @@ impl LayerCache {
             .join(format!("{}.json", diff_id.hex()))
     }
 
-    fn key_path(&self, key: &str, compression: Compression) -> PathBuf {
-        let hash = hex::encode(Sha256::digest(key.as_bytes()));
-        self.root
-            .join("keys")
-            .join(format!("{hash}.{}", compression.as_str()))
+    /// The key file of `key` written with `compression`.
+    fn key_path(&self, key: &LayerKey, compression: Compression) -> PathBuf {
+        self.root.join("keys").join(format!(
+            "{}.{}",
+            key.with_compression(compression),
+            compression.as_str()
+        ))
     }
 
-    /// The cached layer with this diff_id, if complete (record present, blob of the
-    /// recorded size).
+    /// The cached layer with this diff_id, if complete (record present) and its blob
+    /// what the record says (by its stamp, else hashed now). A blob that is not is
+    /// removed with its record, so that the layer is made again.
     pub fn get(&self, diff_id: &Digest, compression: Compression) -> Option<Layer> {
-        let record = std::fs::read(self.record_path(compression, diff_id)).ok()?;
+        let record_path = self.record_path(compression, diff_id);
+        let record = std::fs::read(&record_path).ok()?;
         let record: CachedLayer = serde_json::from_slice(&record).ok()?;
         let path = self.blob_path(compression, diff_id);
-        let len = std::fs::metadata(&path).ok()?.len();
-        (len == record.size).then(|| Layer {
+        match self
+            .stamps
+            .check(&path, record.digest.hex(), Some(record.size))
+        {
+            Ok(BlobState::Valid { .. }) => {}
+            Ok(BlobState::Missing) => return None,
+            Ok(BlobState::Corrupt { actual_sha256 }) => {
+                tracing::warn!(
+                    "the cached layer {} is corrupt (it hashes to sha256:{actual_sha256}, not {}); \
+                     removing it and making the layer again",
+                    path.display(),
+                    record.digest
+                );
+                self.stamps.discard(&path);
+                let _ = std::fs::remove_file(&record_path);
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the cached layer {}: {e}", path.display());
+                return None;
+            }
+        }
+        Some(Layer {
             media_type: record.media_type,
             digest: record.digest,
             diff_id: diff_id.clone(),
@@ -84,8 +129,8 @@ impl LayerCache {
         })
     }
 
-    /// The layer an input key produced before, if it is still cached.
-    pub fn lookup_key(&self, key: &str, compression: Compression) -> Option<Layer> {
+    /// The layer a key produced before, if it is still cached (and intact).
+    pub fn lookup_key(&self, key: &LayerKey, compression: Compression) -> Option<Layer> {
         let text = std::fs::read_to_string(self.key_path(key, compression)).ok()?;
         let diff_id: Digest = text.trim().parse().ok()?;
         self.get(&diff_id, compression)
@@ -93,7 +138,7 @@ impl LayerCache {
 
     /// Remembers that `key` produced `diff_id`. Best effort: a failure only costs a
     /// rebuild of the layer next time.
-    pub fn remember_key(&self, key: &str, compression: Compression, diff_id: &Digest) {
+    pub fn remember_key(&self, key: &LayerKey, compression: Compression, diff_id: &Digest) {
         let path = self.key_path(key, compression);
         if let Err(e) = self.write_small(&path, diff_id.as_str().as_bytes()) {
             tracing::debug!("cannot record layer key in {}: {e}", path.display());
@@ -155,6 +200,8 @@ impl LayerCache {
         tmp.as_file().sync_data().map_err(fail)?;
         crate::atomic_file::set_readable(tmp.as_file()).map_err(fail)?;
         tmp.persist(&path).map_err(|e| fail(e.error))?;
+        // Hashed as it was written: stamped at its final name.
+        self.stamps.record(&path, result.digest.hex());
         let record = CachedLayer {
             digest: result.digest.clone(),
             size: result.size,

@@ -43,6 +43,16 @@ impl Compression {
         }
     }
 
+    /// The algorithm and its level, as the layer cache files blobs by: a change of
+    /// level changes every blob.
+    pub fn cache_id(self) -> String {
+        match self {
+            Compression::Gzip => format!("gzip-{GZIP_LEVEL}"),
+            Compression::Zstd => format!("zstd-{ZSTD_LEVEL}"),
+            Compression::None => "tar".to_string(),
+        }
+    }
+
     pub fn media_type(self) -> &'static str {
         match self {
             Compression::Gzip => media_type::OCI_LAYER_GZIP,

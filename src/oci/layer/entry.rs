@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::oci::Digest;
+
 /// One filesystem entry of a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -40,6 +42,12 @@ pub enum EntryKind {
 pub enum Content {
     Bytes(Vec<u8>),
     Path(PathBuf),
+    /// A file that must hash to `digest` (a blob copied into an image archive): hashed
+    /// as it is streamed, and a mismatch fails the write ([`super::LayerError::BlobMismatch`]).
+    Blob {
+        path: PathBuf,
+        digest: Digest,
+    },
 }
 
 impl Entry {

@@ -15,11 +15,13 @@
 mod cache;
 mod compress;
 mod entry;
+mod key;
 mod tar_writer;
 
 pub use cache::{CachedLayer, LayerCache};
-pub use compress::Compression;
+pub use compress::{Compression, HashWriter};
 pub use entry::{Content, Entry, EntryKind};
+pub use key::{LayerInputs, LayerKey, PackageInput};
 pub use tar_writer::{NormalizedEntries, normalize, write_tar};
 
 use std::path::PathBuf;
@@ -64,6 +66,15 @@ pub enum LayerError {
         file: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the blob {expected} ({}) does not hash to its name: its content hashes to {actual}",
+        file.display()
+    )]
+    BlobMismatch {
+        file: PathBuf,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("cannot write a layer into {}: {source}\nhelp: check free space and permissions of the cache directory (--cache-dir)", dir.display())]
     Write {
         dir: PathBuf,
@@ -73,15 +84,15 @@ pub enum LayerError {
 
 /// Writes `entries` as one layer compressed with `compression`, into `cache`.
 ///
-/// With `key` (a caller's hash of everything the entries are made from, e.g. the sha256s
-/// of the packages), a layer built before from the same key is returned without reading
-/// any entry: this is what makes a cached rebuild instant.
+/// With `key` (the hash of everything the entries are made from, [`LayerInputs`]), a
+/// layer built before from the same key is returned without reading any entry: this is
+/// what makes a cached rebuild instant.
 pub fn write_layer(
     entries: Vec<Entry>,
     epoch: i64,
     compression: Compression,
     cache: &LayerCache,
-    key: Option<&str>,
+    key: Option<&LayerKey>,
 ) -> Result<Layer, LayerError> {
     if let Some(key) = key
         && let Some(layer) = cache.lookup_key(key, compression)

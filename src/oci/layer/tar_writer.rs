@@ -6,8 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 
+use sha2::{Digest as _, Sha256};
+
 use super::LayerError;
 use super::entry::{Content, Entry, EntryKind};
+use crate::oci::Digest;
 
 const BLOCK: usize = 512;
 /// Largest value of an 8-byte octal ustar field (uid, gid, mode).
@@ -199,7 +202,7 @@ fn write_entry(
         EntryKind::File(Content::Bytes(bytes)) => {
             (tar::EntryType::Regular, bytes.len() as u64, None)
         }
-        EntryKind::File(Content::Path(path)) => {
+        EntryKind::File(Content::Path(path) | Content::Blob { path, .. }) => {
             let read_error = |source| LayerError::ReadContent {
                 path: entry.path.clone(),
                 file: path.clone(),
@@ -269,30 +272,67 @@ fn write_entry(
         (EntryKind::File(Content::Bytes(bytes)), _) => {
             out.write_all(bytes).map_err(write_error)?;
         }
-        (EntryKind::File(Content::Path(path)), Some(mut f)) => {
-            let mut left = size;
-            loop {
-                let n = f.read(buffer).map_err(|source| LayerError::ReadContent {
-                    path: entry.path.clone(),
-                    file: path.clone(),
-                    source,
-                })?;
-                if n == 0 {
-                    break;
-                }
-                if n as u64 > left {
-                    return Err(changed(entry, path, size, size - left + n as u64));
-                }
-                out.write_all(&buffer[..n]).map_err(write_error)?;
-                left -= n as u64;
-            }
-            if left != 0 {
-                return Err(changed(entry, path, size, size - left));
-            }
+        (
+            EntryKind::File(content @ (Content::Path(path) | Content::Blob { path, .. })),
+            Some(f),
+        ) => {
+            let expected = match content {
+                Content::Blob { digest, .. } => Some(digest),
+                _ => None,
+            };
+            copy_content(entry, path, f, size, expected, out, buffer)?;
         }
         _ => {}
     }
     pad(size, out)
+}
+
+/// Streams the `size` bytes of `f` (the content file `path` of `entry`) to `out`,
+/// failing when the file changed size meanwhile or, with `expected`, when its bytes do
+/// not hash to it (the check is the copy itself: no second read).
+fn copy_content(
+    entry: &Entry,
+    path: &std::path::Path,
+    mut f: std::fs::File,
+    size: u64,
+    expected: Option<&Digest>,
+    out: &mut dyn Write,
+    buffer: &mut [u8],
+) -> Result<(), LayerError> {
+    let mut hasher = expected.map(|_| Sha256::new());
+    let mut left = size;
+    loop {
+        let n = f.read(buffer).map_err(|source| LayerError::ReadContent {
+            path: entry.path.clone(),
+            file: path.to_path_buf(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        if n as u64 > left {
+            return Err(changed(entry, path, size, size - left + n as u64));
+        }
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&buffer[..n]);
+        }
+        out.write_all(&buffer[..n]).map_err(write_error)?;
+        left -= n as u64;
+    }
+    if left != 0 {
+        return Err(changed(entry, path, size, size - left));
+    }
+    if let (Some(expected), Some(hasher)) = (expected, hasher) {
+        let actual = Digest::from_sha256(&hasher.finalize().into());
+        if actual != *expected {
+            return Err(LayerError::BlobMismatch {
+                file: path.to_path_buf(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn changed(entry: &Entry, file: &std::path::Path, expected: u64, actual: u64) -> LayerError {

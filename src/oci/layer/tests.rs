@@ -231,21 +231,61 @@ fn bad_entries_are_refused_with_their_path() {
     }
 }
 
+fn key(name: &str) -> LayerKey {
+    LayerInputs {
+        kind: name.to_string(),
+        format: "test/1".into(),
+        base_manifest: String::new(),
+        source_date_epoch: EPOCH,
+        below: Vec::new(),
+        step: None,
+        packages: Vec::new(),
+    }
+    .key()
+}
+
 #[test]
 fn a_cached_layer_is_found_by_key_without_reading_entries() {
     let (_dir, cache) = temp_cache();
-    let first = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some("k1")).unwrap();
+    let (k1, k2) = (key("k1"), key("k2"));
+    let first = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some(&k1)).unwrap();
     // Entries that could not be read: the key alone finds the layer.
     let unreadable = vec![Entry::file(
         "x",
         0o644,
         Content::Path("/nonexistent".into()),
     )];
-    let again = write_layer(unreadable, EPOCH, Compression::Gzip, &cache, Some("k1")).unwrap();
+    let again = write_layer(unreadable, EPOCH, Compression::Gzip, &cache, Some(&k1)).unwrap();
     assert_eq!(first, again);
     // Same diff_id from another key: cached by diff_id too.
-    let third = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some("k2")).unwrap();
+    let third = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some(&k2)).unwrap();
     assert_eq!(first, third);
+    // The key is filed per compression: a plain tar of the same key is another entry.
+    assert!(cache.lookup_key(&k1, Compression::None).is_none());
+}
+
+/// Flips one byte of `path`, keeping its size.
+fn flip_a_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_corrupt_cached_layer_is_not_used_and_is_made_again() {
+    let (_dir, cache) = temp_cache();
+    let k = key("k");
+    let first = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some(&k)).unwrap();
+    assert!(cache.stamps().is_trusted(&first.path, first.digest.hex()));
+    flip_a_byte(&first.path);
+    // The stamp no longer matches: re-hashed, found corrupt, dropped.
+    assert!(cache.lookup_key(&k, Compression::Gzip).is_none());
+    assert!(!first.path.exists());
+    let again = write_layer(small_layer(), EPOCH, Compression::Gzip, &cache, Some(&k)).unwrap();
+    assert_eq!(again, first);
+    let bytes = std::fs::read(&again.path).unwrap();
+    assert_eq!(crate::oci::Digest::of(&bytes), first.digest);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::layout::REF_NAME;
 use super::{Image, OutputError, docker_tag, io_error};
 use crate::oci::canonical_json;
-use crate::oci::layer::{Content, Entry, normalize, write_tar};
+use crate::oci::layer::{Content, Entry, LayerError, normalize, write_tar};
 use crate::oci::media_type;
 use crate::oci::types::ImageIndex;
 
@@ -36,7 +36,11 @@ fn layout_entries(image: &Image, tag: Option<&str>) -> Vec<Entry> {
             entries.push(Entry::file(
                 &format!("blobs/sha256/{}", layer.descriptor.digest.hex()),
                 0o644,
-                Content::Path(layer.path.clone()),
+                // Hashed as it is streamed: a corrupt cache entry fails the archive.
+                Content::Blob {
+                    path: layer.path.clone(),
+                    digest: layer.descriptor.digest.clone(),
+                },
             ));
         }
     }
@@ -136,9 +140,20 @@ pub fn write_entries(
     out: &mut dyn Write,
 ) -> Result<(), OutputError> {
     let entries = normalize(entries).expect("archive entries are well-formed");
-    write_tar(&entries, epoch, out).map_err(|e| OutputError::Io {
-        path: "the archive stream".into(),
-        source: std::io::Error::other(e.to_string()),
+    write_tar(&entries, epoch, out).map_err(|e| match e {
+        LayerError::BlobMismatch {
+            file,
+            expected,
+            actual,
+        } => OutputError::CorruptBlob {
+            digest: expected,
+            file,
+            actual,
+        },
+        other => OutputError::Io {
+            path: "the archive stream".into(),
+            source: std::io::Error::other(other.to_string()),
+        },
     })
 }
 

@@ -1,14 +1,17 @@
 //! `oci:PATH[:TAG]`: an OCI image layout directory, created or updated.
 //!
-//! Blobs go in first, each through a temporary name and a rename (hard-linked from the
-//! cache when the layout is on the same filesystem); `index.json` is replaced last and
-//! atomically. A reader of the layout sees the old image or the new one, and an
+//! Blobs go in first, each copied through a temporary name and a rename; `index.json`
+//! is replaced last and atomically. Every layer blob is hashed as it is copied (never
+//! hard-linked: a link would publish whatever the cache holds, and share later damage),
+//! and a blob already in the layout is hashed before it is kept. A reader of the layout sees the old image or the new one, and an
 //! interrupted build leaves at most unreferenced blobs.
 
 use std::path::{Path, PathBuf};
 
 use super::{Image, OutputError, io_error};
+use crate::oci::Digest;
 use crate::oci::canonical_json;
+use crate::oci::layer::HashWriter;
 use crate::oci::media_type;
 use crate::oci::types::ImageIndex;
 
@@ -25,7 +28,7 @@ pub fn write_layout(image: &Image, dir: &Path, tag: Option<&str>) -> Result<(), 
         place_file(
             &layer.path,
             &blobs.join(layer.descriptor.digest.hex()),
-            layer.descriptor.size,
+            &layer.descriptor.digest,
         )?;
     }
     place_bytes(
@@ -84,22 +87,45 @@ fn read_index(dir: &Path, index_path: &Path) -> Result<ImageIndex, OutputError> 
     }
 }
 
-/// Puts a copy of `source` at `target` (a content-addressed path: an existing file of
-/// the right size is the same blob and is kept).
-pub(super) fn place_file(source: &Path, target: &Path, size: u64) -> Result<(), OutputError> {
-    if std::fs::metadata(target).is_ok_and(|m| m.len() == size) {
+/// Puts a copy of `source` at `target`, the content-addressed path of `digest`: an
+/// existing file there is kept when it hashes to `digest`; the copy is hashed as it is
+/// made, and one that does not match is removed and reported, never renamed into place.
+fn place_file(source: &Path, target: &Path, digest: &Digest) -> Result<(), OutputError> {
+    if crate::fetch::hash_file(target).is_ok_and(|(sha256, _)| sha256 == digest.hex()) {
         return Ok(());
     }
     let tmp = temp_sibling(target);
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(source, &tmp).is_err() {
-        std::fs::copy(source, &tmp).map_err(io_error(target))?;
+    let actual = copy_hashed(source, &tmp).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(target)(e)
+    })?;
+    if actual != *digest {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(OutputError::CorruptBlob {
+            digest: digest.clone(),
+            file: source.to_path_buf(),
+            actual,
+        });
     }
     std::fs::rename(&tmp, target).map_err(io_error(target))
 }
 
+/// Copies `source` to a new file `target` (readable by all, as blobs are), returning the
+/// sha256 of what was copied.
+fn copy_hashed(source: &Path, target: &Path) -> std::io::Result<Digest> {
+    let mut from = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(source)?);
+    let file = std::fs::File::create(target)?;
+    crate::atomic_file::set_readable(&file)?;
+    let mut to = HashWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+    std::io::copy(&mut from, &mut to)?;
+    let (out, digest, _) = to.finish();
+    out.into_inner().map_err(|e| e.into_error())?;
+    Ok(digest)
+}
+
 fn place_bytes(bytes: &[u8], target: &Path) -> Result<(), OutputError> {
-    if std::fs::metadata(target).is_ok_and(|m| m.len() == bytes.len() as u64) {
+    if std::fs::read(target).is_ok_and(|there| there == bytes) {
         return Ok(());
     }
     crate::atomic_file::write(target, bytes).map_err(io_error(target))
@@ -117,7 +143,6 @@ fn temp_sibling(target: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::Digest;
     use crate::oci::output::ImageLayer;
     use crate::oci::types::Descriptor;
 

@@ -180,6 +180,17 @@ pub enum OutputError {
     NotALayout { path: PathBuf, reason: String },
     #[error(transparent)]
     Registry(#[from] crate::oci::registry::RegistryError),
+    /// A layer blob whose bytes, hashed as they were copied, are not the blob its
+    /// digest names (a corrupt cache entry): nothing of the output was published.
+    #[error(
+        "the blob {digest} ({}) does not hash to its name: its content hashes to {actual}",
+        file.display()
+    )]
+    CorruptBlob {
+        digest: Digest,
+        file: PathBuf,
+        actual: Digest,
+    },
 }
 
 pub(crate) fn io_error(path: &std::path::Path) -> impl Fn(std::io::Error) -> OutputError + '_ {

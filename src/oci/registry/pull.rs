@@ -136,7 +136,7 @@ impl Registry {
     ) -> Result<Blob, RegistryError> {
         let fetcher = &self.inner.fetcher;
         let path = fetcher.cache().blob_path(digest.hex());
-        if let Some(blob) = cached_blob(&path, digest, size).await {
+        if let Some(blob) = cached_blob(fetcher.cache(), &path, digest, size).await {
             return Ok(blob);
         }
         let what = format!("blob {digest} of {}", r.name());
@@ -268,19 +268,28 @@ impl Registry {
     }
 }
 
-/// A valid cached blob, or `None` (missing or corrupt: fetch it again).
-async fn cached_blob(path: &std::path::Path, digest: &Digest, size: Option<u64>) -> Option<Blob> {
-    let owned = path.to_path_buf();
-    let (sha256, actual_size) =
-        tokio::task::spawn_blocking(move || crate::fetch::hash_file(&owned))
-            .await
-            .ok()?
-            .ok()?;
-    (sha256 == digest.hex() && size.is_none_or(|s| s == actual_size)).then(|| Blob {
-        path: path.to_path_buf(),
-        sha256,
-        size: actual_size,
-    })
+/// A valid cached blob (trusted by its stamp, else hashed), or `None` (missing or
+/// corrupt: fetch it again).
+async fn cached_blob(
+    cache: &crate::fetch::Cache,
+    path: &std::path::Path,
+    digest: &Digest,
+    size: Option<u64>,
+) -> Option<Blob> {
+    let (cache, owned, sha256) = (cache.clone(), path.to_path_buf(), digest.hex().to_string());
+    let checked = sha256.clone();
+    let state = tokio::task::spawn_blocking(move || cache.check(&owned, &checked, size))
+        .await
+        .ok()?
+        .ok()?;
+    match state {
+        crate::fetch::BlobState::Valid { size } => Some(Blob {
+            path: path.to_path_buf(),
+            sha256,
+            size,
+        }),
+        _ => None,
+    }
 }
 
 fn head_of(manifest: &FetchedManifest) -> ManifestHead {
