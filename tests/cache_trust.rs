@@ -448,11 +448,10 @@ fn field_table() -> Vec<Row> {
         row(
             "[[apt]] filename",
             |l| {
-                set(
-                    entry(l, "apt", "tree"),
-                    "filename",
-                    "pool/t/tree/elsewhere.deb",
-                )
+                // Another directory of the archive: the file's name must stay the entry's.
+                let tree = entry(l, "apt", "tree");
+                let moved = format!("elsewhere/{}", tree["filename"].as_str().unwrap());
+                set(tree, "filename", moved)
             },
             Same,
         ),

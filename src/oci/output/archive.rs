@@ -165,11 +165,18 @@ fn write_archive(entries: Vec<Entry>, epoch: i64, path: &Path) -> Result<(), Out
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    // What is not an I/O error of the archive (a cached blob that does not hash to its
+    // name) passes through the writer as it is, so the build can name and remove it.
+    let mut not_io = None;
     crate::atomic_file::write_with(path, |out| {
         write_entries(entries, epoch, out).map_err(|e| match e {
             OutputError::Io { source, .. } => source,
-            other => std::io::Error::other(other.to_string()),
+            other => {
+                let message = other.to_string();
+                not_io = Some(other);
+                std::io::Error::other(message)
+            }
         })
     })
-    .map_err(io_error(path))
+    .map_err(|e| not_io.take().unwrap_or_else(|| io_error(path)(e)))
 }
