@@ -938,6 +938,11 @@ fn bit_rot_under_a_valid_stamp_is_caught_when_the_outputs_are_written() {
             assert_eq!(out.status.code(), Some(1), "{destination}: {text}");
             assert!(text.contains(named), "the error names the blob: {text}");
             assert!(text.contains("run the build again"), "{text}");
+            if *destination == "docker" {
+                // rtlock's own hash of the bytes it sent stopped the upload, not the
+                // registry's check.
+                assert!(text.contains("the upload was not completed"), "{text}");
+            }
             assert!(!published(), "{target} was published");
             assert!(!path.exists(), "the corrupt entry is still in the cache");
             let healed = build_and_check_outputs(

@@ -4,13 +4,18 @@
 //!
 //! Memory never grows with blob size: a body is read from its file in small buffers as
 //! the request goes out, and each attempt opens the file again, so a retry can resend.
+//!
+//! The bytes are hashed as they go out ([`SentHash`]), and an upload whose bytes are not
+//! the blob its digest names is never completed: a file that rotted in a cache is not
+//! published, whatever the registry would have said.
 
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
 use reqwest::{Response, StatusCode};
+use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt;
 use url::Url;
 
@@ -125,6 +130,7 @@ impl Registry {
                     .progress()
                     .bytes(format!("push {}", &digest.hex()[..12]), Some(size)),
             ),
+            sent: Arc::default(),
         };
         let (endpoint, location, min_chunk) = match upload.start(mount_from).await? {
             Started::Mounted => {
@@ -196,6 +202,7 @@ impl Registry {
             }
             chunks += 1;
         }
+        upload.check_sent(path, size)?;
         upload.finish(&endpoint, location).await?;
         Ok(PushedBlob::Uploaded { chunks })
     }
@@ -287,6 +294,49 @@ struct Upload<'a> {
     what: String,
     /// Bytes sent (a retried request rewinds it).
     bar: Arc<Bar>,
+    /// The hash of the bytes sent, in file order.
+    sent: Arc<Mutex<SentHash>>,
+}
+
+/// The sha256 of what an upload has sent so far, in file order. Retried requests and
+/// resumed chunks send a range again: each byte is hashed once, the first time it goes.
+#[derive(Default)]
+struct SentHash {
+    hasher: Sha256,
+    /// Bytes `0..hashed` of the file are in the hasher.
+    hashed: u64,
+}
+
+impl SentHash {
+    /// Hashes what of `bytes`, read at `offset` of the file, is past what is hashed.
+    fn feed(&mut self, offset: u64, bytes: &[u8]) {
+        let end = offset + bytes.len() as u64;
+        if offset <= self.hashed && end > self.hashed {
+            let new = usize::try_from(self.hashed - offset).unwrap_or(bytes.len());
+            self.hasher.update(&bytes[new..]);
+            self.hashed = end;
+        }
+    }
+
+    /// Whether all `size` bytes were sent and hash to `digest`; the problem when not.
+    fn check(&self, digest: &Digest, size: u64, path: &Path) -> Result<(), String> {
+        if self.hashed != size {
+            return Err(format!(
+                "only {} of the {size} bytes of {} were hashed on their way out",
+                self.hashed,
+                path.display()
+            ));
+        }
+        let actual = Digest::from_sha256(&self.hasher.clone().finalize().into());
+        if &actual != digest {
+            return Err(format!(
+                "{} does not hash to its name: its content hashes to {actual}; \
+                 the upload was not completed",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Upload<'_> {
@@ -347,7 +397,7 @@ impl Upload<'_> {
                     .put(url.clone())
                     .header(CONTENT_TYPE, OCTET_STREAM)
                     .header(CONTENT_LENGTH, size)
-                    .body(file_body(path, 0, size, &self.bar)?))
+                    .body(file_body(path, 0, size, self, true)?))
             })
             .await?;
         self.expect_created(endpoint, response, &action).await
@@ -376,7 +426,7 @@ impl Upload<'_> {
                     .header(CONTENT_TYPE, OCTET_STREAM)
                     .header(CONTENT_LENGTH, len)
                     .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1))
-                    .body(file_body(path, offset, len, &self.bar)?))
+                    .body(file_body(path, offset, len, self, false)?))
             })
             .await?;
         if response.status() != StatusCode::ACCEPTED {
@@ -387,6 +437,21 @@ impl Upload<'_> {
                 .await);
         }
         self.location(endpoint, &response)
+    }
+
+    /// The chunks sent are the blob its digest names, else the upload must not be
+    /// completed.
+    fn check_sent(&self, path: &Path, size: u64) -> Result<(), RegistryError> {
+        let sent = self
+            .sent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sent.check(self.digest, size, path)
+            .map_err(|problem| RegistryError::Upload {
+                registry: self.r.registry.clone(),
+                what: self.what.clone(),
+                problem,
+            })
     }
 
     /// Closes a chunked upload: `PUT <location>?digest=…` with no body.
@@ -484,12 +549,15 @@ fn with_digest(mut location: Url, digest: &Digest) -> Url {
 }
 
 /// `len` bytes of the file at `path` from `offset`, as a streamed request body that
-/// moves `bar` as it goes.
+/// moves the upload's bar and feeds its [`SentHash`] as it goes. With `last`, the body
+/// ends the blob: when the bytes sent are not the blob, the body fails at its end, so
+/// the request breaks off and the registry never completes the upload.
 fn file_body(
     path: &Path,
     offset: u64,
     len: u64,
-    bar: &Arc<Bar>,
+    upload: &Upload<'_>,
+    last: bool,
 ) -> Result<reqwest::Body, RegistryError> {
     let io = |source| RegistryError::Io {
         path: path.to_path_buf(),
@@ -498,30 +566,50 @@ fn file_body(
     let mut file = std::fs::File::open(path).map_err(io)?;
     file.seek(SeekFrom::Start(offset)).map_err(io)?;
     let file = tokio::fs::File::from_std(file);
-    bar.set_position(offset);
-    let bar = Arc::clone(bar);
-    let stream = futures_util::stream::unfold((file, len), move |(mut file, remaining)| {
-        let bar = Arc::clone(&bar);
+    upload.bar.set_position(offset);
+    let bar = Arc::clone(&upload.bar);
+    let sent = Arc::clone(&upload.sent);
+    let digest = upload.digest.clone();
+    let (path, end) = (path.to_path_buf(), offset + len);
+    let state = (file, offset, false);
+    let stream = futures_util::stream::unfold(state, move |(mut file, at, done)| {
+        let (bar, sent, digest, path) = (
+            Arc::clone(&bar),
+            Arc::clone(&sent),
+            digest.clone(),
+            path.clone(),
+        );
         async move {
-            if remaining == 0 {
+            if done || at == end {
                 return None;
             }
             let mut buf =
-                vec![0u8; BODY_BUFFER.min(usize::try_from(remaining).unwrap_or(BODY_BUFFER))];
+                vec![0u8; BODY_BUFFER.min(usize::try_from(end - at).unwrap_or(BODY_BUFFER))];
             match file.read(&mut buf).await {
                 Ok(0) => Some((
                     Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         "the file got shorter while it was being uploaded",
                     )),
-                    (file, 0),
+                    (file, at, true),
                 )),
                 Ok(n) => {
                     buf.truncate(n);
+                    let mut hash = sent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    hash.feed(at, &buf);
+                    let next = at + n as u64;
+                    // Checked before the last bytes go: once the request has all the
+                    // bytes its length promised, it completes whatever the body says.
+                    if last
+                        && next == end
+                        && let Err(problem) = hash.check(&digest, end, &path)
+                    {
+                        return Some((Err(std::io::Error::other(problem)), (file, at, true)));
+                    }
                     bar.inc(n as u64);
-                    Some((Ok(buf), (file, remaining - n as u64)))
+                    Some((Ok(buf), (file, next, false)))
                 }
-                Err(e) => Some((Err(e), (file, 0))),
+                Err(e) => Some((Err(e), (file, at, true))),
             }
         }
     });
@@ -540,5 +628,37 @@ mod tests {
         assert_eq!(received_bytes(Some("bytes=0-9")), Some(10));
         assert_eq!(received_bytes(Some("5-9")), None);
         assert_eq!(received_bytes(Some("garbage")), None);
+    }
+
+    #[test]
+    fn sent_bytes_are_hashed_once_in_file_order() {
+        let blob: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let digest = Digest::of(&blob);
+        let path = Path::new("blob");
+        // Chunks, a resend of part of the second, a retried first request.
+        let mut sent = SentHash::default();
+        sent.feed(0, &blob[..4000]);
+        sent.feed(4000, &blob[4000..7000]);
+        sent.feed(5000, &blob[5000..8000]);
+        sent.feed(0, &blob[..100]);
+        assert!(
+            sent.check(&digest, 10_000, path).is_err(),
+            "not all sent yet"
+        );
+        sent.feed(8000, &blob[8000..]);
+        assert_eq!(sent.check(&digest, 10_000, path), Ok(()));
+
+        // The same bytes but one: named, and never completed.
+        let mut rotten = blob.clone();
+        rotten[6000] ^= 1;
+        let mut sent = SentHash::default();
+        sent.feed(0, &rotten);
+        let problem = sent.check(&digest, 10_000, path).unwrap_err();
+        assert!(problem.contains("does not hash to its name"), "{problem}");
+        // A gap (bytes past what was hashed) is never counted as sent.
+        let mut sent = SentHash::default();
+        sent.feed(0, &blob[..100]);
+        sent.feed(200, &blob[200..]);
+        assert!(sent.check(&digest, 10_000, path).is_err());
     }
 }
