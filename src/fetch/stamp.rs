@@ -149,8 +149,16 @@ impl Stamps {
         {
             return Ok(BlobState::Valid { size: meta.len() });
         }
+        let before = fs::symlink_metadata(path).ok();
         let state = verify_blob(path, sha256, size)?;
-        if matches!(state, BlobState::Valid { .. }) {
+        // Stamped only when the file did not change while it was read: a stamp taken
+        // after a write that raced the hash would vouch for bytes nobody hashed.
+        let unchanged = |before: &fs::Metadata| {
+            fs::symlink_metadata(path).is_ok_and(|after| {
+                Stamp::of(path, sha256, before) == Stamp::of(path, sha256, &after)
+            })
+        };
+        if matches!(state, BlobState::Valid { .. }) && before.as_ref().is_some_and(unchanged) {
             self.record(path, sha256);
         }
         Ok(state)
