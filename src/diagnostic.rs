@@ -115,6 +115,23 @@ impl fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
+/// The messages of `error` and of its causes, each said once: many errors repeat their
+/// cause in their own message (`cannot read X: {source}`), and a cause already said by a
+/// message above it is left out. The one rule for every report of a chain (the
+/// command's error on standard error, one-line chains in warnings).
+pub fn distinct_messages(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut messages = vec![error.to_string()];
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !messages.iter().any(|said| said.contains(&text)) {
+            messages.push(text);
+        }
+        next = cause.source();
+    }
+    messages
+}
+
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
@@ -128,6 +145,30 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Chain {
+        #[error("cannot read the manifest runtime.toml: {0}")]
+        Repeats(#[source] std::io::Error),
+        #[error("cannot build")]
+        Wraps(#[source] Box<Chain>),
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            distinct_messages(&Chain::Repeats(io())),
+            ["cannot read the manifest runtime.toml: entity not found"]
+        );
+        assert_eq!(
+            distinct_messages(&Chain::Wraps(Box::new(Chain::Repeats(io())))),
+            [
+                "cannot build",
+                "cannot read the manifest runtime.toml: entity not found"
+            ]
+        );
+    }
 
     #[test]
     fn positions_are_one_based_and_count_characters() {

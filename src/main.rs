@@ -58,13 +58,16 @@ fn closed_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// `error: …` then each cause on its own line, the way cargo prints them.
+/// `error: …` then each cause on its own line, the way cargo prints them; a cause the
+/// message above already says is not said again.
 fn report(error: &anyhow::Error) {
     let red = anstyle::Style::new()
         .bold()
         .fg_color(Some(anstyle::AnsiColor::Red.into()));
-    anstream::eprintln!("{red}error{red:#}: {error}");
-    for cause in error.chain().skip(1) {
+    let messages = rtlock::diagnostic::distinct_messages(error.as_ref());
+    let (message, causes) = messages.split_first().expect("an error has a message");
+    anstream::eprintln!("{red}error{red:#}: {message}");
+    for cause in causes {
         anstream::eprintln!("\n{red}caused by{red:#}: {cause}");
     }
 }

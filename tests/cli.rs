@@ -210,3 +210,18 @@ fn lock_without_check_does_not_pretend() {
         .stderr(predicate::str::contains("cannot resolve [r] packages yet"));
     assert!(!dir.path().join("runtime.lock").exists());
 }
+
+/// An error whose message already says its cause (`cannot read …: No such file`) is
+/// not followed by that cause again (the rule itself: `diagnostic::distinct_messages`).
+#[test]
+fn each_cause_of_an_error_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = rtlock()
+        .current_dir(dir.path())
+        .arg("lock")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    insta::assert_snapshot!(err);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

@@ -132,18 +132,7 @@ impl FetchError {
 /// An error and its causes on one line, `a: b: c`, for logs and lists where the
 /// caller's error report (which prints causes on their own lines) is not used.
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        let cause_text = cause.to_string();
-        // Some errors repeat their cause in their own message; say it once.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        next = cause.source();
-    }
-    text
+    crate::diagnostic::distinct_messages(error).join(": ")
 }
 
 fn attempts_note(attempts: u32) -> String {
