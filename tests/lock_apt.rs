@@ -428,7 +428,7 @@ fn inspect_and_lock_agree_on_which_sources_are_enabled() {
         .extend((0..DISABLED_FORMS.len()).map(|i| (format!("http://127.0.0.1:9/off{i}/"), false)));
     assert_eq!(shown, expected, "inspect reads Enabled: as apt does");
     // apt itself, in a container of the image: the indexes `apt-get update` would fetch.
-    let apt_reads = run_in(&image, &[], "apt-get update --print-uris -qq");
+    let apt_reads = run_in(&image, &[], "apt-get update --print-uris");
     for (uri, enabled) in &shown {
         assert_eq!(
             apt_reads.contains(uri.as_str()),
