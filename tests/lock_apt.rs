@@ -12,6 +12,7 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 use common::apt_repo::{self, Key, Repo, deb_field, run};
+use common::cli::run_in;
 use common::server::StaticServer;
 use common::testbed::{docker, ok, testbed};
 use rtlock::fetch::sha256_hex;
@@ -51,14 +52,7 @@ fn fixture() -> &'static Fixture {
             ),
         )
         .unwrap();
-        let image = format!(
-            "{}/rtlock-test/python-aptkey:{}",
-            testbed().registry,
-            std::process::id()
-        );
-        let context_path = context.path().to_str().unwrap();
-        ok("docker build", docker(&["build", "-q", "-t", &image, context_path]));
-        ok("docker push", docker(&["push", &image]));
+        let image = build_and_push(&context, "python-aptkey");
         Fixture {
             key,
             debs,
@@ -66,6 +60,23 @@ fn fixture() -> &'static Fixture {
             _context: context,
         }
     })
+}
+
+/// `docker build` of `context` pushed to the bed's registry as `rtlock-test/NAME`, tagged
+/// by this test process so parallel runs do not share it.
+fn build_and_push(context: &TempDir, name: &str) -> String {
+    let image = format!(
+        "{}/rtlock-test/{name}:{}",
+        testbed().registry,
+        std::process::id()
+    );
+    let context_path = context.path().to_str().unwrap();
+    ok(
+        "docker build",
+        docker(&["build", "-q", "-t", &image, context_path]),
+    );
+    ok("docker push", docker(&["push", &image]));
+    image
 }
 
 /// A copy of `deb` at `version` (the same files, a new control `Version`), as a newer
@@ -340,4 +351,112 @@ fn a_lock_the_reader_would_refuse_is_not_written() {
         .replace(&deb_field(&f.debs[0], "Version"), "[version]");
     insta::assert_snapshot!(err);
     assert!(!dir.path().join("runtime.lock").exists());
+}
+
+/// Every way of writing "disabled" that apt's `Enabled:` accepts (its `StringToBool`:
+/// any case, the number 0).
+const DISABLED_FORMS: [&str; 7] = ["no", "No", "false", "FALSE", "off", "0", "disable"];
+
+/// The fixture image with its own sources replaced: one `.sources` file naming the
+/// local repository with `Enabled: on` (apt reads it as enabled), and one paragraph per
+/// [`DISABLED_FORMS`] naming a closed port, so a lock that read any of them would fail
+/// to fetch it.
+fn image_with_enabled_forms(srv: &StaticServer) -> String {
+    let context = TempDir::new().unwrap();
+    std::fs::write(
+        context.path().join("local.sources"),
+        format!(
+            "Types: deb\nURIs: {}\nSuites: stable\nComponents: main\nSigned-By: {KEYRING}\nEnabled: on\n",
+            srv.base_url()
+        ),
+    )
+    .unwrap();
+    let off: Vec<String> = DISABLED_FORMS
+        .iter()
+        .enumerate()
+        .map(|(i, form)| {
+            format!(
+                "Types: deb\nURIs: http://127.0.0.1:9/off{i}/\nSuites: stable\nComponents: main\nEnabled: {form}\n"
+            )
+        })
+        .collect();
+    std::fs::write(context.path().join("off.sources"), off.join("\n")).unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN rm -rf /etc/apt/sources.list.d && mkdir /etc/apt/sources.list.d \
+             && echo '# only sources.list.d' > /etc/apt/sources.list\n\
+             COPY local.sources off.sources /etc/apt/sources.list.d/\n",
+            fixture().image
+        ),
+    )
+    .unwrap();
+    build_and_push(&context, "python-enabled")
+}
+
+/// `inspect` and `lock` read one image's `Enabled:` fields alike, and as apt does (apt in
+/// a container of the image is the oracle): the paragraphs apt skips are shown disabled
+/// and never fetched, the `Enabled: on` one is shown enabled and is where every locked
+/// package comes from.
+#[test]
+fn inspect_and_lock_agree_on_which_sources_are_enabled() {
+    let f = fixture();
+    let repo = Repo::build(&f.key, &f.debs, &[]);
+    let srv = StaticServer::start(repo.root());
+    let image = image_with_enabled_forms(&srv);
+    let dir = TempDir::new().unwrap();
+
+    let inspected = rtlock(dir.path())
+        .envs(testbed().env())
+        .args(["inspect", &format!("docker://{image}"), "--format", "json"])
+        .assert()
+        .success();
+    let json: serde_json::Value = serde_json::from_slice(&inspected.get_output().stdout).unwrap();
+    let shown: Vec<(String, bool)> = json["apt"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["uris"][0].as_str().unwrap().to_string(),
+                s["enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let mut expected = vec![(srv.base_url().to_string(), true)];
+    expected
+        .extend((0..DISABLED_FORMS.len()).map(|i| (format!("http://127.0.0.1:9/off{i}/"), false)));
+    assert_eq!(shown, expected, "inspect reads Enabled: as apt does");
+    // apt itself, in a container of the image: the indexes `apt-get update` would fetch.
+    let apt_reads = run_in(&image, &[], "apt-get update --print-uris");
+    for (uri, enabled) in &shown {
+        assert_eq!(
+            apt_reads.contains(uri.as_str()),
+            *enabled,
+            "{uri}: apt-get update --print-uris says\n{apt_reads}"
+        );
+    }
+
+    // No `[apt] sources`: the lock reads the image's own.
+    std::fs::write(
+        dir.path().join("runtime.toml"),
+        format!("[base]\nimage = \"{image}\"\n[apt]\npackages = [\"jq\"]\n"),
+    )
+    .unwrap();
+    rtlock(dir.path()).arg("lock").assert().success();
+    let apt = locked(dir.path());
+    assert_eq!(apt.len(), 3, "{apt:#?}");
+    let enabled: Vec<&str> = shown
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(uri, _)| uri.as_str())
+        .collect();
+    for entry in &apt {
+        assert!(
+            enabled.iter().any(|uri| entry.url.starts_with(uri)),
+            "{} comes from a source inspect does not show enabled: {}",
+            entry.name,
+            entry.url
+        );
+    }
 }

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::control::{Paragraph, paragraphs};
+use crate::apt::index::sources::{self, SourceEntry};
+use crate::apt::index::{SignedBy, SourceError};
+use crate::apt::resolve::{InstalledPackage, status_packages};
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, Kind, RootFs};
 
@@ -24,7 +26,7 @@ pub struct Source {
     pub file: String,
     /// `one-line` or `deb822`.
     pub format: &'static str,
-    /// `false` for a deb822 paragraph with `Enabled: no`.
+    /// `false` for a deb822 paragraph apt reads as disabled (`Enabled: no`, `false`, …).
     pub enabled: bool,
     /// `deb`, `deb-src`.
     pub types: Vec<String>,
@@ -50,8 +52,6 @@ pub struct DpkgPackage {
     pub source: Option<String>,
 }
 
-const SOURCES_LIST: &str = "etc/apt/sources.list";
-const SOURCES_DIR: &str = "etc/apt/sources.list.d";
 const DPKG_STATUS: &str = "var/lib/dpkg/status";
 /// Distroless images keep one status file per package here instead.
 const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d";
@@ -62,9 +62,12 @@ const KEYRING_DIRS: [&str; 3] = [
 ];
 
 pub fn wanted(path: &str, _size: u64) -> Option<Keep> {
-    let keep = path == SOURCES_LIST
+    // The files `sources::entries_from_image` and `dpkg_packages` read.
+    let keep = path == sources::SOURCES_LIST
         || path == DPKG_STATUS
-        || path.starts_with("etc/apt/sources.list.d/")
+        || path
+            .strip_prefix(sources::SOURCES_DIR)
+            .is_some_and(|rest| rest.starts_with('/'))
         || path.starts_with("var/lib/dpkg/status.d/");
     keep.then_some(Keep::Whole)
 }
@@ -77,123 +80,39 @@ pub fn inventory(rootfs: &RootFs) -> Result<Apt, ImageError> {
     })
 }
 
+/// The entries `lock` would read too, through the same reader; an entry that reader
+/// refuses is left out here (`lock` reports it with its file and line).
 fn sources(rootfs: &RootFs) -> Result<Vec<Source>, ImageError> {
-    let mut out = Vec::new();
-    if let Some(bytes) = rootfs.read_file(SOURCES_LIST)? {
-        out.extend(one_line_sources(
-            &String::from_utf8_lossy(&bytes),
-            "/etc/apt/sources.list",
-        ));
-    }
-    for (name, _) in rootfs.list_dir(SOURCES_DIR)? {
-        let path = format!("{SOURCES_DIR}/{name}");
-        let shown = format!("/{path}");
-        if name.ends_with(".list") {
-            if let Some(bytes) = rootfs.read_file(&path)? {
-                out.extend(one_line_sources(&String::from_utf8_lossy(&bytes), &shown));
-            }
-        } else if name.ends_with(".sources")
-            && let Some(bytes) = rootfs.read_file(&path)?
-        {
-            out.extend(deb822_sources(&String::from_utf8_lossy(&bytes), &shown));
-        }
-    }
-    Ok(out)
+    Ok(shown(sources::entries_from_image(rootfs)?))
 }
 
-/// `deb [opt=val …] URI SUITE [COMPONENT…]` lines.
-pub fn one_line_sources(text: &str, file: &str) -> Vec<Source> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let Some((kind, rest)) = line.split_once(char::is_whitespace) else {
-            continue;
-        };
-        if kind != "deb" && kind != "deb-src" {
-            continue;
-        }
-        let mut rest = rest.trim_start();
-        let mut options = Vec::new();
-        if let Some(after) = rest.strip_prefix('[') {
-            let Some((inside, tail)) = after.split_once(']') else {
-                continue;
-            };
-            options = inside.split_whitespace().map(str::to_string).collect();
-            rest = tail;
-        }
-        let mut words = rest.split_whitespace();
-        let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
-            continue;
-        };
-        let mut signed_by = Vec::new();
-        let mut other = Vec::new();
-        for option in options {
-            match option.split_once('=') {
-                Some(("signed-by", value)) => {
-                    signed_by.extend(value.split(',').map(str::to_string));
-                }
-                _ => other.push(option),
-            }
-        }
-        out.push(Source {
-            file: file.to_string(),
-            format: "one-line",
-            enabled: true,
-            types: vec![kind.to_string()],
-            uris: vec![uri.to_string()],
-            suites: vec![suite.to_string()],
-            components: words.map(str::to_string).collect(),
-            signed_by,
-            options: other,
-        });
-    }
-    out
-}
-
-/// deb822 paragraphs (`Types:`, `URIs:`, `Suites:`, `Components:`, `Signed-By:`).
-pub fn deb822_sources(text: &str, file: &str) -> Vec<Source> {
-    let known = [
-        "types",
-        "uris",
-        "suites",
-        "components",
-        "signed-by",
-        "enabled",
-    ];
-    paragraphs(text)
+fn shown(entries: Vec<Result<SourceEntry, SourceError>>) -> Vec<Source> {
+    entries
         .into_iter()
-        .filter(|p| p.get("Types").is_some() && p.get("URIs").is_some())
-        .map(|p: Paragraph| {
-            let words = |name: &str| -> Vec<String> {
-                p.get(name)
-                    .map(|v| v.split_whitespace().map(str::to_string).collect())
-                    .unwrap_or_default()
-            };
-            let signed_by = match p.get("Signed-By") {
-                Some(v) if v.contains("BEGIN PGP") => vec!["inline".to_string()],
-                Some(v) => v.split_whitespace().map(str::to_string).collect(),
-                None => Vec::new(),
-            };
-            Source {
-                file: file.to_string(),
-                format: "deb822",
-                enabled: !p
-                    .get("Enabled")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("no")),
-                types: words("Types"),
-                uris: words("URIs"),
-                suites: words("Suites"),
-                components: words("Components"),
-                signed_by,
-                options: p
-                    .fields
-                    .iter()
-                    .filter(|(k, _)| !known.contains(&k.to_ascii_lowercase().as_str()))
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            }
-        })
+        .filter_map(Result::ok)
+        .map(Source::from)
         .collect()
+}
+
+impl From<SourceEntry> for Source {
+    fn from(entry: SourceEntry) -> Source {
+        let signed_by = match entry.signed_by {
+            Some(SignedBy::Keyrings(keyrings)) => keyrings,
+            Some(SignedBy::Inline(_)) => vec!["inline".to_string()],
+            None => Vec::new(),
+        };
+        Source {
+            file: entry.file,
+            format: entry.format.name(),
+            enabled: entry.enabled,
+            types: entry.types,
+            uris: entry.uris,
+            suites: entry.suites,
+            components: entry.components,
+            signed_by,
+            options: entry.options,
+        }
+    }
 }
 
 fn keyrings(rootfs: &RootFs) -> Result<Vec<String>, ImageError> {
@@ -234,33 +153,24 @@ fn dpkg_packages(rootfs: &RootFs) -> Result<Vec<DpkgPackage>, ImageError> {
     Ok(packages)
 }
 
-/// The packages of a dpkg status file that dpkg knows as present in some state (those
-/// `dpkg-query -W` lists); `not-installed` entries are left out.
+/// The packages of a dpkg status text that dpkg knows as present in some state (those
+/// `dpkg-query -W` lists), read by the resolver's reader of the same file.
 pub fn parse_status(text: &str) -> Vec<DpkgPackage> {
-    paragraphs(text)
-        .into_iter()
-        .filter_map(|p| {
-            let name = p.get("Package")?.to_string();
-            // A distroless status.d file has no Status: it is installed by construction.
-            let status = p
-                .get("Status")
-                .and_then(|s| s.split_whitespace().nth(2))
-                .unwrap_or("installed")
-                .to_string();
-            if status == "not-installed" {
-                return None;
+    status_packages(text)
+        .filter(InstalledPackage::is_known)
+        .map(|p| {
+            let r = p.record;
+            DpkgPackage {
+                name: r.package.to_string(),
+                version: r.version.to_string(),
+                architecture: r.architecture.to_string(),
+                status: p.state.to_string(),
+                source: r
+                    .source
+                    .and_then(|s| s.split_whitespace().next())
+                    .filter(|s| *s != r.package)
+                    .map(str::to_string),
             }
-            let source = p
-                .get("Source")
-                .map(|s| s.split_whitespace().next().unwrap_or(s).to_string())
-                .filter(|s| *s != name);
-            Some(DpkgPackage {
-                version: p.get("Version").unwrap_or("").to_string(),
-                architecture: p.get("Architecture").unwrap_or("").to_string(),
-                status,
-                source,
-                name,
-            })
         })
         .collect()
 }
@@ -271,22 +181,27 @@ mod tests {
 
     #[test]
     fn one_line_and_deb822_sources() {
-        let list = one_line_sources(
+        let list = shown(sources::read_one_line(
             "# comment\ndeb [arch=amd64 signed-by=/usr/share/keyrings/x.gpg] http://127.0.0.1/debian bookworm main contrib\ndeb-src http://127.0.0.1/d bookworm\nnonsense\n",
             "/etc/apt/sources.list",
-        );
+        ));
         assert_eq!(list.len(), 2);
+        assert_eq!(list[0].file, "/etc/apt/sources.list");
+        assert_eq!(list[0].format, "one-line");
         assert_eq!(list[0].signed_by, ["/usr/share/keyrings/x.gpg"]);
         assert_eq!(list[0].options, ["arch=amd64"]);
         assert_eq!(list[0].components, ["main", "contrib"]);
         assert_eq!(list[1].types, ["deb-src"]);
 
-        let deb822 = deb822_sources(
-            "Types: deb deb-src\nURIs: http://127.0.0.1/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://127.0.0.1/x\nSuites: ./\nEnabled: no\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n",
+        let deb822 = shown(sources::read_deb822(
+            "Types: deb deb-src\nURIs: http://127.0.0.1/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\nX-Repolib-Name: Debian\n\nTypes: deb\nURIs: http://127.0.0.1/x\nSuites: ./\nEnabled: no\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n",
             "/etc/apt/sources.list.d/debian.sources",
-        );
+        ));
         assert_eq!(deb822.len(), 2);
+        assert_eq!(deb822[0].format, "deb822");
         assert_eq!(deb822[0].suites, ["bookworm", "bookworm-updates"]);
+        assert_eq!(deb822[0].options, ["X-Repolib-Name=Debian"]);
+        assert!(deb822[0].enabled);
         assert!(!deb822[1].enabled);
         assert_eq!(deb822[1].signed_by, ["inline"]);
     }

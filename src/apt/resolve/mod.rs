@@ -19,7 +19,7 @@ mod pool;
 mod solve;
 
 pub use error::{ConflictError, ResolveError};
-pub use installed::{InstalledPackage, parse_status};
+pub use installed::{InstalledPackage, parse_status, status_packages};
 
 use crate::apt::index::{PackageRecord, Release};
 use crate::apt::relation::Relation;
