@@ -49,13 +49,15 @@ pub enum BaseError {
     #[error("the base image {reference} has no manifest for {platform}; it offers: {offered}")]
     NoPlatform {
         reference: String,
-        platform: Platform,
+        // Boxed: an OCI platform's optional Windows fields would make every
+        // `Result<_, BaseError>` large.
+        platform: Box<Platform>,
         offered: String,
     },
     #[error("the base image {reference} is for {found}, but [base] platform is {platform}")]
     WrongPlatform {
         reference: String,
-        platform: Platform,
+        platform: Box<Platform>,
         found: String,
     },
     #[error("the base image {reference} has a {what} rtlock cannot read: {reason}")]
@@ -88,7 +90,7 @@ pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBas
                     .collect();
                 BaseError::NoPlatform {
                     reference: spec.image.clone(),
-                    platform: platform.clone(),
+                    platform: Box::new(platform.clone()),
                     offered: if offered.is_empty() {
                         "nothing".into()
                     } else {
@@ -162,7 +164,7 @@ async fn finish(
     if config.os != platform.os || config.architecture != platform.architecture {
         return Err(BaseError::WrongPlatform {
             reference: spec.image.clone(),
-            platform: platform.clone(),
+            platform: Box::new(platform.clone()),
             found: format!("{}/{}", config.os, config.architecture),
         });
     }
