@@ -76,7 +76,8 @@ pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBas
         .get_manifest(&reference)
         .await
         .map_err(|source| registry_error(spec, source))?;
-    let manifest_digest = match media_type_of(&top.media_type, &top.bytes) {
+    // `get_manifest` has already sniffed the type (header, document, shape).
+    let manifest_digest = match media_type::manifest_kind(&top.media_type) {
         Some(ManifestKind::Index) => {
             let index: ImageIndex = serde_json::from_slice(&top.bytes)
                 .map_err(|e| malformed(spec, "index", e.to_string()))?;
@@ -203,29 +204,6 @@ fn malformed(spec: &BaseSpec, what: &'static str, reason: String) -> BaseError {
         reference: spec.image.clone(),
         what,
         reason,
-    }
-}
-
-/// The kind of a fetched document: from its media type, or, when a registry answers with
-/// a generic type, from the document's own `mediaType` or shape.
-fn media_type_of(header: &str, bytes: &[u8]) -> Option<ManifestKind> {
-    if let Some(kind) = media_type::manifest_kind(header) {
-        return Some(kind);
-    }
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    if let Some(kind) = value
-        .get("mediaType")
-        .and_then(|m| m.as_str())
-        .and_then(media_type::manifest_kind)
-    {
-        return Some(kind);
-    }
-    if value.get("manifests").is_some() {
-        Some(ManifestKind::Index)
-    } else if value.get("config").is_some() && value.get("layers").is_some() {
-        Some(ManifestKind::Manifest)
-    } else {
-        None
     }
 }
 
