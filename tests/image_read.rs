@@ -633,8 +633,8 @@ fn inspect_of_a_bad_source_says_what_to_write() {
 
 /// Rewrites a layout's `index.json` so that its tag names an image index holding the
 /// image for `platform` and, for another platform, a manifest that does not exist (it
-/// must never be read).
-fn nest_in_index(root: &Path, platform: (&str, &str)) {
+/// must never be read). Returns the nested index.
+fn nest_in_index(root: &Path, platform: (&str, &str)) -> Vec<u8> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("index.json")).unwrap()).unwrap();
     let mut manifest = index["manifests"][0].clone();
@@ -651,14 +651,8 @@ fn nest_in_index(root: &Path, platform: (&str, &str)) {
         "manifests": [other, manifest],
     }))
     .unwrap();
-    std::fs::write(root.join("blobs/sha256").join(sha(&nested).hex()), &nested).unwrap();
-    let top = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
-                       "digest": sha(&nested).to_string(), "size": nested.len(),
-                       "annotations": {"org.opencontainers.image.ref.name": "t"}}],
-    });
-    std::fs::write(root.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    retag(root, &nested, "application/vnd.oci.image.index.v1+json");
+    nested
 }
 
 #[test]
@@ -682,6 +676,54 @@ fn a_multi_platform_layout_opens_the_image_for_the_platform() {
         err.contains("no image for linux/amd64") && err.contains("linux/arm64"),
         "{err}"
     );
+}
+
+/// Points the layout's tag at `document` under the descriptor media type `declared`.
+fn retag(root: &Path, document: &[u8], declared: &str) {
+    std::fs::write(
+        root.join("blobs/sha256").join(sha(document).hex()),
+        document,
+    )
+    .unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": declared, "digest": sha(document).to_string(),
+                       "size": document.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "t"}}],
+    });
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+/// The document's own `mediaType` decides what it is, as for a manifest from a registry
+/// or the cache: a descriptor that calls an index a manifest (the layout used to believe
+/// the descriptor and fail to parse an index as a manifest) still opens the image.
+#[test]
+fn a_layout_reads_a_document_by_its_own_media_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = layout(
+        dir.path(),
+        &[gz_blob(&layer(&[E::File("etc/hostname", b"doc\n")]))],
+    );
+    let nested = nest_in_index(&root, ("linux", "amd64"));
+    retag(&root, &nested, "application/vnd.oci.image.manifest.v1+json");
+    let fs = read_all(&root).unwrap();
+    assert_eq!(text(&fs, "etc/hostname").as_deref(), Some("doc\n"));
+}
+
+/// Without a `mediaType`, a manifest is known by its two required fields, `config` and
+/// `layers`: a document with only `config` is neither (the layout used to take any JSON
+/// for a manifest), and the error says which blob and what it is not.
+#[test]
+fn a_layout_document_of_no_known_shape_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = layout(dir.path(), &[gz_blob(&layer(&[E::File("a", b"")]))]);
+    let document = br#"{"schemaVersion":2,"config":{}}"#;
+    retag(&root, document, "application/json");
+    let err = open(&format!("oci:{}:t", root.display()))
+        .unwrap_err()
+        .to_string()
+        .replace(&root.display().to_string(), "[layout]");
+    insta::assert_snapshot!(err);
 }
 
 /// Hashes what is written through it (the diff_id of a tar streamed into gzip).

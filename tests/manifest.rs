@@ -104,3 +104,23 @@ fn a_missing_file_says_which() {
         "{err}"
     );
 }
+
+/// The manifest's platform and compression are the OCI layer's own types (one of each),
+/// so what the manifest says is what the registry code matches and the layer writer
+/// compresses with, and the lock's strings read back to the same values.
+#[test]
+fn platform_and_compression_are_the_oci_types() {
+    let m = load("full.toml");
+    let compression: rtlock::oci::layer::Compression = m.image.compression;
+    assert_eq!(
+        rtlock::oci::layer::Compression::from_lock(compression.as_str()),
+        Some(compression)
+    );
+    let platform: &rtlock::oci::types::Platform = &m.base.platform;
+    assert!(platform.matches("linux", "amd64", None));
+    for written in ["linux/amd64", "linux/arm64/v8"] {
+        let parsed: rtlock::oci::types::Platform = written.parse().unwrap();
+        assert_eq!(parsed.to_string(), written);
+    }
+    assert!("linux".parse::<rtlock::oci::types::Platform>().is_err());
+}

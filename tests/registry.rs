@@ -821,6 +821,27 @@ async fn a_manifest_whose_digest_does_not_match_is_refused() {
     assert!(!c.fetcher.cache().blob_path(other.hex()).exists());
 }
 
+/// A registry whose `Content-Type` disagrees with the manifest's own `mediaType`: the
+/// document decides, so the fetch by tag and the later offline read of the cached bytes
+/// (which have no header) give the same type (the fetch used to believe the header).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_is_typed_by_its_own_media_type_online_and_from_the_cache() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
+    // The fake answers every manifest with an OCI manifest `Content-Type`.
+    let fake = start_fake(None, b"", manifest).await;
+    let online = client();
+    let r = reference(&format!("{}/team/image:1", fake.addr));
+    let fetched = online.registry.get_manifest(&r).await.unwrap();
+    let offline = client_with_cache(online.cache, true);
+    let cached = offline
+        .registry
+        .get_manifest(&r.with_digest(fetched.digest.clone()))
+        .await
+        .unwrap();
+    assert_eq!(fetched.media_type, media_type::DOCKER_MANIFEST);
+    assert_eq!(cached.media_type, fetched.media_type);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bearer_tokens_are_fetched_with_docker_config_credentials_and_reused() {
     let login = "robot:tok3n-pass";

@@ -12,7 +12,7 @@ use super::layer::LayerBlob;
 use super::open::{OpenedImage, Platform};
 use super::store::Store;
 use crate::oci::Digest;
-use crate::oci::media_type::{ManifestKind, manifest_kind};
+use crate::oci::media_type::{ManifestKind, manifest_kind, sniff_manifest};
 use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
 
 /// The annotation that names an entry of an OCI layout's `index.json` (its tag).
@@ -111,7 +111,13 @@ fn resolve_manifest(
     // a few levels are plenty, and the bound stops a cycle.
     for _ in 0..4 {
         let bytes = read_blob(store, &descriptor)?;
-        let media_type = media_type_of(&descriptor.media_type, &bytes);
+        let media_type = sniff_manifest(Some(&descriptor.media_type), &bytes).map_err(|e| {
+            ImageError::Layout(format!(
+                "{} in {}: {e}\nhelp: copy the image into the layout again",
+                descriptor.digest,
+                store.display()
+            ))
+        })?;
         match manifest_kind(&media_type) {
             Some(ManifestKind::Manifest) => {
                 let manifest = parse_json(&bytes, "the image manifest", store)?;
@@ -148,39 +154,12 @@ pub fn platform_list(index: &ImageIndex) -> String {
         .manifests
         .iter()
         .filter_map(|d| d.platform.as_ref())
-        .map(|p| match &p.variant {
-            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-            None => format!("{}/{}", p.os, p.architecture),
-        })
+        .map(|p| p.to_string())
         .collect();
     if list.is_empty() {
         "no platforms".into()
     } else {
         list.join(", ")
-    }
-}
-
-/// A descriptor's media type, else the document's own `mediaType` field.
-fn media_type_of(declared: &str, bytes: &[u8]) -> String {
-    if manifest_kind(declared).is_some() {
-        return declared.to_string();
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Probe {
-        media_type: Option<String>,
-        manifests: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(bytes) {
-        Ok(Probe {
-            media_type: Some(m),
-            ..
-        }) => m,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => crate::oci::media_type::OCI_INDEX.into(),
-        Ok(_) => crate::oci::media_type::OCI_MANIFEST.into(),
-        Err(_) => declared.to_string(),
     }
 }
 

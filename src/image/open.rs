@@ -22,7 +22,7 @@ use crate::oci::Digest;
 use crate::oci::types::{ImageConfig, ImageManifest};
 
 /// Which image of a multi-platform index to read: the same type `[base] platform` is.
-pub use crate::manifest::Platform;
+pub use crate::oci::types::Platform;
 
 /// How to open an image.
 #[derive(Debug, Clone, Default)]

@@ -11,7 +11,6 @@ mod parse;
 mod runtime;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use crate::apt::relation::Relation;
@@ -19,6 +18,11 @@ use crate::diagnostic::SourceError;
 use crate::r::requirement::RRequirement;
 
 pub use runtime::{FORBIDDEN_RUNTIME_KEYS, RuntimeMetadata};
+
+// The lower layer's types, so that a manifest, the lock and the build speak of the same
+// platform and compression.
+pub use crate::oci::layer::Compression;
+pub use crate::oci::types::Platform;
 
 /// A parsed, validated `runtime.toml`.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,71 +44,8 @@ pub struct BaseSpec {
     pub platform: Platform,
 }
 
-/// An OCI platform, `os/architecture[/variant]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// The architectures rtlock builds for, as OCI and Debian name them.
-    pub const SUPPORTED: [&'static str; 2] = ["linux/amd64", "linux/arm64"];
-
-    /// The entry of a multi-platform index for this platform.
-    pub fn select<'a>(
-        &self,
-        index: &'a crate::oci::types::ImageIndex,
-    ) -> Option<&'a crate::oci::types::Descriptor> {
-        crate::oci::registry::select_platform(
-            index,
-            &self.os,
-            &self.architecture,
-            self.variant.as_deref(),
-        )
-    }
-}
-
-/// Any `os/architecture[/variant]`; whether rtlock builds for it is checked where a
-/// manifest is read ([`Platform::SUPPORTED`]).
-impl std::str::FromStr for Platform {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts: Vec<&str> = s.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
-            return Err(format!(
-                "`{s}` is not a platform: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
-            ));
-        }
-        Ok(Platform {
-            os: parts[0].to_string(),
-            architecture: parts[1].to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
-    }
-}
-
-impl Default for Platform {
-    fn default() -> Self {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(variant) = &self.variant {
-            write!(f, "/{variant}")?;
-        }
-        Ok(())
-    }
-}
+/// The platforms rtlock builds for, as OCI and Debian name them.
+pub const SUPPORTED_PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
 /// `[apt]`
 #[derive(Debug, Clone, PartialEq)]
@@ -156,33 +97,6 @@ pub struct ImageSpec {
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub compression: Compression,
-}
-
-/// Layer compression. It decides the layer digests, so it is recorded in the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    #[default]
-    Gzip,
-    Zstd,
-}
-
-impl Compression {
-    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Compression> {
-        match name {
-            "gzip" => Some(Compression::Gzip),
-            "zstd" => Some(Compression::Zstd),
-            _ => None,
-        }
-    }
 }
 
 /// `[lock]`

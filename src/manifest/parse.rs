@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 use super::runtime::{self, FORBIDDEN_RUNTIME_KEYS, RUNTIME_KEYS, RuntimeMetadata};
 use super::{
     AptSpec, BaseSpec, Compression, ImageSpec, LockSpec, Manifest, PipSpec, Platform, RSpec,
+    SUPPORTED_PLATFORMS,
 };
 use crate::apt::relation::parse_relation;
 use crate::diagnostic::{SourceError, did_you_mean};
@@ -276,7 +277,7 @@ impl Cx<'_> {
                 let s = self.string(p, "base.platform")?;
                 parse_platform(s).ok_or_else(|| {
                     self.error(p.span(), format!("unsupported platform `{s}`"))
-                        .with_help(format!("use one of: {}", Platform::SUPPORTED.join(", ")))
+                        .with_help(format!("use one of: {}", SUPPORTED_PLATFORMS.join(", ")))
                 })?
             }
         };
@@ -623,7 +624,7 @@ fn parse_platform(s: &str) -> Option<Platform> {
         "linux/arm64/v8" => "linux/arm64",
         other => other,
     };
-    if !Platform::SUPPORTED.contains(&normalized) {
+    if !SUPPORTED_PLATFORMS.contains(&normalized) {
         return None;
     }
     normalized.parse().ok()

@@ -66,6 +66,27 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// `os/architecture[/variant]`, with none of the fields only Windows images use.
+    pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Platform {
+        Platform {
+            architecture: architecture.to_string(),
+            os: os.to_string(),
+            variant: variant.map(str::to_string),
+            os_version: None,
+            os_features: None,
+        }
+    }
+
+    /// The entry of a multi-platform index for this platform.
+    pub fn select<'a>(&self, index: &'a ImageIndex) -> Option<&'a Descriptor> {
+        super::registry::select_platform(
+            index,
+            &self.os,
+            &self.architecture,
+            self.variant.as_deref(),
+        )
+    }
+
     /// Does this index entry serve `os/architecture[/variant]`? A missing variant on
     /// either side matches (arm64 images rarely say v8).
     pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
@@ -75,6 +96,39 @@ impl Platform {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             }
+    }
+}
+
+/// Any `os/architecture[/variant]`, as `--platform` and `[base] platform` write it;
+/// which of them rtlock builds for is the manifest's rule, checked where it is read.
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!(
+                "`{s}` is not a platform: expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            ));
+        }
+        Ok(Platform::new(parts[0], parts[1], parts.get(2).copied()))
+    }
+}
+
+/// linux/amd64, the platform a manifest without `[base] platform` builds for.
+impl Default for Platform {
+    fn default() -> Self {
+        Platform::new("linux", "amd64", None)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
     }
 }
 

@@ -49,13 +49,15 @@ pub enum BaseError {
     #[error("the base image {reference} has no manifest for {platform}; it offers: {offered}")]
     NoPlatform {
         reference: String,
-        platform: Platform,
+        // Boxed: an OCI platform's optional Windows fields would make every
+        // `Result<_, BaseError>` large.
+        platform: Box<Platform>,
         offered: String,
     },
     #[error("the base image {reference} is for {found}, but [base] platform is {platform}")]
     WrongPlatform {
         reference: String,
-        platform: Platform,
+        platform: Box<Platform>,
         found: String,
     },
     #[error("the base image {reference} has a {what} rtlock cannot read: {reason}")]
@@ -74,7 +76,8 @@ pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBas
         .get_manifest(&reference)
         .await
         .map_err(|source| registry_error(spec, source))?;
-    let manifest_digest = match media_type_of(&top.media_type, &top.bytes) {
+    // `get_manifest` has already sniffed the type (header, document, shape).
+    let manifest_digest = match media_type::manifest_kind(&top.media_type) {
         Some(ManifestKind::Index) => {
             let index: ImageIndex = serde_json::from_slice(&top.bytes)
                 .map_err(|e| malformed(spec, "index", e.to_string()))?;
@@ -88,7 +91,7 @@ pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBas
                     .collect();
                 BaseError::NoPlatform {
                     reference: spec.image.clone(),
-                    platform: platform.clone(),
+                    platform: Box::new(platform.clone()),
                     offered: if offered.is_empty() {
                         "nothing".into()
                     } else {
@@ -162,7 +165,7 @@ async fn finish(
     if config.os != platform.os || config.architecture != platform.architecture {
         return Err(BaseError::WrongPlatform {
             reference: spec.image.clone(),
-            platform: platform.clone(),
+            platform: Box::new(platform.clone()),
             found: format!("{}/{}", config.os, config.architecture),
         });
     }
@@ -201,29 +204,6 @@ fn malformed(spec: &BaseSpec, what: &'static str, reason: String) -> BaseError {
         reference: spec.image.clone(),
         what,
         reason,
-    }
-}
-
-/// The kind of a fetched document: from its media type, or, when a registry answers with
-/// a generic type, from the document's own `mediaType` or shape.
-fn media_type_of(header: &str, bytes: &[u8]) -> Option<ManifestKind> {
-    if let Some(kind) = media_type::manifest_kind(header) {
-        return Some(kind);
-    }
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    if let Some(kind) = value
-        .get("mediaType")
-        .and_then(|m| m.as_str())
-        .and_then(media_type::manifest_kind)
-    {
-        return Some(kind);
-    }
-    if value.get("manifests").is_some() {
-        Some(ManifestKind::Index)
-    } else if value.get("config").is_some() && value.get("layers").is_some() {
-        Some(ManifestKind::Manifest)
-    } else {
-        None
     }
 }
 

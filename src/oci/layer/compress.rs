@@ -16,9 +16,11 @@ pub const GZIP_OS_UNKNOWN: u8 = 255;
 /// zstd level: the library's default.
 pub const ZSTD_LEVEL: i32 = 3;
 
-/// How a layer is compressed; part of the lock (`[image] compression`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How a layer is compressed. It decides the layer digests, so a manifest's
+/// `[image] compression` is recorded in the lock; gzip unless it says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
+    #[default]
     Gzip,
     Zstd,
     /// A plain tar, for destinations that do not need compression.
@@ -26,12 +28,24 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// What a manifest's `[image] compression` may name (a plain tar is only asked for
+    /// at build time, never recorded).
+    pub const NAMES: [&'static str; 2] = ["gzip", "zstd"];
+
+    /// One of [`Self::NAMES`].
+    pub fn from_name(name: &str) -> Option<Compression> {
+        match name {
+            "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+
     /// From the lock's `[image] compression` (absent or empty: gzip, the lock's default).
     pub fn from_lock(value: &str) -> Option<Compression> {
         match value {
-            "gzip" | "" => Some(Compression::Gzip),
-            "zstd" => Some(Compression::Zstd),
-            _ => None,
+            "" => Some(Compression::default()),
+            name => Compression::from_name(name),
         }
     }
 

@@ -155,13 +155,7 @@ mod tests {
 
     fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
         let mut d = Descriptor::new(crate::oci::media_type::OCI_MANIFEST, Digest::of(&[n]), 1);
-        d.platform = Some(Platform {
-            architecture: arch.into(),
-            os: os.into(),
-            variant: variant.map(str::to_string),
-            os_version: None,
-            os_features: None,
-        });
+        d.platform = Some(Platform::new(os, arch, variant));
         d
     }
 

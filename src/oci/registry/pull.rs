@@ -337,90 +337,20 @@ async fn read_limited(
     Ok(bytes)
 }
 
-/// The media type of a manifest: the `Content-Type` the registry sent when it is a
-/// manifest type, else the document's own `mediaType`, else what its shape says (OCI
-/// allows leaving `mediaType` out; an index has `manifests`, a manifest `config`).
+/// The media type of a fetched manifest ([`media_type::sniff_manifest`]), or why it is
+/// not one.
 fn manifest_media_type(
     content_type: Option<&str>,
     bytes: &[u8],
     what: &str,
 ) -> Result<String, RegistryError> {
-    if let Some(content_type) = content_type
-        && media_type::manifest_kind(content_type).is_some()
-    {
-        return Ok(content_type.to_string());
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Shape {
-        #[serde(default)]
-        schema_version: Option<u32>,
-        #[serde(default)]
-        media_type: Option<String>,
-        #[serde(default)]
-        manifests: Option<serde_json::Value>,
-        #[serde(default)]
-        config: Option<serde_json::Value>,
-    }
-    let bad = |problem: &str| RegistryError::BadManifest {
+    media_type::sniff_manifest(content_type, bytes).map_err(|e| RegistryError::BadManifest {
         what: what.to_string(),
-        problem: problem.to_string(),
-    };
-    let shape: Shape = serde_json::from_slice(bytes)
-        .map_err(|_| bad("the registry sent something that is not JSON"))?;
-    if shape.schema_version == Some(1) {
-        return Err(bad(
-            "it is a Docker schema 1 manifest, which rtlock does not read; push the image \
-             again with a current Docker or skopeo",
-        ));
-    }
-    if let Some(declared) = shape.media_type {
-        return Ok(declared);
-    }
-    match (shape.manifests, shape.config) {
-        (Some(_), _) => Ok(media_type::OCI_INDEX.to_string()),
-        (None, Some(_)) => Ok(media_type::OCI_MANIFEST.to_string()),
-        (None, None) => Err(bad("it is neither an image manifest nor an index")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types() {
-        let m = |ct: Option<&str>, body: &str| manifest_media_type(ct, body.as_bytes(), "m");
-        assert_eq!(
-            m(Some(media_type::DOCKER_MANIFEST), "{}").unwrap(),
-            media_type::DOCKER_MANIFEST
-        );
-        assert_eq!(
-            m(
-                Some("application/json"),
-                r#"{"schemaVersion":2,"manifests":[]}"#
-            )
-            .unwrap(),
-            media_type::OCI_INDEX
-        );
-        assert_eq!(
-            m(None, r#"{"schemaVersion":2,"config":{}}"#).unwrap(),
-            media_type::OCI_MANIFEST
-        );
-        assert_eq!(
-            m(
-                None,
-                r#"{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json"}"#
-            )
-            .unwrap(),
-            media_type::DOCKER_MANIFEST_LIST
-        );
-        assert!(
-            m(None, r#"{"schemaVersion":1}"#)
-                .unwrap_err()
-                .to_string()
-                .contains("schema 1")
-        );
-        assert!(m(None, "<html>").is_err());
-    }
+        problem: match e {
+            media_type::SniffError::NotJson => {
+                "the registry sent something that is not JSON".to_string()
+            }
+            other => other.to_string(),
+        },
+    })
 }
