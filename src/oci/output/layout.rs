@@ -3,8 +3,9 @@
 //! Blobs go in first, each copied through a temporary name and a rename; `index.json`
 //! is replaced last and atomically. Every layer blob is hashed as it is copied (never
 //! hard-linked: a link would publish whatever the cache holds, and share later damage),
-//! and a blob already in the layout is hashed before it is kept. A reader of the layout sees the old image or the new one, and an
-//! interrupted build leaves at most unreferenced blobs.
+//! and a blob already in the layout is hashed before it is kept. A reader of the layout
+//! sees the old image or the new one, and an interrupted build leaves at most
+//! unreferenced blobs.
 
 use std::path::{Path, PathBuf};
 
