@@ -6,6 +6,7 @@
 
 pub mod apt;
 pub mod atomic_file;
+pub mod base;
 pub mod build;
 pub mod cli;
 pub mod commands;
@@ -16,12 +17,13 @@ pub mod docker;
 pub mod export;
 pub mod fetch;
 pub mod image;
-pub mod inventory;
+pub mod inspect;
+pub mod lock;
 pub mod lockfile;
 pub mod manifest;
 pub mod oci;
 pub mod pip;
 pub mod progress;
 pub mod r;
-pub mod resolve;
+pub mod task;
 pub mod why;

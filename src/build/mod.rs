@@ -7,17 +7,16 @@
 //! on every machine, in every directory, under any TZ or umask, at any time.
 //! [`check`] proves it for one lock by building twice.
 
-pub mod apt;
 pub mod check;
 pub mod config;
-pub mod fetch;
 pub mod layers;
-pub mod pip;
 
 use std::path::PathBuf;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::apt::layer::{AptLayerError, AptOptions};
+use crate::base::step::Step;
 use crate::docker::DockerError;
 use crate::fetch::Fetcher;
 use crate::lockfile::Lockfile;
@@ -29,6 +28,8 @@ use crate::oci::output::{self, Destination, Image, ImageLayer, OutputError};
 use crate::oci::reference::Reference;
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{Descriptor, ImageConfig, ImageManifest};
+use crate::pip::layer::PipLayerError;
+use crate::task::TaskFailed;
 
 use config::AddedLayer;
 use layers::PlannedLayer;
@@ -129,50 +130,10 @@ pub enum BuildError {
         ecosystem: &'static str,
         count: usize,
     },
-    #[error(
-        "cannot download the .deb of {package} from the lock's url or any mirror:\n  {}\n\
-         help: pass `--mirror URL` (an apt mirror or snapshot archive that still has {filename}), \
-         or run `rtlock fetch` where the URL works and build from that cache",
-        failures.join("\n  ")
-    )]
-    AptFetch {
-        package: String,
-        filename: String,
-        failures: Vec<String>,
-    },
-    #[error(
-        "cannot download the wheel of {package} from the lock's url or any mirror:\n  {}\n\
-         help: pass `--mirror URL` (a find-links directory or index files directory that has \
-         {filename}), or run `rtlock fetch` where the URL works and build from that cache",
-        failures.join("\n  ")
-    )]
-    PipFetch {
-        package: String,
-        filename: String,
-        failures: Vec<String>,
-    },
     #[error(transparent)]
-    Pip(#[from] crate::pip::install::InstallError),
+    Apt(#[from] AptLayerError),
     #[error(transparent)]
-    Apt(#[from] crate::apt::install::InstallError),
-    #[error(transparent)]
-    Configure(Box<crate::apt::configure::ConfigureError>),
-    #[error(
-        "the lock's apt packages are configured in a Docker Engine (maintainer scripts, \
-         triggers), and none answers: {reason}\n\
-         packages with maintainer scripts: {}\n\
-         help: start the Docker Engine, or set DOCKER_HOST to one that runs (tried {host}); \
-         or pass --no-daemon to build without running them (another image: the packages \
-         with scripts stay unpacked, not configured)",
-        if packages.is_empty() { "none (dpkg --configure -a still runs their triggers)".to_string() } else { packages.join(", ") }
-    )]
-    NoEngine {
-        /// The engine tried: DOCKER_HOST, else the default socket.
-        host: String,
-        /// Why it did not answer.
-        reason: String,
-        packages: Vec<String>,
-    },
+    Pip(#[from] PipLayerError),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
@@ -205,8 +166,8 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("an internal task failed: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
 }
 
 /// Builds the image of `lock`.
@@ -222,7 +183,7 @@ pub async fn build_with_options(
     ctx: &BuildContext,
     options: &BuildOptions,
 ) -> Result<(Built, BuildNotes), BuildError> {
-    build_inner(lock, ctx, layers::plan(lock)?, Some(options)).await
+    build_inner(lock, ctx, Vec::new(), Some(options)).await
 }
 
 /// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the
@@ -245,6 +206,12 @@ async fn build_inner(
     planned: Vec<PlannedLayer>,
     options: Option<&BuildOptions>,
 ) -> Result<(Built, BuildNotes), BuildError> {
+    if !lock.r.is_empty() {
+        return Err(BuildError::NotYet {
+            ecosystem: "R",
+            count: lock.r.len(),
+        });
+    }
     let compression = Compression::from_lock(&lock.image.compression)
         .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let compression = if options.is_some_and(|o| o.uncompressed) {
@@ -308,45 +275,51 @@ async fn build_inner(
     let apt = options.filter(|_| !lock.apt.is_empty());
     let debs = async {
         match apt {
-            Some(options) => apt::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
-                .await
-                .map(Some),
+            Some(options) => {
+                crate::apt::layer::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
+                    .await
+                    .map(Some)
+            }
             None => Ok(None),
         }
     };
     let wheels: futures_util::future::OptionFuture<_> = pip
-        .map(|options| pip::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
+        .map(|options| crate::pip::layer::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
         .into();
     let (base_layers, debs, wheels) = tokio::join!(downloads, debs, wheels);
     let base_layers = base_layers.map_err(registry_error)?;
     let wheels = wheels.transpose()?;
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
-    let step = options.map(|options| apt::Step {
+    let image_with = |added: Vec<(String, Layer)>| {
+        assemble_image(lock, &base_config, base_layers.clone(), added)
+    };
+    let step = Step {
         lock,
-        ctx,
-        options,
         base_layers: &base_layers,
         base_config: &base_config,
+        layer_cache: &ctx.layer_cache,
         compression,
-    });
-    if let (Some(step), Some(debs)) = (&step, debs?) {
-        let layers = apt::layers(step, debs).await?;
+        cache_root: ctx.fetcher.cache().root(),
+        image_with: &image_with,
+    };
+    if let (Some(options), Some(debs)) = (options, debs?) {
+        let apt_options = AptOptions {
+            no_daemon: options.no_daemon,
+            engine_output: options.engine_output,
+        };
+        let layers = crate::apt::layer::layers(&step, &apt_options, debs).await?;
         added.extend(layers.layers);
         notes.apt_layer = true;
         notes.apt_pending_configure = layers.pending_configure;
         notes.leftovers.extend(layers.leftover);
     }
-    if let (Some(step), Some(wheels)) = (&step, wheels) {
+    if let Some(wheels) = wheels {
         let apt_layers: Vec<Layer> = added.iter().map(|(_, layer)| layer.clone()).collect();
-        added.push(pip::layer(step, &apt_layers, wheels).await?);
+        added.push(crate::pip::layer::layer(&step, &apt_layers, wheels).await?);
         notes.pip_layer = true;
     }
-    added.extend(
-        written
-            .await
-            .map_err(|e| BuildError::Task(e.to_string()))??,
-    );
+    added.extend(written.await.map_err(|e| TaskFailed(e.to_string()))??);
 
     let image = assemble_image(lock, &base_config, base_layers, added);
     let built = Built {
@@ -528,7 +501,7 @@ fn write_layers(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .map_err(|_| BuildError::Task("a layer writer panicked".into()))?
+                    .map_err(|_| TaskFailed("a layer writer panicked".into()))?
             })
             .collect()
     })
@@ -636,9 +609,7 @@ async fn write_output(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BuildError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BuildError::Task(e.to_string()))
+    Ok(crate::task::blocking(f).await?)
 }
 
 /// Where `build --check` puts its two fresh layer caches.

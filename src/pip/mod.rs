@@ -71,8 +71,34 @@ pub trait PackageSource: Sync {
     ) -> impl Future<Output = Result<Arc<CoreMetadata>, Self::Error>> + Send;
 }
 
+/// PEP 503: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether two project names name the same project (PEP 503).
+pub fn same_name(a: &str, b: &str) -> bool {
+    normalize_name(a) == normalize_name(b)
+}
+
 pub mod index;
 pub mod install;
+pub mod inventory;
+pub mod layer;
+pub mod lock;
 pub mod resolve;
 pub mod tags;
 pub mod target;

@@ -14,6 +14,8 @@
 //! treat newlines as whitespace.
 
 /// The paragraphs of `text`, in order.
+pub mod owned;
+
 pub fn paragraphs(text: &str) -> Paragraphs<'_> {
     Paragraphs { text, pos: 0 }
 }

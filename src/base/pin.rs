@@ -2,25 +2,13 @@
 //! the digests the lock records, plus the base's `created` time (one of the sources of
 //! `source-date-epoch`).
 
-use std::path::Path;
-
-use super::base_python::BasePython;
-use crate::image::{self, ImageError, ImageSource, OpenOptions, RootFs};
 use crate::lockfile::BaseLock;
 use crate::manifest::{BaseSpec, Platform};
 use crate::oci::Digest;
 use crate::oci::media_type::{self, ManifestKind};
-use crate::oci::reference::{Reference, ReferenceError};
+use crate::oci::reference::Reference;
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
-
-/// What the resolvers read of the base image: apt's files (dpkg status, sources,
-/// keyrings, preferences) and its Python.
-#[derive(Debug)]
-pub struct BaseFiles {
-    pub rootfs: RootFs,
-    pub python: BasePython,
-}
 
 /// What `[base]` resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,65 +193,4 @@ fn malformed(spec: &BaseSpec, what: &'static str, reason: String) -> BaseError {
         what,
         reason,
     }
-}
-
-/// The base image's files that resolvers read (see [`super::base_files`]): from the
-/// cache when an earlier `lock` kept them, else from its layers (downloaded into the
-/// fetch cache, where `build` finds them).
-pub async fn read_rootfs(
-    base: &ResolvedBase,
-    registry: &Registry,
-    cache_root: &Path,
-) -> Result<BaseFiles, ImageError> {
-    let cache_root = cache_root.to_path_buf();
-    let manifest = base.manifest.clone();
-    let cached = {
-        let (root, manifest) = (cache_root.clone(), manifest.clone());
-        tokio::task::spawn_blocking(move || {
-            Some(BaseFiles {
-                python: super::base_python::read_cached(&root, &manifest)?,
-                rootfs: super::base_files::read_cached(&root, &manifest)?,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
-    };
-    if let Some(files) = cached {
-        return Ok(files);
-    }
-    let reference: Reference = base
-        .reference
-        .parse()
-        .map_err(|e: ReferenceError| ImageError::Remote(e.to_string()))?;
-    let pinned = reference.with_digest(base.manifest.clone()).to_string();
-    let image = image::open(
-        &ImageSource::Registry { reference: pinned },
-        &OpenOptions {
-            platform: base.platform.clone(),
-            registry: Some(registry.clone()),
-        },
-    )
-    .await?;
-    let started = std::time::Instant::now();
-    tokio::task::spawn_blocking(move || {
-        // One pass over the layers for every resolver, and for `build`'s apt installer:
-        // it finds its view of the base stored, and reads no layer either. Its files
-        // come first so that they are kept whole.
-        let keep = |path: &str, size: u64| {
-            crate::apt::install::base_keep(path, size)
-                .or_else(|| super::base_files::keep(path, size))
-                .or_else(|| super::base_python::wanted(path, size))
-        };
-        let rootfs = RootFs::read(&image.layers, &keep)?;
-        tracing::debug!("base: layers read in {:?}", started.elapsed());
-        let python = BasePython::from_rootfs(&rootfs, &image.config)?;
-        super::base_files::store(&cache_root, &manifest, &rootfs);
-        super::base_python::store(&cache_root, &manifest, &python);
-        super::base_files::store_apt_view(&cache_root, &manifest, &rootfs);
-        drop(image.keep_alive);
-        Ok(BaseFiles { rootfs, python })
-    })
-    .await
-    .map_err(|e| ImageError::Remote(format!("reading the base image failed: {e}")))?
 }
