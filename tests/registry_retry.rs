@@ -437,6 +437,9 @@ async fn a_token_refresh_does_not_spend_an_attempt() {
     let fetched = c.registry.get_manifest(&fake.reference()).await.unwrap();
     assert_eq!(fetched.bytes, MANIFEST);
     assert_eq!(fake.count(Kind::Manifest), 1 + ATTEMPTS as usize);
+    // Once renewed, authentication is renewed for every attempt that follows (as the
+    // hand-written loop did): a token for each of the 4 attempts.
+    assert_eq!(fake.count(Kind::Token), ATTEMPTS as usize);
 }
 
 #[tokio::test(flavor = "multi_thread")]
