@@ -252,6 +252,8 @@ fn sources_and_destinations_refuse_the_same_way() {
         "oci:x:a//b",
         "oci-archive::v1",
         "docker-archive::registry.example/repo:tag",
+        "docker-archive:img.tar:Bad Ref",
+        "docker-archive:img.tar:team-runtime@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "docker://",
         "docker://repo:tag",
         "docker://host:5000/Repo:tag",
