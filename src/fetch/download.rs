@@ -20,7 +20,7 @@ use url::Url;
 
 use super::cache::{Cache, IO_BUFFER};
 use super::error::{error_chain, redact};
-use super::retry::{self, ErrorClass, RetryPolicy};
+use super::retry::{self, ErrorClass, Failure, RetryPolicy};
 use super::{ByteRange, FetchError, RangeBytes};
 use crate::progress::Progress;
 
@@ -49,41 +49,26 @@ pub(crate) struct Context<'a> {
 }
 
 /// Why one attempt failed, and whether another attempt may succeed.
-enum AttemptError {
-    Transient {
-        error: FetchError,
-        retry_after: Option<std::time::Duration>,
-    },
-    Fatal(FetchError),
-}
+type AttemptError = Failure<FetchError>;
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy runs out of attempts.
-async fn with_retries<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, FetchError>
+async fn with_retries<T, Fut>(
+    policy: &RetryPolicy,
+    attempt: impl FnMut(u32) -> Fut,
+) -> Result<T, FetchError>
 where
-    F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
 {
-    let mut number = 1;
-    loop {
-        match attempt(number).await {
-            Ok(value) => return Ok(value),
-            Err(AttemptError::Fatal(error)) => return Err(error),
-            Err(AttemptError::Transient { error, retry_after }) => {
-                let Some(delay) = policy.delay_after(number, retry_after) else {
-                    return Err(error);
-                };
-                tracing::warn!(
-                    "{}; retrying in {:.1} s (attempt {} of {})",
-                    error_chain(&error),
-                    delay.as_secs_f64(),
-                    number + 1,
-                    policy.attempts
-                );
-                tokio::time::sleep(delay).await;
-                number += 1;
-            }
-        }
-    }
+    retry::with_retries(policy, attempt, |error, delay, next| {
+        tracing::warn!(
+            "{}; retrying in {:.1} s (attempt {next} of {})",
+            error_chain(error),
+            delay.as_secs_f64(),
+            policy.attempts
+        );
+    })
+    .await
+    .result
 }
 
 /// Sorts a transport error of attempt number `attempt` into retry or give up.
@@ -91,7 +76,7 @@ fn network_error(shown: &str, attempt: u32, source: reqwest::Error) -> AttemptEr
     let source = source.without_url();
     let url = shown.to_string();
     match retry::classify(&source) {
-        ErrorClass::Transient => AttemptError::Transient {
+        ErrorClass::Transient => Failure::Transient {
             error: FetchError::Network {
                 url,
                 attempts: attempt,
@@ -99,8 +84,8 @@ fn network_error(shown: &str, attempt: u32, source: reqwest::Error) -> AttemptEr
             },
             retry_after: None,
         },
-        ErrorClass::Certificate => AttemptError::Fatal(FetchError::Certificate { url, source }),
-        ErrorClass::Permanent => AttemptError::Fatal(FetchError::Network {
+        ErrorClass::Certificate => Failure::Permanent(FetchError::Certificate { url, source }),
+        ErrorClass::Permanent => Failure::Permanent(FetchError::Network {
             url,
             attempts: attempt,
             source,
@@ -135,12 +120,12 @@ async fn send(
         attempts: attempt,
     };
     Err(if retry::is_transient_status(status) {
-        AttemptError::Transient {
+        Failure::Transient {
             error,
             retry_after: retry::retry_after(response.headers()),
         }
     } else {
-        AttemptError::Fatal(error)
+        Failure::Permanent(error)
     })
 }
 
@@ -190,7 +175,7 @@ async fn attempt_get(
     if let (Some(expected), Some(announced)) = (expected_size, content_length)
         && expected != announced
     {
-        return Err(AttemptError::Fatal(FetchError::SizeMismatch {
+        return Err(Failure::Permanent(FetchError::SizeMismatch {
             url: shown,
             expected,
             actual: announced,
@@ -198,8 +183,8 @@ async fn attempt_get(
         }));
     }
 
-    let temp = cx.cache.temp_file().map_err(AttemptError::Fatal)?;
-    let write_error = |e| AttemptError::Fatal(FetchError::cache(temp.path(), e));
+    let temp = cx.cache.temp_file().map_err(Failure::Permanent)?;
+    let write_error = |e| Failure::Permanent(FetchError::cache(temp.path(), e));
     let file = temp.as_file().try_clone().map_err(write_error)?;
     let mut writer = BufWriter::with_capacity(IO_BUFFER, tokio::fs::File::from_std(file));
     let bar = cx
@@ -214,7 +199,7 @@ async fn attempt_get(
         if let Some(expected) = expected_size
             && size > expected
         {
-            return Err(AttemptError::Fatal(FetchError::SizeMismatch {
+            return Err(Failure::Permanent(FetchError::SizeMismatch {
                 url: shown,
                 expected,
                 actual: size,

@@ -37,7 +37,10 @@ use url::Url;
 pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex, verify_blob};
 pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
-pub use retry::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};
+pub use retry::{
+    ErrorClass, Failure, Retried, RetryPolicy, classify, is_transient_status, retry_after,
+    with_retries,
+};
 pub use stamp::Stamps;
 
 use crate::progress::Progress;

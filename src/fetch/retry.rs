@@ -4,6 +4,9 @@
 //! load balancer, a rate limit); a lock or build of a few hundred files must ride that
 //! out. Failures that another attempt cannot fix (404, a bad certificate, a hash
 //! mismatch) fail at once, so the user hears about them without waiting.
+//!
+//! [`with_retries`] is the one loop that does the trying: downloads, the registry's
+//! requests, its `/v2/` probe and its token service all go through it.
 
 use std::error::Error as _;
 use std::hash::{BuildHasher, RandomState};
@@ -62,6 +65,82 @@ impl RetryPolicy {
         let backoff = self.base_delay.saturating_mul(1 << exp);
         let jitter = backoff.mul_f64(jitter_fraction() * 0.25);
         Some((backoff + jitter).min(self.max_delay))
+    }
+}
+
+/// How one attempt failed, and whether another may succeed.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// Worth another attempt, after `retry_after` when the server asked for a wait.
+    Transient {
+        error: E,
+        retry_after: Option<Duration>,
+    },
+    /// Another attempt would fail the same way.
+    Permanent(E),
+}
+
+impl<E> Failure<E> {
+    /// A transient failure without a `Retry-After`.
+    pub fn transient(error: E) -> Self {
+        Failure::Transient {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// What [`with_retries`] ended with.
+#[derive(Debug)]
+pub struct Retried<T, E> {
+    /// The last attempt's value, or its error.
+    pub result: Result<T, E>,
+    /// How many attempts were made, the last one included.
+    pub attempts: u32,
+}
+
+/// Runs `attempt` (given its number, from 1) until it succeeds, fails for good, or
+/// `policy` has no attempt left; between attempts it waits
+/// [`RetryPolicy::delay_after`], which honours (and caps) a `Retry-After`.
+///
+/// Before each wait, `before_retry` hears the error, the wait and the number of the
+/// attempt to come, to say so in the log. A transient failure of the last attempt is
+/// returned like a permanent one: the caller decides what giving up means (an error,
+/// or the last response for the caller to judge).
+pub async fn with_retries<T, E, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: impl FnMut(u32) -> Fut,
+    mut before_retry: impl FnMut(&E, Duration, u32),
+) -> Retried<T, E>
+where
+    Fut: Future<Output = Result<T, Failure<E>>>,
+{
+    let mut number = 1;
+    loop {
+        let (error, retry_after) = match attempt(number).await {
+            Ok(value) => {
+                return Retried {
+                    result: Ok(value),
+                    attempts: number,
+                };
+            }
+            Err(Failure::Transient { error, retry_after }) => (error, retry_after),
+            Err(Failure::Permanent(error)) => {
+                return Retried {
+                    result: Err(error),
+                    attempts: number,
+                };
+            }
+        };
+        let Some(delay) = policy.delay_after(number, retry_after) else {
+            return Retried {
+                result: Err(error),
+                attempts: number,
+            };
+        };
+        before_retry(&error, delay, number + 1);
+        tokio::time::sleep(delay).await;
+        number += 1;
     }
 }
 
@@ -186,6 +265,122 @@ mod tests {
             policy.delay_after(1, Some(Duration::from_secs(3600))),
             Some(Duration::from_secs(5))
         );
+    }
+
+    /// A quick policy: 4 attempts, 1 ms backoff, waits capped at `max_ms`.
+    fn quick(max_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(max_ms),
+        }
+    }
+
+    /// Runs `with_retries` with attempts answered by `outcome(number)`; returns the
+    /// result and the (attempt to come, wait) of each retry.
+    async fn run(
+        policy: &RetryPolicy,
+        outcome: impl Fn(u32) -> Result<&'static str, Failure<u32>>,
+    ) -> (Retried<&'static str, u32>, Vec<(u32, Duration)>) {
+        let mut calls = Vec::new();
+        let mut retries = Vec::new();
+        let retried = with_retries(
+            policy,
+            |number| {
+                calls.push(number);
+                std::future::ready(outcome(number))
+            },
+            |_, delay, next| retries.push((next, delay)),
+        )
+        .await;
+        let expected: Vec<u32> = (1..=retried.attempts).collect();
+        assert_eq!(
+            calls, expected,
+            "attempts are numbered from 1, one call each"
+        );
+        (retried, retries)
+    }
+
+    #[tokio::test]
+    async fn attempts_are_counted_until_one_succeeds() {
+        let (retried, retries) = run(&quick(1000), |n| {
+            if n < 3 {
+                Err(Failure::transient(n))
+            } else {
+                Ok("done")
+            }
+        })
+        .await;
+        assert_eq!(retried.result, Ok("done"));
+        assert_eq!(retried.attempts, 3);
+        let next: Vec<u32> = retries.iter().map(|(next, _)| *next).collect();
+        assert_eq!(next, [2, 3]);
+    }
+
+    #[tokio::test]
+    async fn the_last_transient_failure_is_returned_when_attempts_run_out() {
+        let (retried, retries) = run(&quick(1000), |n| Err(Failure::transient(n))).await;
+        assert_eq!(retried.result, Err(4));
+        assert_eq!(retried.attempts, 4);
+        assert_eq!(retries.len(), 3);
+
+        let (retried, retries) = run(&RetryPolicy::none(), |n| Err(Failure::transient(n))).await;
+        assert_eq!((retried.result, retried.attempts), (Err(1), 1));
+        assert!(retries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_not_retried() {
+        let (retried, retries) = run(&quick(1000), |n| match n {
+            1 => Err(Failure::transient(n)),
+            _ => Err(Failure::Permanent(n)),
+        })
+        .await;
+        assert_eq!((retried.result, retried.attempts), (Err(2), 2));
+        assert_eq!(retries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_waited_for_up_to_the_cap() {
+        let asked = |wait: Duration| {
+            move |n| match n {
+                1 => Err(Failure::Transient {
+                    error: n,
+                    retry_after: Some(wait),
+                }),
+                _ => Ok("done"),
+            }
+        };
+        let started = std::time::Instant::now();
+        let (retried, retries) = run(&quick(1000), asked(Duration::from_millis(60))).await;
+        assert!(started.elapsed() >= Duration::from_millis(60));
+        assert_eq!((retried.result, retried.attempts), (Ok("done"), 2));
+        assert_eq!(retries, [(2, Duration::from_millis(60))]);
+
+        // An hour asked, 30 ms allowed.
+        let started = std::time::Instant::now();
+        let (retried, retries) = run(&quick(30), asked(Duration::from_secs(3600))).await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(30) && waited < Duration::from_secs(60));
+        assert_eq!(retried.attempts, 2);
+        assert_eq!(retries, [(2, Duration::from_millis(30))]);
+    }
+
+    #[tokio::test]
+    async fn without_retry_after_the_backoff_is_waited() {
+        let policy = RetryPolicy {
+            attempts: 3,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(1),
+        };
+        let started = std::time::Instant::now();
+        let (retried, retries) = run(&policy, |n| Err(Failure::transient(n))).await;
+        assert_eq!(retried.attempts, 3);
+        // 20 ms, then 40 ms, each with up to 25 % jitter.
+        let waits: Vec<Duration> = retries.iter().map(|(_, wait)| *wait).collect();
+        assert!(waits[0] >= Duration::from_millis(20) && waits[0] <= Duration::from_millis(25));
+        assert!(waits[1] >= Duration::from_millis(40) && waits[1] <= Duration::from_millis(50));
+        assert!(started.elapsed() >= Duration::from_millis(60));
     }
 
     #[test]

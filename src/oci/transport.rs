@@ -6,6 +6,8 @@
 //!   at the first `:` (containers-image cuts there too), so `oci:/a:b/c` is the layout
 //!   `/a` with the tag `b/c`, whether read or written. A path holding a `:` cannot be
 //!   named; a relative one can be written `./…` only when it has none either.
+//! - The REF of `docker-archive:` is a Docker name, `name[:tag]` ([`check_docker_name`]):
+//!   what an archive's `RepoTags` can hold, so a source never names what no archive has.
 //! - A TAG is an OCI image-layout ref name (`org.opencontainers.image.ref.name`):
 //!   components of letters and digits joined by `-._:@+` or `--`, separated by `/`.
 //! - `docker://REF`, and a REF without a transport only when its first component names
@@ -147,6 +149,9 @@ pub fn parse(input: &str) -> Result<Named<'_>, TransportError> {
         }
         Transport::DockerArchive => {
             let (path, reference) = split_path(rest, "the archive path")?;
+            if let Some(reference) = reference {
+                check_docker_name(reference).map_err(TransportError::Reference)?;
+            }
             Named::DockerArchive { path, reference }
         }
         Transport::Docker => {
@@ -229,6 +234,18 @@ fn split_path_and_tag<'a>(
         check_oci_tag(tag)?;
     }
     Ok((path, tag))
+}
+
+/// A name the Docker Engine can tag an image with, as a docker archive's `RepoTags`
+/// hold them: `name[:tag]` (a short name is the Engine's own), never a digest. The REF
+/// of `docker-archive:`, read or written, and of a `docker-daemon:` destination.
+pub fn check_docker_name(reference: &str) -> Result<(), String> {
+    if reference.contains('@') {
+        return Err("the Docker Engine tags images by name:tag, not by digest".into());
+    }
+    Reference::parse_docker_name(reference)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// The OCI image layout's grammar of ref names, which skopeo enforces when it reads

@@ -108,15 +108,11 @@ impl FromStr for Destination {
                 path: PathBuf::from(path),
                 tag: owned(tag),
             }),
-            Named::DockerArchive { path, reference } => {
-                if let Some(r) = reference {
-                    docker_tag(r).map_err(error)?;
-                }
-                Ok(Destination::DockerArchive {
-                    path: PathBuf::from(path),
-                    reference: owned(reference),
-                })
-            }
+            // The grammar checks the reference (a Docker name, as for sources).
+            Named::DockerArchive { path, reference } => Ok(Destination::DockerArchive {
+                path: PathBuf::from(path),
+                reference: owned(reference),
+            }),
             Named::Registry { reference, .. } => Ok(Destination::Registry(reference)),
             Named::DockerDaemon(name) => {
                 docker_tag(name).map_err(error)?;
@@ -155,10 +151,7 @@ impl fmt::Display for Destination {
 /// no tag), never a digest; a short name is the Engine's own (nothing is pushed).
 /// Returns the `name:tag` form.
 pub fn docker_tag(reference: &str) -> Result<String, String> {
-    if reference.contains('@') {
-        return Err("the Docker Engine tags images by name:tag, not by digest".into());
-    }
-    Reference::parse_docker_name(reference).map_err(|e| e.to_string())?;
+    transport::check_docker_name(reference)?;
     // Keep what the user wrote (Docker shows short names as given), and add `latest`.
     let last = reference.rsplit('/').next().unwrap_or(reference);
     Ok(if last.contains(':') {

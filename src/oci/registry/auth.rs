@@ -15,7 +15,9 @@ use url::Url;
 
 use super::RegistryError;
 use super::credentials::{Credentials, Secret};
-use crate::fetch::{ErrorClass, RetryPolicy, classify, is_transient_status, retry_after};
+use crate::fetch::{
+    ErrorClass, Failure, RetryPolicy, classify, is_transient_status, retry_after, with_retries,
+};
 
 /// One challenge of a `WWW-Authenticate` header: a scheme (lower case) and its
 /// parameters (names lower case, values unquoted).
@@ -316,31 +318,36 @@ pub async fn fetch_token(
         }
     };
 
-    let mut attempt = 1;
-    let response = loop {
-        let (error, wait) = match build().send().await {
-            Ok(response) if !is_transient_status(response.status()) => break response,
-            Ok(response) => {
-                let wait = retry_after(response.headers());
-                (format!("answered {}", response.status()), wait)
+    let build = &build;
+    let response = with_retries(
+        request.retry,
+        move |_| async move {
+            match build().send().await {
+                Ok(response) if !is_transient_status(response.status()) => Ok(response),
+                Ok(response) => Err(Failure::Transient {
+                    error: format!("answered {}", response.status()),
+                    retry_after: retry_after(response.headers()),
+                }),
+                Err(e) => {
+                    let class = classify(&e);
+                    let error = format!("could not be reached ({})", e.without_url());
+                    Err(match class {
+                        ErrorClass::Transient => Failure::transient(error),
+                        _ => Failure::Permanent(error),
+                    })
+                }
             }
-            Err(e) if classify(&e) == ErrorClass::Transient => {
-                (format!("could not be reached ({})", e.without_url()), None)
-            }
-            Err(e) => return Err(fail(format!("could not be reached ({})", e.without_url()))),
-        };
-        match request.retry.delay_after(attempt, wait) {
-            Some(delay) => {
-                tracing::warn!(
-                    "the token service of {} {error}; retrying",
-                    request.registry
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            None => return Err(fail(error)),
-        }
-    };
+        },
+        |error, _, _| {
+            tracing::warn!(
+                "the token service of {} {error}; retrying",
+                request.registry
+            );
+        },
+    )
+    .await
+    .result
+    .map_err(fail)?;
     let status = response.status();
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(match request.credentials {

@@ -4,6 +4,7 @@
 //! again once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
@@ -14,7 +15,9 @@ use super::RegistryError;
 use super::auth::{self, AuthScheme, Scope, Token, TokenRequest};
 use super::credentials::{CredentialStore, Credentials, Secret};
 use super::error::error_detail;
-use crate::fetch::{ErrorClass, Fetcher, classify, is_transient_status, retry_after};
+use crate::fetch::{
+    ErrorClass, Failure, Fetcher, classify, is_transient_status, retry_after, with_retries,
+};
 use crate::oci::reference::{Reference, is_loopback_host};
 
 /// Where a registry's API answers and how it wants to be authenticated.
@@ -146,59 +149,41 @@ impl Inner {
             None => format!("tried {https}v2/"),
         };
 
-        let policy = self.fetcher.retry_policy().clone();
-        let mut attempt = 1;
-        let endpoint = loop {
-            let error = match probe(client, &https).await {
-                Ok(Probe::Registry(response)) => {
-                    break endpoint_of(https.clone(), &response, registry)?;
+        let probed = with_retries(
+            self.fetcher.retry_policy(),
+            |_| probe_once(client, &https, http.as_ref()),
+            |failure, _, _| {
+                if let ProbeFailure::Unreachable(_) = failure {
+                    tracing::debug!("registry {registry} not reachable yet; retrying");
                 }
-                Ok(Probe::NotRegistry(status)) => {
-                    if is_transient_status(status)
-                        && let Some(delay) = policy.delay_after(attempt, None)
-                    {
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Err(RegistryError::Status {
-                        registry: registry.to_string(),
-                        action: "GET /v2/ (is this a container registry?)".into(),
-                        status,
-                        detail: None,
-                        attempts: attempt,
-                    });
-                }
-                Err(error) => error,
-            };
-            if let Some(http) = &http
-                && let Ok(Probe::Registry(response)) = probe(client, http).await
-            {
-                break endpoint_of(http.clone(), &response, registry)?;
+            },
+        )
+        .await;
+        let endpoint = match probed.result {
+            Ok((base, response)) => endpoint_of(base, &response, registry)?,
+            Err(ProbeFailure::NotRegistry(status)) => {
+                return Err(RegistryError::Status {
+                    registry: registry.to_string(),
+                    action: "GET /v2/ (is this a container registry?)".into(),
+                    status,
+                    detail: None,
+                    attempts: probed.attempts,
+                });
             }
-            match classify(&error) {
-                ErrorClass::Certificate => {
-                    return Err(RegistryError::Certificate {
-                        registry: registry.to_string(),
-                        source: error,
-                    });
-                }
-                ErrorClass::Transient => {
-                    if let Some(delay) = policy.delay_after(attempt, None) {
-                        tracing::debug!("registry {registry} not reachable yet; retrying");
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
-                    }
-                }
-                ErrorClass::Permanent => {}
+            Err(ProbeFailure::Certificate(source)) => {
+                return Err(RegistryError::Certificate {
+                    registry: registry.to_string(),
+                    source,
+                });
             }
-            return Err(RegistryError::Unreachable {
-                registry: registry.to_string(),
-                tried,
-                plain_http_allowed: plain_ok,
-                source: error,
-            });
+            Err(ProbeFailure::Unreachable(source)) => {
+                return Err(RegistryError::Unreachable {
+                    registry: registry.to_string(),
+                    tried,
+                    plain_http_allowed: plain_ok,
+                    source,
+                });
+            }
         };
         tracing::debug!(
             "registry {registry}: {} ({:?})",
@@ -331,15 +316,63 @@ impl Inner {
         build: impl Fn(&reqwest::Client, &Endpoint) -> Result<RequestBuilder, RegistryError>,
     ) -> Result<Response, RegistryError> {
         let client = self.client(action)?;
-        let mut endpoint = self.endpoint(reference).await?;
-        let policy = self.fetcher.retry_policy().clone();
-        let mut refresh = false;
-        let mut attempt = 1;
+        // Shared by the attempts: the endpoint (its scheme may change on a 401), and
+        // whether authentication was renewed already (then a 401 is final).
+        let endpoint = Mutex::new(self.endpoint(reference).await?);
+        let refreshed = AtomicBool::new(false);
+        let sent = with_retries(
+            self.fetcher.retry_policy(),
+            |_| self.send_once(client, reference, scope, &build, &endpoint, &refreshed),
+            |failure, delay, _| match failure {
+                SendFailure::Answer(response) => tracing::warn!(
+                    "{action}: {} answered {}; retrying in {:.1} s",
+                    reference.registry,
+                    response.status(),
+                    delay.as_secs_f64()
+                ),
+                SendFailure::Network(error) => tracing::warn!(
+                    "{action}: {error}; retrying in {:.1} s",
+                    delay.as_secs_f64()
+                ),
+                SendFailure::Registry(_) => {}
+            },
+        )
+        .await;
+        match sent.result {
+            // Still a transient status after the last attempt: the caller judges it.
+            Ok(response) | Err(SendFailure::Answer(response)) => Ok(response),
+            Err(SendFailure::Network(source)) => Err(RegistryError::Network {
+                registry: reference.registry.clone(),
+                action: action.to_string(),
+                attempts: sent.attempts,
+                source,
+            }),
+            Err(SendFailure::Registry(error)) => Err(error),
+        }
+    }
+
+    /// One attempt of [`Inner::send`]: the request with the authorization `scope` needs,
+    /// sent again with fresh authentication if the registry answers 401 and
+    /// `refreshed` is not yet set (it is then, for the attempts to come). A challenge
+    /// that differs from the endpoint's scheme replaces it.
+    async fn send_once(
+        &self,
+        client: &reqwest::Client,
+        reference: &Reference,
+        scope: &Scope,
+        build: &impl Fn(&reqwest::Client, &Endpoint) -> Result<RequestBuilder, RegistryError>,
+        endpoint: &Mutex<Endpoint>,
+        refreshed: &AtomicBool,
+    ) -> Result<Response, Failure<SendFailure>> {
+        let permanent = |error| Failure::Permanent(SendFailure::Registry(error));
         loop {
+            let current = endpoint.lock().unwrap().clone();
+            let refresh = refreshed.load(Ordering::Relaxed);
             let authorization = self
-                .authorization(&endpoint, reference, scope, refresh)
-                .await?;
-            let mut request = build(client, &endpoint)?;
+                .authorization(&current, reference, scope, refresh)
+                .await
+                .map_err(permanent)?;
+            let mut request = build(client, &current).map_err(permanent)?;
             if let Some(value) = authorization {
                 request = request.header(AUTHORIZATION, value);
             }
@@ -351,66 +384,44 @@ impl Inner {
                                 .get("error")
                                 .is_some_and(|e| e == "insufficient_scope")
                         });
-                        return Err(self
-                            .unauthorized(reference, insufficient, scope.verb())
-                            .await);
+                        return Err(permanent(
+                            self.unauthorized(reference, insufficient, scope.verb())
+                                .await,
+                        ));
                     }
-                    refresh = true;
-                    if let Some(scheme) = challenge_scheme(&response, &reference.registry)?
-                        && scheme != endpoint.auth
+                    refreshed.store(true, Ordering::Relaxed);
+                    if let Some(scheme) =
+                        challenge_scheme(&response, &reference.registry).map_err(permanent)?
+                        && scheme != current.auth
                     {
-                        endpoint.auth = scheme;
+                        let renewed = Endpoint {
+                            auth: scheme,
+                            ..current
+                        };
+                        *endpoint.lock().unwrap() = renewed.clone();
                         self.endpoints
                             .lock()
                             .unwrap()
-                            .insert(reference.registry.clone(), endpoint.clone());
+                            .insert(reference.registry.clone(), renewed);
                     }
                     continue;
                 }
                 Ok(response) if is_transient_status(response.status()) => {
-                    match policy.delay_after(attempt, retry_after(response.headers())) {
-                        Some(delay) => {
-                            tracing::warn!(
-                                "{action}: {} answered {}; retrying in {:.1} s",
-                                reference.registry,
-                                response.status(),
-                                delay.as_secs_f64()
-                            );
-                            tokio::time::sleep(delay).await;
-                            attempt += 1;
-                            continue;
-                        }
-                        None => return Ok(response),
-                    }
+                    return Err(Failure::Transient {
+                        retry_after: retry_after(response.headers()),
+                        error: SendFailure::Answer(response),
+                    });
                 }
                 Ok(response) => return Ok(response),
                 Err(error) => error.without_url(),
             };
-            match classify(&error) {
-                ErrorClass::Certificate => {
-                    return Err(RegistryError::Certificate {
-                        registry: reference.registry.clone(),
-                        source: error,
-                    });
-                }
-                ErrorClass::Transient => {
-                    if let Some(delay) = policy.delay_after(attempt, None) {
-                        tracing::warn!(
-                            "{action}: {error}; retrying in {:.1} s",
-                            delay.as_secs_f64()
-                        );
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                        continue;
-                    }
-                }
-                ErrorClass::Permanent => {}
-            }
-            return Err(RegistryError::Network {
-                registry: reference.registry.clone(),
-                action: action.to_string(),
-                attempts: attempt,
-                source: error,
+            return Err(match classify(&error) {
+                ErrorClass::Certificate => permanent(RegistryError::Certificate {
+                    registry: reference.registry.clone(),
+                    source: error,
+                }),
+                ErrorClass::Transient => Failure::transient(SendFailure::Network(error)),
+                ErrorClass::Permanent => Failure::Permanent(SendFailure::Network(error)),
             });
         }
     }
@@ -456,12 +467,62 @@ impl Inner {
     }
 }
 
+/// Why the probes of one attempt found no registry.
+enum ProbeFailure {
+    /// Something answered, with a status no registry gives to `GET /v2/`.
+    NotRegistry(StatusCode),
+    Certificate(reqwest::Error),
+    /// No answer over any scheme allowed; the HTTPS attempt's error.
+    Unreachable(reqwest::Error),
+}
+
+/// Why one attempt of [`Inner::send`] failed.
+enum SendFailure {
+    /// A transient status (408, 429, 5xx): after the last attempt, it is the answer.
+    Answer(Response),
+    /// No answer: a connection or transfer error.
+    Network(reqwest::Error),
+    /// An error to report as it is.
+    Registry(RegistryError),
+}
+
 /// What a `GET /v2/` found.
 enum Probe {
     /// 200 or 401: a registry (the response says how it authenticates).
     Registry(Response),
     /// Some other status: something answers there, but not a registry's API.
     NotRegistry(StatusCode),
+}
+
+/// One attempt at finding the registry: HTTPS, then plain HTTP (when `http` is given)
+/// if HTTPS got no answer. Returns the base that answered and its answer.
+async fn probe_once(
+    client: &reqwest::Client,
+    https: &Url,
+    http: Option<&Url>,
+) -> Result<(Url, Response), Failure<ProbeFailure>> {
+    let error = match probe(client, https).await {
+        Ok(Probe::Registry(response)) => return Ok((https.clone(), response)),
+        Ok(Probe::NotRegistry(status)) => {
+            let failure = ProbeFailure::NotRegistry(status);
+            return Err(if is_transient_status(status) {
+                Failure::transient(failure)
+            } else {
+                Failure::Permanent(failure)
+            });
+        }
+        Err(error) => error,
+    };
+    if let Some(http) = http
+        && let Ok(Probe::Registry(response)) = probe(client, http).await
+    {
+        return Ok((http.clone(), response));
+    }
+    Err(match classify(&error) {
+        ErrorClass::Certificate => Failure::Permanent(ProbeFailure::Certificate(error)),
+        ErrorClass::Transient => Failure::transient(ProbeFailure::Unreachable(error)),
+        ErrorClass::Permanent => Failure::Permanent(ProbeFailure::Unreachable(error)),
+    })
 }
 
 /// One `GET /v2/`, no retries: the caller decides between schemes and attempts.
