@@ -12,7 +12,7 @@ use common::cli::{last_line, rtlock, stderr};
 use common::testbed::{split_oci, testbed};
 use rtlock::apt::install::base_keep;
 use rtlock::apt::layer::read_base;
-use rtlock::base::view::{apt_view_path, read_apt_view, store_apt_view};
+use rtlock::apt::layer::{apt_view_path, read_apt_view, store_apt_view};
 use rtlock::image::rootfs::Kind;
 use rtlock::image::{ImageSource, OpenOptions, OpenedImage, RootFs};
 use rtlock::lockfile::Lockfile;

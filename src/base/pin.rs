@@ -5,10 +5,9 @@
 use crate::lockfile::BaseLock;
 use crate::manifest::{BaseSpec, Platform};
 use crate::oci::Digest;
-use crate::oci::media_type::{self, ManifestKind};
 use crate::oci::reference::Reference;
+use crate::oci::registry::image::{self as remote, RemoteImage, RemoteImageError, Select};
 use crate::oci::registry::{Registry, RegistryError};
-use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
 
 /// What `[base]` resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,42 +59,10 @@ pub enum BaseError {
 /// names now, and, for an index, to the manifest for the platform.
 pub async fn resolve(spec: &BaseSpec, registry: &Registry) -> Result<ResolvedBase, BaseError> {
     let reference = parse_reference(spec)?;
-    let top = registry
-        .get_manifest(&reference)
+    let image = remote::read(registry, &reference, Select::Platform(&spec.platform))
         .await
-        .map_err(|source| registry_error(spec, source))?;
-    // `get_manifest` has already sniffed the type (header, document, shape).
-    let manifest_digest = match media_type::manifest_kind(&top.media_type) {
-        Some(ManifestKind::Index) => {
-            let index: ImageIndex = serde_json::from_slice(&top.bytes)
-                .map_err(|e| malformed(spec, "index", e.to_string()))?;
-            let platform = &spec.platform;
-            let entry = platform.select(&index).ok_or_else(|| {
-                let offered: Vec<String> = index
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref())
-                    .map(|p| format!("{}/{}", p.os, p.architecture))
-                    .collect();
-                BaseError::NoPlatform {
-                    reference: spec.image.clone(),
-                    platform: Box::new(platform.clone()),
-                    offered: if offered.is_empty() {
-                        "nothing".into()
-                    } else {
-                        offered.join(", ")
-                    },
-                }
-            })?;
-            entry.digest.clone()
-        }
-        Some(ManifestKind::Manifest) => top.digest.clone(),
-        None => {
-            let reason = format!("unknown media type `{}`", top.media_type);
-            return Err(malformed(spec, "manifest", reason));
-        }
-    };
-    finish(spec, &reference, top.digest, manifest_digest, registry).await
+        .map_err(|e| remote_error(spec, e))?;
+    finish(spec, image)
 }
 
 /// Re-reads a base the lock already pins (by digest, never by tag), for its `created`
@@ -113,40 +80,20 @@ pub async fn resolve_pinned(
     };
     let top = digest("index", &locked.digest)?;
     let manifest = digest("manifest", &locked.manifest)?;
-    finish(spec, &reference, top, manifest, registry).await
+    let pinned = reference.with_digest(manifest);
+    let image = remote::read(registry, &pinned, Select::ManifestOnly)
+        .await
+        .map_err(|e| remote_error(spec, e))?;
+    let base = finish(spec, image)?;
+    Ok(ResolvedBase {
+        digest: top,
+        ..base
+    })
 }
 
-/// Reads the platform manifest and its config: checks the platform and finds `created`.
-async fn finish(
-    spec: &BaseSpec,
-    reference: &Reference,
-    top: Digest,
-    manifest_digest: Digest,
-    registry: &Registry,
-) -> Result<ResolvedBase, BaseError> {
-    let fetched = registry
-        .get_manifest(&reference.with_digest(manifest_digest.clone()))
-        .await
-        .map_err(|source| registry_error(spec, source))?;
-    let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
-        .map_err(|e| malformed(spec, "manifest", e.to_string()))?;
-    let config_blob = registry
-        .get_blob(
-            reference,
-            &manifest.config.digest,
-            Some(manifest.config.size),
-        )
-        .await
-        .map_err(|source| registry_error(spec, source))?;
-    let config_bytes = std::fs::read(&config_blob.path).map_err(|e| {
-        malformed(
-            spec,
-            "config",
-            format!("cannot read the cached config: {e}"),
-        )
-    })?;
-    let config: ImageConfig = serde_json::from_slice(&config_bytes)
-        .map_err(|e| malformed(spec, "config", e.to_string()))?;
+/// Checks the platform of the image the reference led to and finds `created`.
+fn finish(spec: &BaseSpec, image: RemoteImage) -> Result<ResolvedBase, BaseError> {
+    let config = &image.config;
     // The image must be for the platform asked for: building an arm64 runtime on an
     // amd64 base would only fail much later, and confusingly.
     let platform = &spec.platform;
@@ -164,11 +111,29 @@ async fn finish(
         .map(|t| t.as_second());
     Ok(ResolvedBase {
         reference: spec.image.clone(),
-        digest: top,
-        manifest: manifest_digest,
+        digest: image.top,
+        manifest: image.manifest_digest,
         platform: platform.clone(),
         created,
     })
+}
+
+fn remote_error(spec: &BaseSpec, error: RemoteImageError) -> BaseError {
+    match error {
+        RemoteImageError::Registry(source) => registry_error(spec, source),
+        RemoteImageError::NoPlatform { platform, offered } => BaseError::NoPlatform {
+            reference: spec.image.clone(),
+            platform,
+            offered,
+        },
+        RemoteImageError::Malformed { what, reason } => malformed(spec, what, reason),
+        RemoteImageError::Config(e) => malformed(
+            spec,
+            "config",
+            format!("cannot read the cached config: {e}"),
+        ),
+        other => malformed(spec, "manifest", other.to_string()),
+    }
 }
 
 fn parse_reference(spec: &BaseSpec) -> Result<Reference, BaseError> {

@@ -194,6 +194,7 @@ mod tests {
         assert!(
             source_date_epoch(Some("yesterday"), &plain, &b)
                 .unwrap_err()
+                .to_string()
                 .contains("SOURCE_DATE_EPOCH")
         );
     }
@@ -211,7 +212,9 @@ mod tests {
             Ok((0, EpochSource::Environment))
         );
         for value in ["8589934592", "-1"] {
-            let error = source_date_epoch(Some(value), &plain, &b).unwrap_err();
+            let error = source_date_epoch(Some(value), &plain, &b)
+                .unwrap_err()
+                .to_string();
             assert!(
                 error.starts_with(&format!("SOURCE_DATE_EPOCH `{value}`")),
                 "{error}"
@@ -219,12 +222,14 @@ mod tests {
             assert!(error.contains("2242-03-16"), "{error}");
         }
         let late = manifest("[lock]\nas-of = \"2999-01-01T00:00:00Z\"\n");
-        let error = source_date_epoch(None, &late, &b).unwrap_err();
+        let error = source_date_epoch(None, &late, &b).unwrap_err().to_string();
         assert!(
             error.starts_with("[lock] as-of `2999-01-01T00:00:00Z`"),
             "{error}"
         );
-        let error = source_date_epoch(None, &plain, &base(Some(-62_135_596_800))).unwrap_err();
+        let error = source_date_epoch(None, &plain, &base(Some(-62_135_596_800)))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("the base image's created time `0001-01-01T00:00:00Z`"),
             "{error}"
@@ -239,7 +244,7 @@ mod tests {
         let future = manifest("[lock]\nas-of = \"2026-12-02T00:00:00Z\"\n");
         assert_eq!(refuse_future_as_of(&past, now), Ok(()));
         assert_eq!(refuse_future_as_of(&manifest(""), now), Ok(()));
-        let error = refuse_future_as_of(&future, now).unwrap_err();
+        let error = refuse_future_as_of(&future, now).unwrap_err().to_string();
         assert!(
             error.contains("is in the future (it is 2026-12-01T00:00:00Z)"),
             "{error}"
