@@ -1,8 +1,9 @@
 //! rtlock: lock apt, pip and R packages against the base image they extend, and build
 //! images from that lock whose digest is the same on every machine and every run.
 //!
-//! The modules follow the pipeline (see DESIGN.md):
-//! manifest → resolve → lock → install → image → outputs; image → inventory → audit.
+//! The modules follow the pipeline (see DESIGN.md and the README's Layout), bottom to
+//! top: fetch, oci, docker, image → manifest, lockfile → base → the ecosystems apt, pip,
+//! r → lock, build, inspect, diff, why, export → commands.
 
 pub mod apt;
 pub mod atomic_file;

@@ -6,6 +6,9 @@
 //! manifest are canonical JSON. The same lock therefore gives the same manifest digest
 //! on every machine, in every directory, under any TZ or umask, at any time.
 //! [`check`] proves it for one lock by building twice.
+//!
+//! Orchestration above the ecosystems: may import `apt`, `pip` (their `layer.rs`), `base`,
+//! `lockfile`, `oci`, `docker`, `fetch` and `task`; nothing imports `build` but `commands`.
 
 pub mod check;
 pub mod config;

@@ -12,6 +12,8 @@
 //! continuation line; [`unfold`] turns it into the logical value when line structure
 //! matters (descriptions), while relation fields can be read raw, since their parsers
 //! treat newlines as whitespace.
+//!
+//! A leaf: imports nothing of rtlock.
 
 /// The paragraphs of `text`, in order.
 pub mod owned;

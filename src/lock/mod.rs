@@ -6,6 +6,9 @@
 //! previous lock are handled here, once for every ecosystem, as cargo keeps Cargo.lock:
 //! every locked package keeps its version unless `--update` names it, and the locked
 //! base digest stays while `[base]` names the same image and platform.
+//!
+//! Orchestration above the ecosystems: may import their `lock.rs` (and `pip`'s and `apt`'s
+//! base facts), `base`, `manifest`, `lockfile`, `fetch`, `image`, `oci` and `task`.
 
 pub mod base_files;
 pub mod epoch;

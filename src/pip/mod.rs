@@ -2,10 +2,16 @@
 //! environment a base image's Python defines (tags, markers), the resolver, and the wheel
 //! installer.
 //!
-//! The faces are the same as apt's: `index` (fetch + parse), `resolve` (lock), `install`
-//! (a layer for build). Data flows one way through the plain types below: the index
-//! turns project pages into [`DistFile`]s and wheels into [`CoreMetadata`]; the resolver
-//! reads them through [`PackageSource`] and picks one wheel per package.
+//! The faces are the same as apt's: [`index`] (fetch + parse), [`resolve`] (the
+//! solver), [`lock`] (`[pip]` + the base's Python → `[[pip]]` entries), [`layer`]
+//! (`[[pip]]` entries → the pip layer, through [`install`]), [`inventory`] (an image's
+//! Python, its pip configuration and distributions). Data flows one way through the
+//! plain types below: the index turns project pages into [`DistFile`]s and wheels into
+//! [`CoreMetadata`]; the resolver reads them through [`PackageSource`] and picks one
+//! wheel per package.
+//!
+//! May import what lies below the ecosystems (`base`, `deb822`, `fetch`, `image`, `oci`,
+//! `manifest`, `lockfile`, `task`), never `apt` or `r`, nor the orchestrators above.
 
 use std::future::Future;
 use std::sync::Arc;

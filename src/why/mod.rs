@@ -1,6 +1,8 @@
 //! Why a package is in a lock: the shortest dependency path from each requested package
 //! that leads to it, through the lock's `requires` lists. Each ecosystem is its own graph
 //! (an apt package never requires a pip one).
+//!
+//! Above the lockfile: imports `lockfile` and `pip`'s name normalization.
 
 use std::collections::{BTreeMap, VecDeque};
 
