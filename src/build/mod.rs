@@ -13,6 +13,8 @@
 pub mod check;
 pub mod config;
 pub mod layers;
+pub mod prefetch;
+pub mod summary;
 
 use std::path::PathBuf;
 
