@@ -17,7 +17,8 @@ use common::testbed::{docker as docker_cli, ok, registry_digest, testbed};
 use rtlock::apt::configure::{
     Captured, ConfigureError, TAG_REPOSITORY, configure, configure_on, normalize, scripts_layer,
 };
-use rtlock::build::layers::{PlannedLayer, created_by};
+use rtlock::base::step::created_by;
+use rtlock::build::layers::PlannedLayer;
 use rtlock::build::{BuildContext, build_with};
 use rtlock::docker::container::{Container, Step};
 use rtlock::fetch::{FetchSettings, Fetcher};

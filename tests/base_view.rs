@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use common::cli::{last_line, rtlock, stderr};
 use common::testbed::{split_oci, testbed};
 use rtlock::apt::install::base_keep;
-use rtlock::build::apt::read_base;
+use rtlock::apt::layer::read_base;
+use rtlock::apt::layer::{apt_view_path, read_apt_view, store_apt_view};
 use rtlock::image::rootfs::Kind;
 use rtlock::image::{ImageSource, OpenOptions, OpenedImage, RootFs};
 use rtlock::lockfile::Lockfile;
 use rtlock::oci::Digest;
 use rtlock::oci::output::ImageLayer;
-use rtlock::resolve::base_files::{apt_view_path, read_apt_view, store_apt_view};
 
 fn python_base() -> (OpenedImage, PathBuf) {
     let oci = &testbed().image_python_oci;

@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::testbed::{docker, ok, registry_digest, testbed};
-use rtlock::build::layers::{PlannedLayer, created_by};
+use rtlock::base::step::created_by;
+use rtlock::build::layers::PlannedLayer;
 use rtlock::build::{BuildContext, build_with, write_outputs};
 use rtlock::fetch::{FetchSettings, Fetcher};
 use rtlock::lockfile::Lockfile;

@@ -18,10 +18,10 @@ use common::cli::{rtlock, rtlock_env, stderr};
 use common::pip_index::{PipIndex, exact};
 use common::server::StaticServer;
 use common::testbed::{lock_header, testbed};
-use rtlock::build::{apt, pip};
 use rtlock::lockfile::Lockfile;
 use rtlock::oci::Digest;
 use rtlock::oci::layer::Compression;
+use rtlock::{apt::layer as apt, pip::layer as pip};
 use sha2::{Digest as _, Sha256};
 
 /// 2025-11-01T00:00:00Z

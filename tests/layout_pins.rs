@@ -811,3 +811,50 @@ fn a_pip_runtime_locks_and_builds_to_the_pinned_bytes() {
 fn an_apt_and_pip_runtime_locks_and_builds_to_the_pinned_bytes() {
     check("both", &both_manifest(), &BOTH_PIN);
 }
+
+/// What people read, for the same fixed inputs: `lock`'s summary, `inspect` of the built
+/// image, `why` of pulled-in packages, and `diff` of two locks in each format. The
+/// inputs are the pinned ones, so every byte of these is fixed too (no redaction).
+#[test]
+fn what_people_read_of_the_pinned_runtimes_is_pinned() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let served = dir.join("served");
+    write_base(&served);
+    write_apt_repo(&served);
+    write_pip_index(&served);
+    let server = StaticServer::start(&served);
+    let proxy = format!("http://{}", server.addr());
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let errors = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    std::fs::write(dir.join("apt.toml"), apt_manifest()).unwrap();
+    std::fs::write(dir.join("runtime.toml"), both_manifest()).unwrap();
+    let apt = rtlock(dir, &proxy, &["lock", "-m", "apt.toml", "-o", "apt.lock"]);
+    insta::assert_snapshot!("read_lock_summary_apt", errors(&apt));
+    let both = rtlock(dir, &proxy, &["lock"]);
+    insta::assert_snapshot!("read_lock_summary_both", errors(&both));
+    let again = rtlock(dir, &proxy, &["lock"]);
+    insta::assert_snapshot!("read_lock_summary_unchanged", errors(&again));
+
+    rtlock(
+        dir,
+        &proxy,
+        &["build", "--no-daemon", "-o", &format!("oci:out:{TAG}")],
+    );
+    let inspect = rtlock(dir, &proxy, &["inspect", &format!("oci:out:{TAG}")]);
+    insta::assert_snapshot!("read_inspect", text(&inspect));
+
+    for name in ["pins-libgreet", "pins-gamma", "pins-alpha"] {
+        let why = rtlock(dir, &proxy, &["why", name]);
+        insta::assert_snapshot!(format!("read_why_{name}"), text(&why));
+    }
+    for format in ["text", "markdown", "json"] {
+        let diff = rtlock(
+            dir,
+            &proxy,
+            &["diff", "apt.lock", "runtime.lock", "--format", format],
+        );
+        insta::assert_snapshot!(format!("read_diff_{format}"), text(&diff));
+    }
+}

@@ -87,3 +87,29 @@ fn every_bad_manifest_is_refused_at_its_position() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// What a user sees for each bad manifest (`rtlock lock` as the command line prints it),
+/// pinned as one snapshot so that a change of wording shows in review.
+#[test]
+fn every_bad_manifest_renders_as_pinned() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shown = String::new();
+    for path in corpus() {
+        let relative = path.strip_prefix(root).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rtlock"))
+            .current_dir(root)
+            .env("NO_COLOR", "1")
+            .args(["lock", "--check", "-m"])
+            .arg(relative)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{} was accepted", relative.display());
+        shown.push_str(&format!(
+            "── {} (exit {})\n{}\n",
+            relative.display(),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    insta::assert_snapshot!(shown);
+}

@@ -203,7 +203,7 @@ async fn a_document_without_a_media_type_is_the_same_kind_in_a_layout_and_in_a_r
         }
 
         // Base resolution: the index to its platform's manifest, a manifest to itself.
-        let resolved = rtlock::resolve::base::resolve(
+        let resolved = rtlock::base::pin::resolve(
             &BaseSpec {
                 image: reference.clone(),
                 platform: Platform::new("linux", "amd64", None),

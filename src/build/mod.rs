@@ -6,29 +6,36 @@
 //! manifest are canonical JSON. The same lock therefore gives the same manifest digest
 //! on every machine, in every directory, under any TZ or umask, at any time.
 //! [`check`] proves it for one lock by building twice.
+//!
+//! Orchestration above the ecosystems: may import `apt`, `pip` (their `layer.rs`), `base`,
+//! `lockfile`, `oci`, `docker`, `fetch` and `task`; nothing imports `build` but `commands`.
 
-pub mod apt;
 pub mod check;
 pub mod config;
-pub mod fetch;
 pub mod layers;
-pub mod pip;
+pub mod prefetch;
+pub mod summary;
 
 use std::path::PathBuf;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::apt::layer::{AptLayerError, AptOptions};
+use crate::base::step::Step;
 use crate::docker::DockerError;
 use crate::fetch::Fetcher;
 use crate::lockfile::Lockfile;
 use crate::oci::Digest;
 use crate::oci::canonical_json;
 use crate::oci::layer::{Compression, Layer, LayerCache, LayerError, write_layer};
-use crate::oci::media_type::{self, ManifestKind};
+use crate::oci::media_type;
 use crate::oci::output::{self, Destination, Image, ImageLayer, OutputError};
 use crate::oci::reference::Reference;
+use crate::oci::registry::image::{self as remote, RemoteImageError, Select};
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{Descriptor, ImageConfig, ImageManifest};
+use crate::pip::layer::PipLayerError;
+use crate::task::TaskFailed;
 
 use config::AddedLayer;
 use layers::PlannedLayer;
@@ -129,50 +136,10 @@ pub enum BuildError {
         ecosystem: &'static str,
         count: usize,
     },
-    #[error(
-        "cannot download the .deb of {package} from the lock's url or any mirror:\n  {}\n\
-         help: pass `--mirror URL` (an apt mirror or snapshot archive that still has {filename}), \
-         or run `rtlock fetch` where the URL works and build from that cache",
-        failures.join("\n  ")
-    )]
-    AptFetch {
-        package: String,
-        filename: String,
-        failures: Vec<String>,
-    },
-    #[error(
-        "cannot download the wheel of {package} from the lock's url or any mirror:\n  {}\n\
-         help: pass `--mirror URL` (a find-links directory or index files directory that has \
-         {filename}), or run `rtlock fetch` where the URL works and build from that cache",
-        failures.join("\n  ")
-    )]
-    PipFetch {
-        package: String,
-        filename: String,
-        failures: Vec<String>,
-    },
     #[error(transparent)]
-    Pip(#[from] crate::pip::install::InstallError),
+    Apt(#[from] AptLayerError),
     #[error(transparent)]
-    Apt(#[from] crate::apt::install::InstallError),
-    #[error(transparent)]
-    Configure(Box<crate::apt::configure::ConfigureError>),
-    #[error(
-        "the lock's apt packages are configured in a Docker Engine (maintainer scripts, \
-         triggers), and none answers: {reason}\n\
-         packages with maintainer scripts: {}\n\
-         help: start the Docker Engine, or set DOCKER_HOST to one that runs (tried {host}); \
-         or pass --no-daemon to build without running them (another image: the packages \
-         with scripts stay unpacked, not configured)",
-        if packages.is_empty() { "none (dpkg --configure -a still runs their triggers)".to_string() } else { packages.join(", ") }
-    )]
-    NoEngine {
-        /// The engine tried: DOCKER_HOST, else the default socket.
-        host: String,
-        /// Why it did not answer.
-        reason: String,
-        packages: Vec<String>,
-    },
+    Pip(#[from] PipLayerError),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
@@ -205,8 +172,8 @@ pub enum BuildError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("an internal task failed: {0}")]
-    Task(String),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
 }
 
 /// Builds the image of `lock`.
@@ -222,7 +189,7 @@ pub async fn build_with_options(
     ctx: &BuildContext,
     options: &BuildOptions,
 ) -> Result<(Built, BuildNotes), BuildError> {
-    build_inner(lock, ctx, layers::plan(lock)?, Some(options)).await
+    build_inner(lock, ctx, Vec::new(), Some(options)).await
 }
 
 /// Builds the image of `lock` with `planned` as rtlock's layers (bottom first): the
@@ -245,6 +212,12 @@ async fn build_inner(
     planned: Vec<PlannedLayer>,
     options: Option<&BuildOptions>,
 ) -> Result<(Built, BuildNotes), BuildError> {
+    if !lock.r.is_empty() {
+        return Err(BuildError::NotYet {
+            ecosystem: "R",
+            count: lock.r.len(),
+        });
+    }
     let compression = Compression::from_lock(&lock.image.compression)
         .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let compression = if options.is_some_and(|o| o.uncompressed) {
@@ -259,41 +232,17 @@ async fn build_inner(
         source: Box::new(source),
     };
 
-    let fetched = ctx
-        .registry
-        .get_manifest(&base)
+    let remote = remote::read(&ctx.registry, &base, Select::ManifestOnly)
         .await
-        .map_err(registry_error)?;
-    if media_type::manifest_kind(&fetched.media_type) != Some(ManifestKind::Manifest)
-        && !fetched.media_type.is_empty()
-    {
-        return Err(BuildError::Base {
-            reference: shown,
-            problem: format!(
-                "manifest {} is a {}, not an image manifest; run `rtlock lock` to pin the platform's manifest",
-                lock.base.manifest, fetched.media_type
-            ),
-        });
-    }
-    let base_manifest: ImageManifest =
-        serde_json::from_slice(&fetched.bytes).map_err(|e| BuildError::Base {
-            reference: shown.clone(),
-            problem: format!("has a manifest that does not parse: {e}"),
+        .map_err(|e| match e {
+            RemoteImageError::Registry(source) => registry_error(source),
+            other => BuildError::Base {
+                reference: shown.clone(),
+                problem: base_problem(other),
+            },
         })?;
-    let config_blob = ctx
-        .registry
-        .get_blob(
-            &base,
-            &base_manifest.config.digest,
-            Some(base_manifest.config.size),
-        )
-        .await
-        .map_err(registry_error)?;
-    let base_config = read_config(&config_blob.path).map_err(|problem| BuildError::Base {
-        reference: shown.clone(),
-        problem,
-    })?;
-    check_base(lock, &base_manifest, &base_config).map_err(|problem| BuildError::Base {
+    let (base_manifest, base_config) = (remote.manifest, remote.config);
+    check_platform(lock, &base_config).map_err(|problem| BuildError::Base {
         reference: shown.clone(),
         problem,
     })?;
@@ -308,45 +257,51 @@ async fn build_inner(
     let apt = options.filter(|_| !lock.apt.is_empty());
     let debs = async {
         match apt {
-            Some(options) => apt::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
-                .await
-                .map(Some),
+            Some(options) => {
+                crate::apt::layer::fetch_debs(&ctx.fetcher, &lock.apt, &options.mirrors)
+                    .await
+                    .map(Some)
+            }
             None => Ok(None),
         }
     };
     let wheels: futures_util::future::OptionFuture<_> = pip
-        .map(|options| pip::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
+        .map(|options| crate::pip::layer::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
         .into();
     let (base_layers, debs, wheels) = tokio::join!(downloads, debs, wheels);
     let base_layers = base_layers.map_err(registry_error)?;
     let wheels = wheels.transpose()?;
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
-    let step = options.map(|options| apt::Step {
+    let image_with = |added: Vec<(String, Layer)>| {
+        assemble_image(lock, &base_config, base_layers.clone(), added)
+    };
+    let step = Step {
         lock,
-        ctx,
-        options,
         base_layers: &base_layers,
         base_config: &base_config,
+        layer_cache: &ctx.layer_cache,
         compression,
-    });
-    if let (Some(step), Some(debs)) = (&step, debs?) {
-        let layers = apt::layers(step, debs).await?;
+        cache_root: ctx.fetcher.cache().root(),
+        image_with: &image_with,
+    };
+    if let (Some(options), Some(debs)) = (options, debs?) {
+        let apt_options = AptOptions {
+            no_daemon: options.no_daemon,
+            engine_output: options.engine_output,
+        };
+        let layers = crate::apt::layer::layers(&step, &apt_options, debs).await?;
         added.extend(layers.layers);
         notes.apt_layer = true;
         notes.apt_pending_configure = layers.pending_configure;
         notes.leftovers.extend(layers.leftover);
     }
-    if let (Some(step), Some(wheels)) = (&step, wheels) {
+    if let Some(wheels) = wheels {
         let apt_layers: Vec<Layer> = added.iter().map(|(_, layer)| layer.clone()).collect();
-        added.push(pip::layer(step, &apt_layers, wheels).await?);
+        added.push(crate::pip::layer::layer(&step, &apt_layers, wheels).await?);
         notes.pip_layer = true;
     }
-    added.extend(
-        written
-            .await
-            .map_err(|e| BuildError::Task(e.to_string()))??,
-    );
+    added.extend(written.await.map_err(|e| TaskFailed(e.to_string()))??);
 
     let image = assemble_image(lock, &base_config, base_layers, added);
     let built = Built {
@@ -430,19 +385,22 @@ fn base_reference(lock: &Lockfile) -> Result<Reference, BuildError> {
     Ok(reference.with_digest(digest))
 }
 
-fn read_config(path: &std::path::Path) -> Result<ImageConfig, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("has a config blob that cannot be read: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("has a config that does not parse: {e}"))
+/// What is wrong with the lock's base, as `build` words it.
+fn base_problem(error: RemoteImageError) -> String {
+    match error {
+        RemoteImageError::NotAManifest { digest, media_type } => format!(
+            "manifest {digest} is a {media_type}, not an image manifest; run `rtlock lock` to pin the platform's manifest"
+        ),
+        RemoteImageError::Config(e) => format!("has a config blob that cannot be read: {e}"),
+        RemoteImageError::Inconsistent { layers, diff_ids } => format!(
+            "is inconsistent: its manifest has {layers} layers and its config {diff_ids} diff_ids"
+        ),
+        other => other.to_string(),
+    }
 }
 
-/// The base must be what the lock says: the platform, and a config that matches the
-/// manifest's layers.
-fn check_base(
-    lock: &Lockfile,
-    manifest: &ImageManifest,
-    config: &ImageConfig,
-) -> Result<(), String> {
+/// The base must be for the lock's platform.
+fn check_platform(lock: &Lockfile, config: &ImageConfig) -> Result<(), String> {
     let mut platform = format!("{}/{}", config.os, config.architecture);
     if let Some(variant) = &config.variant {
         let with_variant = format!("{platform}/{variant}");
@@ -454,13 +412,6 @@ fn check_base(
         return Err(format!(
             "is for {platform}, but the lock's [base] platform is {}; run `rtlock lock` again",
             lock.base.platform
-        ));
-    }
-    if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        return Err(format!(
-            "is inconsistent: its manifest has {} layers and its config {} diff_ids",
-            manifest.layers.len(),
-            config.rootfs.diff_ids.len()
         ));
     }
     Ok(())
@@ -528,7 +479,7 @@ fn write_layers(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .map_err(|_| BuildError::Task("a layer writer panicked".into()))?
+                    .map_err(|_| TaskFailed("a layer writer panicked".into()))?
             })
             .collect()
     })
@@ -636,9 +587,7 @@ async fn write_output(
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BuildError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BuildError::Task(e.to_string()))
+    Ok(crate::task::blocking(f).await?)
 }
 
 /// Where `build --check` puts its two fresh layer caches.

@@ -6,14 +6,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use serde::Serialize;
-
-use crate::build::{self, BuildContext, BuildNotes, BuildOptions, Built};
+use crate::build::{self, BuildContext, BuildOptions};
 use crate::cli::{BuildArgs, BuildFormat, GlobalArgs};
 use crate::lockfile::Lockfile;
 use crate::oci::layer::LayerCache;
 use crate::oci::output::Destination;
+use anyhow::Context as _;
 
 pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let destinations = args
@@ -129,7 +127,9 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     }
     let result = match args.format {
         BuildFormat::Text => built.image.manifest_digest.to_string(),
-        BuildFormat::Json => serde_json::to_string(&summary(&built, &notes, lock.pip.len()))?,
+        BuildFormat::Json => {
+            serde_json::to_string(&build::summary::of(&built, &notes, lock.pip.len()))?
+        }
     };
     super::print(&format!("{result}\n"))?;
     drop(scratch);
@@ -159,61 +159,4 @@ fn mirrors(args: &BuildArgs) -> anyhow::Result<Vec<url::Url>> {
                 .with_context(|| format!("{from}: `{m}` is not a URL (e.g. http://host/debian)"))
         })
         .collect()
-}
-
-#[derive(Serialize)]
-struct Summary {
-    digest: String,
-    config: String,
-    layers: Vec<LayerSummary>,
-    /// Present when the image has an apt layer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    apt: Option<AptSummary>,
-    /// Present when the image has a pip layer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pip: Option<PipSummary>,
-}
-
-#[derive(Serialize)]
-struct PipSummary {
-    /// The wheels installed.
-    packages: usize,
-}
-
-#[derive(Serialize)]
-struct AptSummary {
-    /// Packages whose maintainer scripts did not run.
-    pending_configure: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct LayerSummary {
-    digest: String,
-    diff_id: String,
-    size: u64,
-    media_type: String,
-}
-
-fn summary(built: &Built, notes: &BuildNotes, pip_packages: usize) -> Summary {
-    Summary {
-        digest: built.image.manifest_digest.to_string(),
-        config: built.image.config_descriptor.digest.to_string(),
-        layers: built
-            .image
-            .layers
-            .iter()
-            .map(|l| LayerSummary {
-                digest: l.descriptor.digest.to_string(),
-                diff_id: l.diff_id.to_string(),
-                size: l.descriptor.size,
-                media_type: l.descriptor.media_type.clone(),
-            })
-            .collect(),
-        apt: notes.apt_layer.then(|| AptSummary {
-            pending_configure: notes.apt_pending_configure.clone(),
-        }),
-        pip: notes.pip_layer.then_some(PipSummary {
-            packages: pip_packages,
-        }),
-    }
 }

@@ -1,4 +1,7 @@
 //! What each command does: thin orchestration over the pipeline modules.
+//!
+//! The top: each command parses its arguments, calls one module below, and prints what
+//! it returns (rendering lives beside the data, in `inspect`, `diff`, `lock::summary`…).
 
 use std::io::Write as _;
 use std::process::ExitCode;

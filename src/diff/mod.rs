@@ -1,6 +1,10 @@
 //! What changed between two locks, per ecosystem: added, removed and changed packages,
-//! artifacts replaced or moved under an unchanged version, and the base image. Plain data, rendered by `commands::diff` as text, markdown or JSON
-//! (the JSON shape is SPEC.md's).
+//! artifacts replaced or moved under an unchanged version, and the base image: plain
+//! data, rendered by [`render`] as text, markdown or JSON (the JSON shape is SPEC.md's).
+//!
+//! Above the lockfile: imports only `lockfile`.
+
+pub mod render;
 
 use std::collections::BTreeMap;
 

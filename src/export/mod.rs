@@ -4,6 +4,8 @@
 //! Both formats are written from the lock alone (no network, no image): the same lock
 //! gives the same bytes. Packages that the base image provides are not in the lock, and
 //! so not in the exports either; the header of each says which base they extend.
+//!
+//! Above the lockfile: imports only `lockfile`.
 
 mod pylock;
 mod requirements;

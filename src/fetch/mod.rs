@@ -23,6 +23,7 @@ mod cache;
 mod client;
 mod download;
 mod error;
+pub mod pinned;
 mod retry;
 mod stamp;
 

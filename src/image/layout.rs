@@ -129,7 +129,7 @@ fn resolve_manifest(
                     ImageError::Layout(format!(
                         "{} has no image for {platform} (it has {})",
                         store.display(),
-                        platform_list(&index)
+                        crate::oci::types::platform_list(&index)
                     ))
                 })?;
             }
@@ -146,21 +146,6 @@ fn resolve_manifest(
         "{}: image indexes nested too deeply",
         store.display()
     )))
-}
-
-/// The platforms an index offers, for an error message.
-pub fn platform_list(index: &ImageIndex) -> String {
-    let list: Vec<String> = index
-        .manifests
-        .iter()
-        .filter_map(|d| d.platform.as_ref())
-        .map(|p| p.to_string())
-        .collect();
-    if list.is_empty() {
-        "no platforms".into()
-    } else {
-        list.join(", ")
-    }
 }
 
 fn blob_path(digest: &Digest) -> String {

@@ -10,10 +10,9 @@ use super::layer::LayerBlob;
 use super::open::{OpenedImage, Platform};
 use super::store::BlobLocation;
 use crate::fetch::error_chain;
-use crate::oci::media_type::{ManifestKind, manifest_kind};
 use crate::oci::reference::Reference;
-use crate::oci::registry::{Registry, RegistryError, select_platform};
-use crate::oci::types::{ImageConfig, ImageIndex, ImageManifest};
+use crate::oci::registry::image::{RemoteImageError, Select, read};
+use crate::oci::registry::{Registry, RegistryError};
 
 /// Layers downloaded at once.
 const PARALLEL: usize = 4;
@@ -28,53 +27,13 @@ pub async fn open(
         .parse()
         .map_err(|e: crate::oci::reference::ReferenceError| ImageError::Remote(e.to_string()))?;
     let remote = |e: RegistryError| ImageError::Remote(error_chain(&e));
-    let mut fetched = registry.get_manifest(&r).await.map_err(remote)?;
-    // An index names one manifest per platform; nesting is bounded to stop a cycle.
-    for _ in 0..4 {
-        match manifest_kind(&fetched.media_type) {
-            Some(ManifestKind::Manifest) => break,
-            Some(ManifestKind::Index) => {
-                let index: ImageIndex = parse(&fetched.bytes, "image index", &r)?;
-                let entry = select_platform(
-                    &index,
-                    &platform.os,
-                    &platform.architecture,
-                    platform.variant.as_deref(),
-                )
-                .ok_or_else(|| {
-                    ImageError::Remote(format!(
-                        "{r} has no image for {platform} (it has {})",
-                        super::layout::platform_list(&index)
-                    ))
-                })?;
-                fetched = registry
-                    .get_manifest(&r.with_digest(entry.digest.clone()))
-                    .await
-                    .map_err(remote)?;
-            }
-            None => {
-                return Err(ImageError::Remote(format!(
-                    "{r} is a `{}`, not an image manifest or index",
-                    fetched.media_type
-                )));
-            }
-        }
-    }
-    let manifest: ImageManifest = parse(&fetched.bytes, "image manifest", &r)?;
-    let config_blob = registry
-        .get_blob(&r, &manifest.config.digest, Some(manifest.config.size))
+    let image = read(registry, &r, Select::Platform(platform))
         .await
-        .map_err(remote)?;
-    let config_bytes = std::fs::read(&config_blob.path)
-        .map_err(|e| ImageError::io(format!("cannot read the config of {r}"), e))?;
-    let config: ImageConfig = parse(&config_bytes, "image config", &r)?;
-    if config.rootfs.diff_ids.len() != manifest.layers.len() {
-        return Err(ImageError::Remote(format!(
-            "{r} has {} layers but its config lists {} diff_ids",
-            manifest.layers.len(),
-            config.rootfs.diff_ids.len()
-        )));
-    }
+        .map_err(|e| match e {
+            RemoteImageError::Registry(e) => remote(e),
+            other => ImageError::Remote(format!("{r} {}", error_chain(&other))),
+        })?;
+    let (manifest, config) = (image.manifest, image.config);
 
     let layers: Vec<LayerBlob> = futures_util::stream::iter(manifest.layers.iter().enumerate())
         .map(|(i, descriptor)| {
@@ -104,20 +63,11 @@ pub async fn open(
         .await?;
 
     Ok(OpenedImage {
-        manifest_digest: Some(fetched.digest),
+        manifest_digest: Some(image.manifest_digest),
         config_digest: manifest.config.digest.clone(),
         manifest: Some(manifest),
         config,
         layers,
         keep_alive: Vec::new(),
     })
-}
-
-fn parse<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-    r: &Reference,
-) -> Result<T, ImageError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ImageError::Remote(format!("the {what} of {r} is not valid: {e}")))
 }

@@ -5,6 +5,10 @@
 //! architecture), keys in a fixed order, one package per block, so the same inputs give
 //! the same bytes and an upgrade is a small, local diff hunk. Files are replaced
 //! atomically ([`crate::atomic_file`]).
+//!
+//! Below the ecosystems, beside `manifest`: may import `diagnostic` and `atomic_file`, and
+//! the ecosystems' leaf value modules (`apt::relation`, `pip`'s names and versions,
+//! `r::requirement`), which import nothing of rtlock themselves.
 
 mod read;
 mod validate;

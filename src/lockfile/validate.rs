@@ -125,7 +125,10 @@ pub(super) fn validate(
         )
     })?;
     duplicates(&at, "pip", &lock.pip, |p| {
-        (p.name.clone(), (normalize_pip(&p.name), String::new()))
+        (
+            p.name.clone(),
+            (crate::pip::normalize_name(&p.name), String::new()),
+        )
     })?;
     duplicates(&at, "r", &lock.r, |p| {
         (p.name.clone(), (p.name.to_ascii_lowercase(), String::new()))
@@ -493,11 +496,6 @@ fn file_name(field: &str, name: &str) -> Check {
         ))),
         None => Ok(()),
     }
-}
-
-/// PEP 503 normalized name: how pip entries are told apart.
-fn normalize_pip(name: &str) -> String {
-    PackageName::from_str(name).map_or_else(|_| name.to_ascii_lowercase(), |n| n.to_string())
 }
 
 /// The wheel's file name parses to the entry's name and version (PEP 440 equality).

@@ -5,6 +5,10 @@
 //! ([`crate::diagnostic::SourceError`]). The parsed [`Manifest`] is plain data with every
 //! default applied; its [`Manifest::normalized_hash`] is what the lock records, so
 //! comments, key order and whitespace never make a lock stale.
+//!
+//! Below the ecosystems, beside `lockfile`: may import `diagnostic`, `oci` (platforms), and
+//! the ecosystems' leaf value modules (`apt::relation`, `r::requirement`), which import
+//! nothing of rtlock themselves.
 
 mod normalize;
 mod parse;

@@ -79,12 +79,7 @@ impl Platform {
 
     /// The entry of a multi-platform index for this platform.
     pub fn select<'a>(&self, index: &'a ImageIndex) -> Option<&'a Descriptor> {
-        super::registry::select_platform(
-            index,
-            &self.os,
-            &self.architecture,
-            self.variant.as_deref(),
-        )
+        select_platform(index, &self.os, &self.architecture, self.variant.as_deref())
     }
 
     /// Does this index entry serve `os/architecture[/variant]`? A missing variant on
@@ -224,9 +219,109 @@ pub struct History {
     pub extra: Extra,
 }
 
+/// The platforms an index offers, for an error message.
+pub fn platform_list(index: &ImageIndex) -> String {
+    let list: Vec<String> = index
+        .manifests
+        .iter()
+        .filter_map(|d| d.platform.as_ref())
+        .map(|p| p.to_string())
+        .collect();
+    if list.is_empty() {
+        "no platforms".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// The manifest of `index` for `os/arch[/variant]`, as `docker pull --platform` picks it.
+///
+/// An entry whose variant equals the one asked for wins over one without a variant
+/// (a missing variant on either side matches, since arm64 images rarely say `v8`);
+/// attestation manifests (build provenance, SBOMs) are never picked. Common aliases of
+/// architecture names (`x86_64`, `aarch64`) are understood.
+pub fn select_platform<'a>(
+    index: &'a ImageIndex,
+    os: &str,
+    arch: &str,
+    variant: Option<&str>,
+) -> Option<&'a Descriptor> {
+    let arch = match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut fallback = None;
+    for descriptor in &index.manifests {
+        let Some(platform) = &descriptor.platform else {
+            continue;
+        };
+        if is_attestation(descriptor) || !platform.matches(os, arch, variant) {
+            continue;
+        }
+        if platform.variant.as_deref() == variant {
+            return Some(descriptor);
+        }
+        fallback.get_or_insert(descriptor);
+    }
+    fallback
+}
+
+/// BuildKit's attestation manifests sit in the index next to the images.
+fn is_attestation(descriptor: &Descriptor) -> bool {
+    descriptor
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("vnd.docker.reference.type"))
+        .is_some_and(|t| t == "attestation-manifest")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
+        let mut d = Descriptor::new(crate::oci::media_type::OCI_MANIFEST, Digest::of(&[n]), 1);
+        d.platform = Some(Platform::new(os, arch, variant));
+        d
+    }
+
+    #[test]
+    fn platforms() {
+        let mut attestation = entry(0, "linux", "amd64", None);
+        attestation.annotations = Some(
+            [(
+                "vnd.docker.reference.type".to_string(),
+                "attestation-manifest".to_string(),
+            )]
+            .into(),
+        );
+        let index = ImageIndex {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![
+                attestation,
+                entry(1, "linux", "arm", Some("v6")),
+                entry(2, "linux", "arm", Some("v7")),
+                entry(3, "linux", "amd64", None),
+                entry(4, "linux", "arm64", None),
+                entry(5, "linux", "arm64", Some("v8")),
+                entry(6, "windows", "amd64", None),
+            ],
+            annotations: None,
+            extra: Default::default(),
+        };
+        let pick = |os, arch, variant| {
+            select_platform(&index, os, arch, variant).map(|d| d.digest.clone())
+        };
+        assert_eq!(pick("linux", "amd64", None), Some(Digest::of(&[3])));
+        assert_eq!(pick("linux", "x86_64", None), Some(Digest::of(&[3])));
+        assert_eq!(pick("linux", "arm", Some("v7")), Some(Digest::of(&[2])));
+        assert_eq!(pick("linux", "arm64", Some("v8")), Some(Digest::of(&[5])));
+        assert_eq!(pick("linux", "arm64", None), Some(Digest::of(&[4])));
+        assert_eq!(pick("windows", "amd64", None), Some(Digest::of(&[6])));
+        assert_eq!(pick("linux", "s390x", None), None);
+    }
 
     #[test]
     fn a_config_round_trips_with_fields_rtlock_does_not_model() {

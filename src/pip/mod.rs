@@ -2,10 +2,16 @@
 //! environment a base image's Python defines (tags, markers), the resolver, and the wheel
 //! installer.
 //!
-//! The faces are the same as apt's: `index` (fetch + parse), `resolve` (lock), `install`
-//! (a layer for build). Data flows one way through the plain types below: the index
-//! turns project pages into [`DistFile`]s and wheels into [`CoreMetadata`]; the resolver
-//! reads them through [`PackageSource`] and picks one wheel per package.
+//! The faces are the same as apt's: [`index`] (fetch + parse), [`resolve`] (the
+//! solver), [`lock`] (`[pip]` + the base's Python → `[[pip]]` entries), [`layer`]
+//! (`[[pip]]` entries → the pip layer, through [`install`]), [`inventory`] (an image's
+//! Python, its pip configuration and distributions). Data flows one way through the
+//! plain types below: the index turns project pages into [`DistFile`]s and wheels into
+//! [`CoreMetadata`]; the resolver reads them through [`PackageSource`] and picks one
+//! wheel per package.
+//!
+//! May import what lies below the ecosystems (`base`, `deb822`, `fetch`, `image`, `oci`,
+//! `manifest`, `lockfile`, `task`), never `apt` or `r`, nor the orchestrators above.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -71,8 +77,34 @@ pub trait PackageSource: Sync {
     ) -> impl Future<Output = Result<Arc<CoreMetadata>, Self::Error>> + Send;
 }
 
+/// PEP 503: lower case, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            separator = true;
+        } else {
+            if separator && !out.is_empty() {
+                out.push('-');
+            }
+            separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Whether two project names name the same project (PEP 503).
+pub fn same_name(a: &str, b: &str) -> bool {
+    normalize_name(a) == normalize_name(b)
+}
+
 pub mod index;
 pub mod install;
+pub mod inventory;
+pub mod layer;
+pub mod lock;
 pub mod resolve;
 pub mod tags;
 pub mod target;

@@ -12,8 +12,8 @@ use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder};
 pub use super::tags::{Libc, Tag};
 use super::tags::{cpython_tags, platform_tags};
 use super::wheel_name::WheelName;
-use crate::inventory::os::Glibc;
-use crate::inventory::python::Interpreter;
+use crate::base::os::Glibc;
+use crate::pip::inventory::Interpreter;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {

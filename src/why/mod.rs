@@ -1,6 +1,8 @@
 //! Why a package is in a lock: the shortest dependency path from each requested package
 //! that leads to it, through the lock's `requires` lists. Each ecosystem is its own graph
 //! (an apt package never requires a pip one).
+//!
+//! Above the lockfile: imports `lockfile` and `pip`'s name normalization.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -75,7 +77,7 @@ pub fn explain(lock: &Lockfile, name: &str) -> Vec<Explanation> {
         ),
     ];
     let apt_name = name.split(':').next().unwrap_or(name);
-    let pip_name = normalize_pip(name);
+    let pip_name = crate::pip::normalize_name(name);
     let mut out = Vec::new();
     for (ecosystem, graph) in &graphs {
         let wanted = match *ecosystem {
@@ -139,32 +141,14 @@ impl Graph<'_> {
     }
 }
 
-/// PEP 503: lower case, runs of `-`, `_`, `.` become one `-`.
-pub fn normalize_pip(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-        } else {
-            if separator && !out.is_empty() {
-                out.push('-');
-            }
-            separator = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::normalize_pip;
+    use crate::pip::normalize_name;
 
     #[test]
     fn pip_names_normalize_as_pep_503() {
-        assert_eq!(normalize_pip("Scikit_Learn"), "scikit-learn");
-        assert_eq!(normalize_pip("zope.interface"), "zope-interface");
-        assert_eq!(normalize_pip("a__b--c"), "a-b-c");
+        assert_eq!(normalize_name("Scikit_Learn"), "scikit-learn");
+        assert_eq!(normalize_name("zope.interface"), "zope-interface");
+        assert_eq!(normalize_name("a__b--c"), "a-b-c");
     }
 }

@@ -1,6 +1,6 @@
-//! The one reader of dpkg's status database (`/var/lib/dpkg/status`, or the
-//! concatenated files of a distroless `status.d`): each package paragraph as a package
-//! record plus dpkg's state word, borrowing from the text as the `Packages` parser does.
+//! dpkg's status database as the resolver reads it: each package paragraph of the one
+//! reader ([`crate::base::dpkg`]) as a package record plus dpkg's state word, borrowing
+//! from the text as the `Packages` parser does.
 //!
 //! The resolver keeps the packages whose files are on disk ([`parse_status`]), so it can
 //! treat an installed version like any other version of the universe; the image
@@ -8,7 +8,7 @@
 
 use crate::apt::index::PackageRecord;
 use crate::apt::index::packages::set_folded;
-use crate::deb822;
+use crate::base::dpkg;
 
 /// One package paragraph of dpkg's database: its record (no `Filename`, `Size` or
 /// `SHA256`, which a status file does not have) and dpkg's state word.
@@ -22,45 +22,35 @@ pub struct InstalledPackage<'a> {
 }
 
 impl InstalledPackage<'_> {
-    /// apt counts the package as installed: its files are on disk. `config-files` and
-    /// `not-installed` leave only configuration behind, so apt treats them as absent.
+    /// apt counts the package as installed: its files are on disk.
     pub fn counts_as_installed(&self) -> bool {
-        matches!(
-            self.state,
-            "installed"
-                | "half-configured"
-                | "unpacked"
-                | "half-installed"
-                | "triggers-awaited"
-                | "triggers-pending"
-        )
+        dpkg::counts_as_installed(self.state)
     }
 
-    /// dpkg knows the package in some state (what `dpkg-query -W` lists): everything
-    /// but `not-installed`, which is only a leftover record of a purged package.
+    /// dpkg knows the package in some state (what `dpkg-query -W` lists).
     pub fn is_known(&self) -> bool {
-        self.state != "not-installed"
+        dpkg::is_known(self.state)
     }
 }
 
-/// Every package paragraph (one with a `Package:` field) of a dpkg status text, in
-/// file order and in whatever state dpkg records it.
+/// Every package paragraph of a dpkg status text ([`dpkg::entries`]), read as a package
+/// record, in file order and in whatever state dpkg records it.
 pub fn status_packages(text: &str) -> impl Iterator<Item = InstalledPackage<'_>> {
-    deb822::paragraphs(text).filter_map(|paragraph| {
+    dpkg::entries(text).map(|entry| {
         let mut r = PackageRecord {
-            stanza: paragraph.text,
+            stanza: entry.paragraph.text,
             ..PackageRecord::default()
         };
-        let mut state = "installed";
         let mut size = None;
-        for field in paragraph.fields() {
-            if field.name.eq_ignore_ascii_case("status") {
-                state = field.value.split_whitespace().nth(2).unwrap_or("");
-            } else {
+        for field in entry.paragraph.fields() {
+            if !field.name.eq_ignore_ascii_case("status") {
                 set_folded(&mut r, &mut size, field.name, field.value);
             }
         }
-        (!r.package.is_empty()).then_some(InstalledPackage { record: r, state })
+        InstalledPackage {
+            record: r,
+            state: entry.state,
+        }
     })
 }
 

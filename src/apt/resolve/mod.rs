@@ -12,13 +12,13 @@
 //! ```
 
 mod error;
-mod installed;
 pub mod order;
 pub mod pins;
 mod pool;
 mod solve;
 
 pub use error::{ConflictError, ResolveError};
+mod installed;
 pub use installed::{InstalledPackage, parse_status, status_packages};
 
 use crate::apt::index::{PackageRecord, Release};

@@ -14,6 +14,7 @@ mod auth;
 mod client;
 pub mod credentials;
 mod error;
+pub mod image;
 mod pull;
 mod push;
 
@@ -26,7 +27,7 @@ pub use push::PushedBlob;
 
 use crate::fetch::Fetcher;
 use crate::oci::Digest;
-use crate::oci::types::{Descriptor, ImageIndex};
+
 use client::Inner;
 use credentials::CredentialStore;
 
@@ -93,53 +94,12 @@ impl Registry {
     }
 }
 
-/// The manifest of `index` for `os/arch[/variant]`, as `docker pull --platform` picks it.
-///
-/// An entry whose variant equals the one asked for wins over one without a variant
-/// (a missing variant on either side matches, since arm64 images rarely say `v8`);
-/// attestation manifests (build provenance, SBOMs) are never picked. Common aliases of
-/// architecture names (`x86_64`, `aarch64`) are understood.
-pub fn select_platform<'a>(
-    index: &'a ImageIndex,
-    os: &str,
-    arch: &str,
-    variant: Option<&str>,
-) -> Option<&'a Descriptor> {
-    let arch = match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let mut fallback = None;
-    for descriptor in &index.manifests {
-        let Some(platform) = &descriptor.platform else {
-            continue;
-        };
-        if is_attestation(descriptor) || !platform.matches(os, arch, variant) {
-            continue;
-        }
-        if platform.variant.as_deref() == variant {
-            return Some(descriptor);
-        }
-        fallback.get_or_insert(descriptor);
-    }
-    fallback
-}
-
-/// BuildKit's attestation manifests sit in the index next to the images.
-fn is_attestation(descriptor: &Descriptor) -> bool {
-    descriptor
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get("vnd.docker.reference.type"))
-        .is_some_and(|t| t == "attestation-manifest")
-}
+pub use crate::oci::types::select_platform;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::oci::reference::Reference;
-    use crate::oci::types::Platform;
 
     /// Callers spawn registry work on tokio's thread pool: every future must be `Send`.
     #[allow(dead_code)]
@@ -151,48 +111,5 @@ mod tests {
         send(registry.blob_exists(&r, &d));
         send(registry.push_blob(&r, &d, 0, p, Some(&r)));
         send(registry.push_manifest(&r, "", b""));
-    }
-
-    fn entry(n: u8, os: &str, arch: &str, variant: Option<&str>) -> Descriptor {
-        let mut d = Descriptor::new(crate::oci::media_type::OCI_MANIFEST, Digest::of(&[n]), 1);
-        d.platform = Some(Platform::new(os, arch, variant));
-        d
-    }
-
-    #[test]
-    fn platforms() {
-        let mut attestation = entry(0, "linux", "amd64", None);
-        attestation.annotations = Some(
-            [(
-                "vnd.docker.reference.type".to_string(),
-                "attestation-manifest".to_string(),
-            )]
-            .into(),
-        );
-        let index = ImageIndex {
-            schema_version: 2,
-            media_type: None,
-            manifests: vec![
-                attestation,
-                entry(1, "linux", "arm", Some("v6")),
-                entry(2, "linux", "arm", Some("v7")),
-                entry(3, "linux", "amd64", None),
-                entry(4, "linux", "arm64", None),
-                entry(5, "linux", "arm64", Some("v8")),
-                entry(6, "windows", "amd64", None),
-            ],
-            annotations: None,
-            extra: Default::default(),
-        };
-        let pick = |os, arch, variant| {
-            select_platform(&index, os, arch, variant).map(|d| d.digest.clone())
-        };
-        assert_eq!(pick("linux", "amd64", None), Some(Digest::of(&[3])));
-        assert_eq!(pick("linux", "x86_64", None), Some(Digest::of(&[3])));
-        assert_eq!(pick("linux", "arm", Some("v7")), Some(Digest::of(&[2])));
-        assert_eq!(pick("linux", "arm64", Some("v8")), Some(Digest::of(&[5])));
-        assert_eq!(pick("linux", "arm64", None), Some(Digest::of(&[4])));
-        assert_eq!(pick("windows", "amd64", None), Some(Digest::of(&[6])));
-        assert_eq!(pick("linux", "s390x", None), None);
     }
 }

@@ -35,12 +35,17 @@ pub struct PipLayer {
     pub spool: tempfile::TempDir,
 }
 
-/// What of the base [`make_layer`] reads: what inventory needs to find the interpreter,
-/// and the RECORD of every installed distribution (for upgrades).
+/// What of the base [`make_layer`] reads: what the Python inventory needs to find the
+/// interpreter (with the OS and dpkg's database it reads), and the RECORD of every
+/// installed distribution (for upgrades).
 pub fn base_keep(path: &str, size: u64) -> Option<Keep> {
-    crate::inventory::wanted(path, size).or_else(|| {
-        (path.ends_with(".dist-info/RECORD") && path.contains("-packages/")).then_some(Keep::Whole)
-    })
+    crate::pip::inventory::wanted(path, size)
+        .or_else(|| crate::base::os::wanted(path, size))
+        .or_else(|| crate::base::dpkg::wanted(path, size))
+        .or_else(|| {
+            (path.ends_with(".dist-info/RECORD") && path.contains("-packages/"))
+                .then_some(Keep::Whole)
+        })
 }
 
 /// The pip layer of `wheels` (lock order) on `base`, installed into `target`

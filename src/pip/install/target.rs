@@ -1,10 +1,10 @@
 //! Where a wheel's files go in the base image: the scheme `pip install` run as root
 //! uses with the image's `python3` (never a user site). See
-//! [`crate::inventory::python`] for which site-packages that is.
+//! [`crate::pip::inventory`] for which site-packages that is.
 
 use crate::image::RootFs;
-use crate::inventory::python::Interpreter;
 use crate::oci::types::ImageConfig;
+use crate::pip::inventory::Interpreter;
 
 use super::InstallError;
 
@@ -61,8 +61,8 @@ impl Target {
         config: &ImageConfig,
         after_apt: bool,
     ) -> Result<Target, InstallError> {
-        let dpkg = crate::inventory::apt::inventory(rootfs)?.packages;
-        let python = crate::inventory::python::inventory(rootfs, config, &dpkg)?;
+        let dpkg = crate::base::dpkg::packages(rootfs)?;
+        let python = crate::pip::inventory::inventory(rootfs, config, &dpkg)?;
         let named_python3 = |i: &&Interpreter| {
             std::iter::once(&i.path)
                 .chain(&i.aliases)

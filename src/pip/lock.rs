@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use url::Url;
 
-use super::base_python::BasePython;
+use super::inventory::base::BasePython;
 use crate::fetch::header::HeaderMap;
 use crate::fetch::{ByteRange, FetchError, Fetcher};
 use crate::lockfile::PipPackage;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::apt::DpkgPackage;
+use super::dpkg::DpkgPackage;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, Kind, RootFs};
 use crate::oci::types::ImageConfig;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::apt::DpkgPackage;
-use super::control::paragraphs;
+use crate::base::dpkg::DpkgPackage;
+use crate::deb822::owned::paragraphs;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, RootFs};
 use crate::oci::types::ImageConfig;
@@ -61,7 +61,7 @@ pub fn inventory(
     for (version, _) in rootfs.list_dir("opt/R")? {
         homes.push(format!("opt/R/{version}/lib/R"));
     }
-    let env = super::image_env(config);
+    let env = crate::base::env::image_env(config);
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for home in homes {

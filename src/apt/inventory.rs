@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::apt::index::sources::{self, SourceEntry};
 use crate::apt::index::{SignedBy, SourceError};
-use crate::apt::resolve::{InstalledPackage, status_packages};
+use crate::base::dpkg::{self, DpkgPackage};
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, Kind, RootFs};
 
@@ -39,44 +39,27 @@ pub struct Source {
     pub options: Vec<String>,
 }
 
-/// A package in dpkg's database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DpkgPackage {
-    pub name: String,
-    pub version: String,
-    pub architecture: String,
-    /// dpkg's state (`installed`, `config-files`, `half-configured`, …).
-    pub status: String,
-    /// The source package, when it differs from the name (`glibc` for `libc6`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-}
-
-const DPKG_STATUS: &str = "var/lib/dpkg/status";
-/// Distroless images keep one status file per package here instead.
-const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d";
 const KEYRING_DIRS: [&str; 3] = [
     "etc/apt/trusted.gpg.d",
     "etc/apt/keyrings",
     "usr/share/keyrings",
 ];
 
-pub fn wanted(path: &str, _size: u64) -> Option<Keep> {
+pub fn wanted(path: &str, size: u64) -> Option<Keep> {
     // The files `sources::entries_from_image` and `dpkg_packages` read.
     let keep = path == sources::SOURCES_LIST
-        || path == DPKG_STATUS
         || path
             .strip_prefix(sources::SOURCES_DIR)
-            .is_some_and(|rest| rest.starts_with('/'))
-        || path.starts_with("var/lib/dpkg/status.d/");
+            .is_some_and(|rest| rest.starts_with('/'));
     keep.then_some(Keep::Whole)
+        .or_else(|| dpkg::wanted(path, size))
 }
 
 pub fn inventory(rootfs: &RootFs) -> Result<Apt, ImageError> {
     Ok(Apt {
         sources: sources(rootfs)?,
         keyrings: keyrings(rootfs)?,
-        packages: dpkg_packages(rootfs)?,
+        packages: dpkg::packages(rootfs)?,
     })
 }
 
@@ -137,44 +120,6 @@ fn keyrings(rootfs: &RootFs) -> Result<Vec<String>, ImageError> {
     Ok(out)
 }
 
-fn dpkg_packages(rootfs: &RootFs) -> Result<Vec<DpkgPackage>, ImageError> {
-    let mut text = String::new();
-    if let Some(bytes) = rootfs.read_file(DPKG_STATUS)? {
-        text.push_str(&String::from_utf8_lossy(&bytes));
-    }
-    for (name, _) in rootfs.list_dir(DPKG_STATUS_DIR)? {
-        if let Some(bytes) = rootfs.read_file(&format!("{DPKG_STATUS_DIR}/{name}"))? {
-            text.push_str("\n\n");
-            text.push_str(&String::from_utf8_lossy(&bytes));
-        }
-    }
-    let mut packages = parse_status(&text);
-    packages.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
-    Ok(packages)
-}
-
-/// The packages of a dpkg status text that dpkg knows as present in some state (those
-/// `dpkg-query -W` lists), read by the resolver's reader of the same file.
-pub fn parse_status(text: &str) -> Vec<DpkgPackage> {
-    status_packages(text)
-        .filter(InstalledPackage::is_known)
-        .map(|p| {
-            let r = p.record;
-            DpkgPackage {
-                name: r.package.to_string(),
-                version: r.version.to_string(),
-                architecture: r.architecture.to_string(),
-                status: p.state.to_string(),
-                source: r
-                    .source
-                    .and_then(|s| s.split_whitespace().next())
-                    .filter(|s| *s != r.package)
-                    .map(str::to_string),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,15 +149,5 @@ mod tests {
         assert!(deb822[0].enabled);
         assert!(!deb822[1].enabled);
         assert_eq!(deb822[1].signed_by, ["inline"]);
-    }
-
-    #[test]
-    fn dpkg_status() {
-        let p = parse_status(
-            "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9\n\nPackage: gone\nStatus: purge ok not-installed\n\nPackage: old\nStatus: deinstall ok config-files\nVersion: 1\n",
-        );
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[0].source.as_deref(), Some("glibc"));
-        assert_eq!(p[1].status, "config-files");
     }
 }

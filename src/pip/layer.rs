@@ -5,9 +5,10 @@
 use futures_util::{StreamExt, TryStreamExt};
 use url::Url;
 
-use super::BuildError;
-use super::fetch::{PinnedFile, fetch_pinned};
+pub use crate::base::step::Step;
+use crate::base::step::created_by;
 use crate::fetch::Fetcher;
+use crate::fetch::pinned::{PinnedFile, fetch_pinned};
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{Lockfile, PipPackage};
@@ -16,11 +17,34 @@ use crate::oci::layer::{Layer, LayerInputs, PackageInput};
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
 use crate::pip::install::{self, InstallError, PipLayer, Target, Wheel};
+use crate::task::blocking;
 
 /// The version of what rtlock puts in a pip layer. Bump it whenever the same wheels on
 /// the same base would give other entries, so cached layers of the old format are not
 /// reused.
 pub const LAYER_FORMAT: &str = "rtlock-pip-layer/2";
+
+/// Why the pip layer could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PipLayerError {
+    #[error(
+        "cannot download the wheel of {package} from the lock's url or any mirror:\n  {}\n\
+         help: pass `--mirror URL` (a find-links directory or index files directory that has \
+         {filename}), or run `rtlock fetch` where the URL works and build from that cache",
+        failures.join("\n  ")
+    )]
+    Fetch {
+        package: String,
+        filename: String,
+        failures: Vec<String>,
+    },
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(transparent)]
+    Layer(#[from] crate::oci::layer::LayerError),
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskFailed),
+}
 
 /// Wheels downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 6;
@@ -60,10 +84,10 @@ pub async fn fetch_wheels(
     fetcher: &Fetcher,
     packages: &[PipPackage],
     mirrors: &[Url],
-) -> Result<Vec<Wheel>, BuildError> {
+) -> Result<Vec<Wheel>, PipLayerError> {
     futures_util::stream::iter(packages.iter().map(|package| async move {
         let file = fetch_one(fetcher, package, mirrors).await?;
-        Ok::<_, BuildError>(Wheel {
+        Ok::<_, PipLayerError>(Wheel {
             name: package.name.clone(),
             version: package.version.clone(),
             filename: package.file.clone(),
@@ -80,7 +104,7 @@ async fn fetch_one(
     fetcher: &Fetcher,
     package: &PipPackage,
     mirrors: &[Url],
-) -> Result<std::path::PathBuf, BuildError> {
+) -> Result<std::path::PathBuf, PipLayerError> {
     let file = PinnedFile {
         name: &package.name,
         url: &package.url,
@@ -90,7 +114,7 @@ async fn fetch_one(
     };
     fetch_pinned(fetcher, file, mirrors)
         .await
-        .map_err(|failures| BuildError::PipFetch {
+        .map_err(|failures| PipLayerError::Fetch {
             package: format!("{} {}", package.name, package.version),
             filename: package.file.clone(),
             failures,
@@ -104,7 +128,7 @@ pub fn make_layer(
     apt: &[Layer],
     config: &ImageConfig,
     wheels: &[Wheel],
-) -> Result<PipLayer, BuildError> {
+) -> Result<PipLayer, PipLayerError> {
     let mut blobs = base_layers
         .iter()
         .map(|layer| {
@@ -116,7 +140,7 @@ pub fn make_layer(
                 &layer.diff_id,
             )
         })
-        .collect::<Result<Vec<_>, BuildError>>()?;
+        .collect::<Result<Vec<_>, PipLayerError>>()?;
     for apt in apt {
         blobs.push(blob(
             &apt.path,
@@ -127,7 +151,7 @@ pub fn make_layer(
         )?);
     }
     let base = RootFs::read(&blobs, &install::base_keep)
-        .map_err(|e| BuildError::Pip(InstallError::Base(e)))?;
+        .map_err(|e| PipLayerError::Install(InstallError::Base(e)))?;
     let target = Target::of_image(&base, config, !apt.is_empty())?;
     tracing::debug!("pip layer: installing into {target:?}");
     Ok(install::make_layer(&base, &target, wheels)?)
@@ -139,9 +163,9 @@ fn blob(
     digest: &Digest,
     size: u64,
     diff_id: &Digest,
-) -> Result<LayerBlob, BuildError> {
+) -> Result<LayerBlob, PipLayerError> {
     let location = BlobLocation::file(path).map_err(|e| {
-        BuildError::Pip(InstallError::Base(crate::image::ImageError::io(
+        PipLayerError::Install(InstallError::Base(crate::image::ImageError::io(
             format!("cannot open the layer {}", path.display()),
             e,
         )))
@@ -158,39 +182,34 @@ fn blob(
 /// The pip layer (history line, layer), from the layer cache when a layer of the same
 /// key was written before (then neither the base nor the wheels are read).
 pub async fn layer(
-    step: &super::apt::Step<'_>,
+    step: &Step<'_>,
     apt: &[Layer],
     wheels: Vec<Wheel>,
-) -> Result<(String, Layer), BuildError> {
-    let (lock, ctx, compression) = (step.lock, step.ctx, step.compression);
-    let created_by = super::layers::created_by("pip", wheels.len());
+) -> Result<(String, Layer), PipLayerError> {
+    let (lock, compression) = (step.lock, step.compression);
+    let history = created_by("pip", wheels.len());
     let apt_diff_ids: Vec<Digest> = apt.iter().map(|layer| layer.diff_id.clone()).collect();
     let key = layer_inputs(lock, &apt_diff_ids).key();
-    if let Some(layer) = ctx.layer_cache.lookup_key(&key, compression) {
-        return Ok((created_by, layer));
+    if let Some(layer) = step.layer_cache.lookup_key(&key, compression) {
+        return Ok((history, layer));
     }
     let base_layers = step.base_layers.to_vec();
     let config = step.base_config.clone();
     let apt = apt.to_vec();
     let started = std::time::Instant::now();
-    let made = super::blocking(move || make_layer(&base_layers, &apt, &config, &wheels)).await??;
+    let made = blocking(move || make_layer(&base_layers, &apt, &config, &wheels)).await??;
     tracing::debug!("pip layer: entries made in {:?}", started.elapsed());
     for replaced in &made.replaced {
         tracing::info!("pip layer: {replaced} of the base image is replaced (its files removed)");
     }
-    let planned = vec![super::layers::PlannedLayer {
-        name: "pip",
-        created_by,
-        entries: made.entries,
-        key: Some(key),
-    }];
-    let cache = ctx.layer_cache.clone();
+    let cache = step.layer_cache.clone();
     let epoch = lock.source_date_epoch;
-    let mut written =
-        super::blocking(move || super::write_layers(planned, epoch, compression, &cache)).await??;
+    let entries = made.entries;
+    let written = blocking(move || {
+        crate::oci::layer::write_layer(entries, epoch, compression, &cache, Some(&key))
+    })
+    .await??;
     // The spooled files are written into the layer now.
     drop(made.spool);
-    written
-        .pop()
-        .ok_or_else(|| BuildError::Task("no pip layer written".into()))
+    Ok((history, written))
 }

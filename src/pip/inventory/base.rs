@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::{dpkg, os};
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, RootFs};
-use crate::inventory::{self, os, python};
 use crate::oci::Digest;
 use crate::oci::types::ImageConfig;
+use crate::pip::inventory as python;
 
 /// Bump when [`BasePython`] or what it is read from changes.
 const FORMAT: &str = "python-v2";
@@ -61,7 +62,7 @@ pub fn wanted(path: &str, size: u64) -> Option<Keep> {
 
 impl BasePython {
     pub fn from_rootfs(rootfs: &RootFs, config: &ImageConfig) -> Result<BasePython, ImageError> {
-        let dpkg = inventory::apt::inventory(rootfs)?.packages;
+        let dpkg = dpkg::packages(rootfs)?;
         let py = python::inventory(rootfs, config, &dpkg)?;
         let glibc = os::inventory(rootfs, config, &dpkg)?
             .glibc

@@ -3,7 +3,34 @@
 use crate::lockfile::{BaseLock, FORMAT_VERSION, ImageLock, Lockfile};
 use crate::manifest::Manifest;
 
-use super::base::ResolvedBase;
+use crate::base::pin::ResolvedBase;
+
+/// A source-date-epoch that cannot be used, and where it came from.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EpochError {
+    #[error("SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01, not `{0}`")]
+    NotANumber(String),
+    #[error(
+        "{from} `{shown}` gives a source-date-epoch of {epoch}, outside 0 (1970-01-01) to \
+         {MAX_SOURCE_DATE_EPOCH} (2242-03-16, the largest mtime a tar header holds): the \
+         image's files could not carry it\nhelp: {help}"
+    )]
+    OutOfRange {
+        from: &'static str,
+        shown: String,
+        epoch: i64,
+        help: &'static str,
+    },
+    #[error(
+        "[lock] as-of = \"{as_of}\" is in the future (it is {now}): a lock resolved as of \
+         then could not be reproduced until that time\n\
+         help: use a time that has passed, or remove as-of to resolve as the indexes stand now"
+    )]
+    FutureAsOf {
+        as_of: jiff::Timestamp,
+        now: jiff::Timestamp,
+    },
+}
 
 /// Where `source-date-epoch` came from, for the user's information.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +54,12 @@ pub fn source_date_epoch(
     environment: Option<&str>,
     manifest: &Manifest,
     base: &ResolvedBase,
-) -> Result<(i64, EpochSource), String> {
+) -> Result<(i64, EpochSource), EpochError> {
     if let Some(value) = environment.filter(|v| !v.trim().is_empty()) {
-        let epoch = value.trim().parse::<i64>().map_err(|_| {
-            format!("SOURCE_DATE_EPOCH must be a number of seconds since 1970-01-01, not `{value}`")
-        })?;
+        let epoch = value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| EpochError::NotANumber(value.to_string()))?;
         return in_range(
             epoch,
             "SOURCE_DATE_EPOCH",
@@ -62,27 +90,31 @@ pub fn source_date_epoch(
 }
 
 /// `epoch` when it is a `source-date-epoch` a layer can carry, else why not.
-fn in_range(epoch: i64, from: &str, shown: &str, help: &str) -> Result<i64, String> {
+fn in_range(
+    epoch: i64,
+    from: &'static str,
+    shown: &str,
+    help: &'static str,
+) -> Result<i64, EpochError> {
     if (0..=MAX_SOURCE_DATE_EPOCH).contains(&epoch) {
         return Ok(epoch);
     }
-    Err(format!(
-        "{from} `{shown}` gives a source-date-epoch of {epoch}, outside 0 (1970-01-01) to \
-         {MAX_SOURCE_DATE_EPOCH} (2242-03-16, the largest mtime a tar header holds): the \
-         image's files could not carry it\nhelp: {help}"
-    ))
+    Err(EpochError::OutOfRange {
+        from,
+        shown: shown.to_string(),
+        epoch,
+        help,
+    })
 }
 
 /// A lock is made from the indexes as they stand; an `as-of` still to come would give a
 /// lock that cannot be made again (or checked) before that time, so it is refused.
-pub fn refuse_future_as_of(manifest: &Manifest, now: jiff::Timestamp) -> Result<(), String> {
+pub fn refuse_future_as_of(manifest: &Manifest, now: jiff::Timestamp) -> Result<(), EpochError> {
     match manifest.lock.as_of {
-        Some(as_of) if as_of > now => Err(format!(
-            "[lock] as-of = \"{as_of}\" is in the future (it is {now}): a lock resolved as of \
-             then could not be reproduced until that time\n\
-             help: use a time that has passed, or remove as-of to resolve as the indexes stand now",
-            now = now.round(jiff::Unit::Second).unwrap_or(now)
-        )),
+        Some(as_of) if as_of > now => Err(EpochError::FutureAsOf {
+            as_of,
+            now: now.round(jiff::Unit::Second).unwrap_or(now),
+        }),
         _ => Ok(()),
     }
 }
@@ -162,6 +194,7 @@ mod tests {
         assert!(
             source_date_epoch(Some("yesterday"), &plain, &b)
                 .unwrap_err()
+                .to_string()
                 .contains("SOURCE_DATE_EPOCH")
         );
     }
@@ -179,7 +212,9 @@ mod tests {
             Ok((0, EpochSource::Environment))
         );
         for value in ["8589934592", "-1"] {
-            let error = source_date_epoch(Some(value), &plain, &b).unwrap_err();
+            let error = source_date_epoch(Some(value), &plain, &b)
+                .unwrap_err()
+                .to_string();
             assert!(
                 error.starts_with(&format!("SOURCE_DATE_EPOCH `{value}`")),
                 "{error}"
@@ -187,12 +222,14 @@ mod tests {
             assert!(error.contains("2242-03-16"), "{error}");
         }
         let late = manifest("[lock]\nas-of = \"2999-01-01T00:00:00Z\"\n");
-        let error = source_date_epoch(None, &late, &b).unwrap_err();
+        let error = source_date_epoch(None, &late, &b).unwrap_err().to_string();
         assert!(
             error.starts_with("[lock] as-of `2999-01-01T00:00:00Z`"),
             "{error}"
         );
-        let error = source_date_epoch(None, &plain, &base(Some(-62_135_596_800))).unwrap_err();
+        let error = source_date_epoch(None, &plain, &base(Some(-62_135_596_800)))
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("the base image's created time `0001-01-01T00:00:00Z`"),
             "{error}"
@@ -207,7 +244,7 @@ mod tests {
         let future = manifest("[lock]\nas-of = \"2026-12-02T00:00:00Z\"\n");
         assert_eq!(refuse_future_as_of(&past, now), Ok(()));
         assert_eq!(refuse_future_as_of(&manifest(""), now), Ok(()));
-        let error = refuse_future_as_of(&future, now).unwrap_err();
+        let error = refuse_future_as_of(&future, now).unwrap_err().to_string();
         assert!(
             error.contains("is in the future (it is 2026-12-01T00:00:00Z)"),
             "{error}"

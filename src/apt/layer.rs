@@ -11,21 +11,24 @@
 //! sending it again, and only the small scripts layer is new. The apt layer is also
 //! the same with and without `--no-daemon`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use futures_util::{StreamExt, TryStreamExt};
 use url::Url;
 
-use super::fetch::{PinnedFile, fetch_pinned};
-use super::{BuildContext, BuildError, BuildOptions};
 use crate::apt::install::{self, AptLayer, InstallError, PackageDeb};
+pub use crate::base::step::Step;
+use crate::base::step::created_by;
+use crate::base::view;
 use crate::fetch::Fetcher;
+use crate::fetch::pinned::{PinnedFile, fetch_pinned};
 use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{AptPackage, Lockfile};
+use crate::oci::Digest;
 use crate::oci::layer::{Compression, Entry, Layer, LayerInputs, LayerKey, PackageInput};
 use crate::oci::output::ImageLayer;
-use crate::oci::types::ImageConfig;
+use crate::task::{TaskFailed, blocking};
 
 /// The version of what rtlock puts in an apt layer. Bump it whenever the same debs on
 /// the same base would give other entries, so cached layers of the old format are not
@@ -35,17 +38,55 @@ pub const LAYER_FORMAT: &str = "rtlock-apt-layer/3";
 /// `.deb` files downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
 
-/// What the apt layer is made on: everything [`configure_step`] may need to run the
-/// packages' scripts on the base (an image of the base layers plus the apt layer).
-#[derive(Debug, Clone, Copy)]
-pub struct Step<'a> {
-    pub lock: &'a Lockfile,
-    pub ctx: &'a BuildContext,
-    pub options: &'a BuildOptions,
-    /// The base's layers, downloaded and verified, bottom first.
-    pub base_layers: &'a [ImageLayer],
-    pub base_config: &'a ImageConfig,
-    pub compression: Compression,
+/// How the apt layer's maintainer scripts run, beyond the lock (the command line's
+/// choices).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AptOptions {
+    /// No Docker Engine: maintainer scripts are not run (their packages are reported).
+    pub no_daemon: bool,
+    /// An output is `docker-daemon:`: the apt layer is loaded into the engine while the
+    /// maintainer scripts run there, so the finished image shares it.
+    pub engine_output: bool,
+}
+
+/// Why the apt layers could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AptLayerError {
+    #[error(
+        "cannot download the .deb of {package} from the lock's url or any mirror:\n  {}\n\
+         help: pass `--mirror URL` (an apt mirror or snapshot archive that still has {filename}), \
+         or run `rtlock fetch` where the URL works and build from that cache",
+        failures.join("\n  ")
+    )]
+    Fetch {
+        package: String,
+        filename: String,
+        failures: Vec<String>,
+    },
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(transparent)]
+    Configure(Box<crate::apt::configure::ConfigureError>),
+    #[error(
+        "the lock's apt packages are configured in a Docker Engine (maintainer scripts, \
+         triggers), and none answers: {reason}\n\
+         packages with maintainer scripts: {}\n\
+         help: start the Docker Engine, or set DOCKER_HOST to one that runs (tried {host}); \
+         or pass --no-daemon to build without running them (another image: the packages \
+         with scripts stay unpacked, not configured)",
+        if packages.is_empty() { "none (dpkg --configure -a still runs their triggers)".to_string() } else { packages.join(", ") }
+    )]
+    NoEngine {
+        /// The engine tried: DOCKER_HOST, else the default socket.
+        host: String,
+        /// Why it did not answer.
+        reason: String,
+        packages: Vec<String>,
+    },
+    #[error(transparent)]
+    Layer(#[from] crate::oci::layer::LayerError),
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
 }
 
 /// The apt layers of a build, and what is left undone.
@@ -105,10 +146,10 @@ pub async fn fetch_debs(
     fetcher: &Fetcher,
     packages: &[AptPackage],
     mirrors: &[Url],
-) -> Result<Vec<PackageDeb>, BuildError> {
+) -> Result<Vec<PackageDeb>, AptLayerError> {
     futures_util::stream::iter(packages.iter().map(|package| async move {
         let file = fetch_one(fetcher, package, mirrors).await?;
-        Ok::<_, BuildError>(PackageDeb {
+        Ok::<_, AptLayerError>(PackageDeb {
             name: package.name.clone(),
             arch: package.arch.clone(),
             version: package.version.clone(),
@@ -124,7 +165,7 @@ async fn fetch_one(
     fetcher: &Fetcher,
     package: &AptPackage,
     mirrors: &[Url],
-) -> Result<PathBuf, BuildError> {
+) -> Result<PathBuf, AptLayerError> {
     let file = PinnedFile {
         name: &package.name,
         url: &package.url,
@@ -134,11 +175,34 @@ async fn fetch_one(
     };
     fetch_pinned(fetcher, file, mirrors)
         .await
-        .map_err(|failures| BuildError::AptFetch {
+        .map_err(|failures| AptLayerError::Fetch {
             package: format!("{} {} ({})", package.name, package.version, package.arch),
             filename: package.filename.clone(),
             failures,
         })
+}
+
+/// The apt installer's view of a base (every path's metadata and the content of
+/// [`install::base_keep`]'s files), stored by whichever of `lock` and `build` reads the
+/// base's layers first, so that the other does not read them again. Bump when
+/// `base_keep` changes: a stored view then lacks files the installer reads (which it
+/// reports as an error rather than reading them).
+const APT_VIEW: &str = "apt-view-v1";
+
+/// The apt installer's view of the base with this manifest, if one was stored.
+pub fn read_apt_view(cache_root: &Path, manifest: &Digest) -> Option<RootFs> {
+    view::read_view(cache_root, APT_VIEW, manifest)
+}
+
+/// Stores the apt installer's view of `rootfs`, the base with this manifest, which must
+/// have been read keeping at least [`install::base_keep`]'s files.
+pub fn store_apt_view(cache_root: &Path, manifest: &Digest, rootfs: &RootFs) {
+    view::store_view(cache_root, APT_VIEW, manifest, rootfs, &install::base_keep);
+}
+
+/// Where [`store_apt_view`] puts the view of the base with this manifest.
+pub fn apt_view_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
+    view::view_path(cache_root, APT_VIEW, manifest)
 }
 
 /// The base image's filesystem, with what the apt installer reads of it kept.
@@ -150,11 +214,10 @@ async fn fetch_one(
 pub fn read_base(
     base_layers: &[ImageLayer],
     view: Option<(&std::path::Path, &crate::oci::Digest)>,
-) -> Result<RootFs, BuildError> {
-    use crate::resolve::base_files;
+) -> Result<RootFs, AptLayerError> {
     let started = std::time::Instant::now();
     if let Some((cache_root, manifest)) = view
-        && let Some(base) = base_files::read_apt_view(cache_root, manifest)
+        && let Some(base) = read_apt_view(cache_root, manifest)
     {
         tracing::debug!(
             "apt layer: base read from its stored view in {:?}",
@@ -166,7 +229,7 @@ pub fn read_base(
         .iter()
         .map(|layer| {
             let location = BlobLocation::file(&layer.path).map_err(|e| {
-                BuildError::Apt(InstallError::Base(crate::image::ImageError::io(
+                AptLayerError::Install(InstallError::Base(crate::image::ImageError::io(
                     format!("cannot open the base layer {}", layer.path.display()),
                     e,
                 )))
@@ -179,12 +242,12 @@ pub fn read_base(
                 location,
             })
         })
-        .collect::<Result<Vec<_>, BuildError>>()?;
+        .collect::<Result<Vec<_>, AptLayerError>>()?;
     let base = RootFs::read(&blobs, &install::base_keep)
-        .map_err(|e| BuildError::Apt(InstallError::Base(e)))?;
+        .map_err(|e| AptLayerError::Install(InstallError::Base(e)))?;
     tracing::debug!("apt layer: base layers read in {:?}", started.elapsed());
     if let Some((cache_root, manifest)) = view {
-        base_files::store_apt_view(cache_root, manifest, &base);
+        store_apt_view(cache_root, manifest, &base);
     }
     Ok(base)
 }
@@ -196,13 +259,13 @@ pub fn make_layer(
     base_layers: &[ImageLayer],
     view: Option<(&std::path::Path, &crate::oci::Digest)>,
     debs: &[PackageDeb],
-) -> Result<(AptLayer, RootFs), BuildError> {
+) -> Result<(AptLayer, RootFs), AptLayerError> {
     let (base, read) = std::thread::scope(|scope| {
         let base = scope.spawn(|| read_base(base_layers, view));
         let read = install::read_debs(debs);
         let base = base
             .join()
-            .map_err(|_| BuildError::Task("the base reader panicked".into()));
+            .map_err(|_| TaskFailed("the base reader panicked".into()));
         (base, read)
     });
     let base = base??;
@@ -212,7 +275,7 @@ pub fn make_layer(
 
 /// Which packages have maintainer scripts, from their control files alone: what a
 /// cached apt layer left undone (blocking).
-pub fn pending_configure(debs: &[PackageDeb]) -> Result<Vec<String>, BuildError> {
+pub fn pending_configure(debs: &[PackageDeb]) -> Result<Vec<String>, AptLayerError> {
     let mut pending = Vec::new();
     for deb in debs {
         let control = install::deb::read_control(&deb.file, &deb.name)?;
@@ -242,7 +305,7 @@ impl Configure {
     /// The engine, unless `--no-daemon` says not to use one. No engine is an error,
     /// never a quiet skip: the scripts' layer is part of the image, so building without
     /// it would make the digest depend on the machine.
-    pub async fn detect(options: &BuildOptions) -> Result<Configure, crate::docker::DockerError> {
+    pub async fn detect(options: &AptOptions) -> Result<Configure, crate::docker::DockerError> {
         if options.no_daemon {
             return Ok(Configure::Skip);
         }
@@ -260,15 +323,19 @@ impl Configure {
 /// The apt layers of `debs`: from the layer cache when layers of the same keys were
 /// written before (then neither the base nor the debs' data are read), else made on
 /// the base, with the maintainer scripts run as `configure` says.
-pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers, BuildError> {
-    let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
-    let files_history = super::layers::created_by("apt", debs.len());
+pub async fn layers(
+    step: &Step<'_>,
+    options: &AptOptions,
+    debs: Vec<PackageDeb>,
+) -> Result<AptLayers, AptLayerError> {
+    let (lock, cache, compression) = (step.lock, step.layer_cache, step.compression);
+    let files_history = created_by("apt", debs.len());
     let scripts_history = format!("rtlock: apt maintainer scripts ({} packages)", debs.len());
-    let configure = match Configure::detect(step.options).await {
+    let configure = match Configure::detect(options).await {
         Ok(configure) => configure,
         Err(e) => {
-            let packages = super::blocking(move || pending_configure(&debs)).await??;
-            return Err(BuildError::NoEngine {
+            let packages = blocking(move || pending_configure(&debs)).await??;
+            return Err(AptLayerError::NoEngine {
                 host: crate::docker::docker_host(),
                 reason: e.to_string().lines().next().unwrap_or_default().to_string(),
                 packages,
@@ -280,7 +347,7 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     if let Some(files) = cache.lookup_key(&files_key, compression) {
         match &configure {
             Configure::Skip => {
-                let pending = super::blocking(move || pending_configure(&debs)).await??;
+                let pending = blocking(move || pending_configure(&debs)).await??;
                 return Ok(AptLayers {
                     layers: vec![(files_history, files)],
                     pending_configure: pending,
@@ -300,10 +367,10 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
     }
 
     let base_layers = step.base_layers.to_vec();
-    let cache_root = step.ctx.fetcher.cache().root().to_path_buf();
+    let cache_root = step.cache_root.to_path_buf();
     let manifest: Option<crate::oci::Digest> = lock.base.manifest.parse().ok();
     let started = std::time::Instant::now();
-    let (made, base) = super::blocking(move || {
+    let (made, base) = blocking(move || {
         let view = manifest.as_ref().map(|m| (cache_root.as_path(), m));
         make_layer(&base_layers, view, &debs)
     })
@@ -320,7 +387,7 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
         });
     };
 
-    let written = with_scripts(step, docker, &made, &base, files_key, scripts_key).await;
+    let written = with_scripts(step, options, docker, &made, &base, files_key, scripts_key).await;
     let (files, scripts, leftover) = written?;
     // The spooled files are in the layers now.
     drop(made.spool);
@@ -343,13 +410,14 @@ pub async fn layers(step: &Step<'_>, debs: Vec<PackageDeb>) -> Result<AptLayers,
 /// first and the scripts run in a container of that.
 async fn with_scripts(
     step: &Step<'_>,
+    options: &AptOptions,
     docker: &bollard::Docker,
     made: &AptLayer,
     base: &RootFs,
     files_key: LayerKey,
     scripts_key: LayerKey,
-) -> Result<(Layer, Layer, crate::apt::configure::Cleanup), BuildError> {
-    let (lock, cache, compression) = (step.lock, &step.ctx.layer_cache, step.compression);
+) -> Result<(Layer, Layer, crate::apt::configure::Cleanup), AptLayerError> {
+    let (lock, cache, compression) = (step.lock, step.layer_cache, step.compression);
     let epoch = lock.source_date_epoch;
     crate::docker::load::note_present(&lock.base.reference);
     let base_id = if made.entries.iter().any(Entry::is_whiteout) {
@@ -365,7 +433,7 @@ async fn with_scripts(
             let (image_tx, image_rx) = tokio::sync::oneshot::channel();
             let files = async move {
                 let files = write(entries.clone(), epoch, compression, cache, files_key).await?;
-                if step.options.engine_output {
+                if options.engine_output {
                     let _ = image_tx.send(configure_image(step, &files));
                 }
                 Ok(files)
@@ -442,10 +510,10 @@ async fn write(
     compression: Compression,
     cache: &crate::oci::layer::LayerCache,
     key: LayerKey,
-) -> Result<Layer, BuildError> {
+) -> Result<Layer, AptLayerError> {
     let cache = cache.clone();
     let started = std::time::Instant::now();
-    let layer = super::blocking(move || {
+    let layer = blocking(move || {
         crate::oci::layer::write_layer(entries, epoch, compression, &cache, Some(&key))
     })
     .await??;
@@ -459,12 +527,10 @@ async fn write(
 
 /// The image the engine is given for the scripts: the base plus the apt layer.
 fn configure_image(step: &Step<'_>, files: &Layer) -> crate::oci::output::Image {
-    super::assemble_image(
-        step.lock,
-        step.base_config,
-        step.base_layers.to_vec(),
-        vec![("rtlock: apt (unconfigured)".to_string(), files.clone())],
-    )
+    (step.image_with)(vec![(
+        "rtlock: apt (unconfigured)".to_string(),
+        files.clone(),
+    )])
 }
 
 /// The entries of the layer of what the scripts changed, from the outcome of their run
@@ -475,14 +541,14 @@ async fn scripts_entries(
     cleanup: crate::apt::configure::Cleanup,
     made: &AptLayer,
     base: &RootFs,
-) -> Result<(Vec<Entry>, crate::apt::configure::Cleanup), BuildError> {
+) -> Result<(Vec<Entry>, crate::apt::configure::Cleanup), AptLayerError> {
     let captured = match result {
         Ok(captured) => captured,
         Err(e) => {
             if let Err(cleaning) = cleanup.finish().await {
                 tracing::warn!("{cleaning}");
             }
-            return Err(BuildError::Configure(Box::new(e)));
+            return Err(AptLayerError::Configure(Box::new(e)));
         }
     };
     tracing::debug!("maintainer scripts:\n{}", captured.log);

@@ -1,11 +1,9 @@
 //! What an image holds, read from its filesystem: the OS, apt and dpkg, Python and pip,
-//! R. One module per face; each says which files it needs ([`wanted`]) so that one
-//! streaming pass over the layers collects them all, then reads them from the merged
-//! [`RootFs`].
+//! R. Each comes from its ecosystem's `inventory.rs` (and the OS from `base`); each says
+//! which files it needs (`wanted`) so that one streaming pass over the layers collects
+//! them all, then reads them from the merged [`RootFs`].
 //!
 //! Used by `rtlock inspect` (and by `lock` and `audit`, which need the same facts).
-
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -14,11 +12,10 @@ use crate::image::{ImageError, OpenedImage};
 use crate::oci::types::ImageConfig;
 use crate::progress::Progress;
 
-pub mod apt;
-pub mod control;
-pub mod os;
-pub mod python;
-pub mod r;
+use crate::apt::inventory as apt;
+use crate::base::os;
+use crate::pip::inventory as python;
+use crate::r::inventory as r;
 
 /// Everything `inspect` reports about an image's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,17 +55,4 @@ pub fn of_rootfs(rootfs: &RootFs, config: &ImageConfig) -> Result<Inventory, Ima
         r: r::inventory(rootfs, config, &apt.packages)?,
         apt,
     })
-}
-
-/// The image config's `Env` as a map (later entries win, as in a container).
-pub fn image_env(config: &ImageConfig) -> BTreeMap<String, String> {
-    config
-        .config
-        .as_ref()
-        .and_then(|c| c.env.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }

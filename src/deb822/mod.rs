@@ -12,8 +12,12 @@
 //! continuation line; [`unfold`] turns it into the logical value when line structure
 //! matters (descriptions), while relation fields can be read raw, since their parsers
 //! treat newlines as whitespace.
+//!
+//! A leaf: imports nothing of rtlock.
 
 /// The paragraphs of `text`, in order.
+pub mod owned;
+
 pub fn paragraphs(text: &str) -> Paragraphs<'_> {
     Paragraphs { text, pos: 0 }
 }

@@ -19,12 +19,14 @@
 //! `site_packages` lists every directory on the interpreter's `sys.path` that holds
 //! distributions, in `sys.path` order; installed distributions are read from all of them.
 
+pub mod base;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::apt::DpkgPackage;
-use super::control::headers;
+use crate::base::dpkg::DpkgPackage;
+use crate::deb822::owned::headers;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, Kind, RootFs};
 use crate::oci::types::ImageConfig;
@@ -117,7 +119,7 @@ pub fn inventory(
     config: &ImageConfig,
     dpkg: &[DpkgPackage],
 ) -> Result<Python, ImageError> {
-    let env = super::image_env(config);
+    let env = crate::base::env::image_env(config);
     let interpreters = interpreters(rootfs, &env, dpkg)?;
     let mut dirs: Vec<&str> = Vec::new();
     for interpreter in &interpreters {

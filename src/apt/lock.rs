@@ -23,7 +23,7 @@ use crate::apt::resolve::{
 };
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
-use crate::image::rootfs::RootFs;
+use crate::image::rootfs::{Keep, RootFs};
 use crate::lockfile::AptPackage;
 use crate::manifest::AptSpec;
 
@@ -35,8 +35,27 @@ pub const PRIORITY_LOCKED: i32 = 990;
 /// Suites fetched at once.
 const PARALLEL_SUITES: usize = 4;
 
-const DPKG_STATUS: &str = "var/lib/dpkg/status";
+const DPKG_STATUS: &str = crate::base::dpkg::DPKG_STATUS;
 const DPKG_ARCH: &str = "var/lib/dpkg/arch";
+
+/// The name of the cached copy of [`wanted`]'s files of a base (see
+/// [`crate::base::view`]). Bump when [`wanted`] changes: a cached copy then holds the
+/// wrong set of files.
+pub const BASE_FILES: &str = "v1";
+
+/// The paths of the base that the apt lock reads: dpkg's status and architectures,
+/// apt's configuration (sources, preferences, trusted keys), and the keyrings.
+pub fn wanted(path: &str) -> bool {
+    path == DPKG_STATUS
+        || path == DPKG_ARCH
+        || path.starts_with("etc/apt/")
+        || path.starts_with("usr/share/keyrings/")
+}
+
+/// The [`RootFs::read`] predicate for [`wanted`] paths.
+pub fn keep(path: &str, _size: u64) -> Option<Keep> {
+    wanted(path).then_some(Keep::Whole)
+}
 
 /// Why the apt part of a lock could not be made.
 #[derive(Debug, thiserror::Error)]
