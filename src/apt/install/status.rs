@@ -130,10 +130,12 @@ fn line(name: &str, value: &str) -> String {
     }
 }
 
-/// The base's status stanzas by package, kept as written.
+/// The base's status stanzas by package, kept as written (read by the one reader of
+/// dpkg's database, [`crate::base::dpkg`]).
 pub fn parse_base(text: &str) -> BTreeMap<PackageKey, String> {
     let mut stanzas = BTreeMap::new();
-    for paragraph in deb822::paragraphs(text) {
+    for entry in crate::base::dpkg::entries(text) {
+        let paragraph = entry.paragraph;
         let (Some(name), arch) = (paragraph.get("Package"), paragraph.get("Architecture")) else {
             continue;
         };
