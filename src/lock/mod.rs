@@ -77,19 +77,47 @@ pub enum LockError {
     Epoch(#[from] EpochError),
 }
 
-/// The entries of `locked` that `--update` does not name: they keep their versions
-/// (cargo's `update -p`). `same` compares names as the ecosystem does.
-fn kept<P: Clone>(
-    locked: &[P],
-    update: &[String],
-    name: impl Fn(&P) -> &str,
-    same: fn(&str, &str) -> bool,
-) -> Vec<P> {
-    locked
-        .iter()
-        .filter(|p| !update.iter().any(|n| same(n, name(p))))
-        .cloned()
-        .collect()
+/// The ecosystems a lock holds, in the order they are locked (and their layers built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ecosystem {
+    Apt,
+    Pip,
+    R,
+}
+
+impl Ecosystem {
+    const ALL: [Ecosystem; 3] = [Ecosystem::Apt, Ecosystem::Pip, Ecosystem::R];
+
+    /// The manifest asks for packages of this ecosystem.
+    fn requested(self, manifest: &Manifest) -> bool {
+        match self {
+            Ecosystem::Apt => !manifest.apt.packages.is_empty(),
+            Ecosystem::Pip => !manifest.pip.packages.is_empty(),
+            Ecosystem::R => !manifest.r.packages.is_empty(),
+        }
+    }
+
+    /// The names `lock` holds for this ecosystem.
+    fn locked(self, lock: &Lockfile) -> Vec<&str> {
+        match self {
+            Ecosystem::Apt => lock.apt.iter().map(|p| p.name.as_str()).collect(),
+            Ecosystem::Pip => lock.pip.iter().map(|p| p.name.as_str()).collect(),
+            Ecosystem::R => lock.r.iter().map(|p| p.name.as_str()).collect(),
+        }
+    }
+
+    /// Whether two names name the same package, as the ecosystem compares them.
+    fn same_name(self, a: &str, b: &str) -> bool {
+        match self {
+            Ecosystem::Pip => same_name(a, b),
+            Ecosystem::Apt | Ecosystem::R => a == b,
+        }
+    }
+
+    /// `--update` names this locked package.
+    fn named(self, update: &[String], name: &str) -> bool {
+        update.iter().any(|n| self.same_name(n, name))
+    }
 }
 
 /// Locks `request.manifest` against its base through `registry`, with `fetcher` for
@@ -100,22 +128,33 @@ pub async fn lock(
     registry: &Registry,
 ) -> Result<Locked, LockError> {
     let manifest = request.manifest;
-    if !manifest.r.packages.is_empty() {
+    let (previous, update) = (request.previous, request.update);
+    if Ecosystem::R.requested(manifest) {
         return Err(LockError::NotYet("r"));
     }
-    let (previous, update) = (request.previous, request.update);
-    let locked_apt = previous.map_or(&[][..], |p| &p.apt[..]);
-    let locked_pip = previous.map_or(&[][..], |p| &p.pip[..]);
-    let same_apt: fn(&str, &str) -> bool = |a, b| a == b;
-    if let Some(name) = update.iter().find(|n| {
-        *n != UPDATE_BASE
-            && !locked_apt.iter().any(|p| same_apt(n, &p.name))
-            && !locked_pip.iter().any(|p| same_name(n, &p.name))
+    // `--update` and the kept pins, once for every ecosystem: every locked package keeps
+    // its version unless `--update` names it (cargo's `update -p`).
+    if let Some(name) = update.iter().find(|name| {
+        *name != UPDATE_BASE
+            && !Ecosystem::ALL
+                .iter()
+                .any(|e| previous.is_some_and(|p| e.locked(p).iter().any(|l| e.same_name(name, l))))
     }) {
         return Err(LockError::NotLocked { name: name.clone() });
     }
-    let keep_apt = kept(locked_apt, update, |p| &p.name, same_apt);
-    let keep_pip = kept(locked_pip, update, |p| &p.name, same_name);
+    let keep = |ecosystem: Ecosystem| move |name: &str| !ecosystem.named(update, name);
+    let keep_apt: Vec<_> = previous
+        .map_or(&[][..], |p| &p.apt[..])
+        .iter()
+        .filter(|p| keep(Ecosystem::Apt)(&p.name))
+        .cloned()
+        .collect();
+    let keep_pip: Vec<_> = previous
+        .map_or(&[][..], |p| &p.pip[..])
+        .iter()
+        .filter(|p| keep(Ecosystem::Pip)(&p.name))
+        .cloned()
+        .collect();
 
     let kept_base = previous.filter(|lock| {
         !update.iter().any(|n| n == UPDATE_BASE)
@@ -132,33 +171,48 @@ pub async fn lock(
         epoch::source_date_epoch(request.environment_epoch, manifest, &base)?;
     let mut lock = epoch::assemble(manifest, &base, epoch);
 
-    if !manifest.apt.packages.is_empty() || !manifest.pip.packages.is_empty() {
-        let files = base_files::read(&base, registry, fetcher.cache().root())
-            .await
-            .map_err(|source| LockError::BaseFiles {
-                reference: base.reference.clone(),
-                source,
-            })?;
-        if !manifest.apt.packages.is_empty() {
-            let native_arch = dpkg_arch(
-                &base.platform.architecture,
-                base.platform.variant.as_deref(),
-            );
-            let inputs = AptInputs {
-                spec: &manifest.apt,
-                native_arch: &native_arch,
-                keep: &keep_apt,
-            };
-            lock.apt = lock_apt(&files.apt, fetcher, &inputs).await?;
-        }
-        if !manifest.pip.packages.is_empty() {
-            let inputs = PipInputs {
-                spec: &manifest.pip,
-                as_of: manifest.lock.as_of,
-                architecture: &base.platform.architecture,
-                keep: &keep_pip,
-            };
-            lock.pip = lock_pip(&files.python, fetcher, &inputs).await?;
+    let requested: Vec<Ecosystem> = Ecosystem::ALL
+        .into_iter()
+        .filter(|e| e.requested(manifest))
+        .collect();
+    if requested.is_empty() {
+        return Ok(Locked {
+            lock,
+            base,
+            epoch_source,
+        });
+    }
+    // One pass over the base's layers for every ecosystem.
+    let files = base_files::read(&base, registry, fetcher.cache().root())
+        .await
+        .map_err(|source| LockError::BaseFiles {
+            reference: base.reference.clone(),
+            source,
+        })?;
+    for ecosystem in requested {
+        match ecosystem {
+            Ecosystem::Apt => {
+                let native_arch = dpkg_arch(
+                    &base.platform.architecture,
+                    base.platform.variant.as_deref(),
+                );
+                let inputs = AptInputs {
+                    spec: &manifest.apt,
+                    native_arch: &native_arch,
+                    keep: &keep_apt,
+                };
+                lock.apt = lock_apt(&files.apt, fetcher, &inputs).await?;
+            }
+            Ecosystem::Pip => {
+                let inputs = PipInputs {
+                    spec: &manifest.pip,
+                    as_of: manifest.lock.as_of,
+                    architecture: &base.platform.architecture,
+                    keep: &keep_pip,
+                };
+                lock.pip = lock_pip(&files.python, fetcher, &inputs).await?;
+            }
+            Ecosystem::R => return Err(LockError::NotYet("r")),
         }
     }
     Ok(Locked {
