@@ -4,7 +4,9 @@
 //!   `docker://`, `docker-daemon:`) parsed into an [`ImageSource`].
 //! - [`open`]: an [`ImageSource`] opened to an [`OpenedImage`]: its manifest (when it has
 //!   one), config, and layers as [`LayerBlob`]s on local disk (a layout, an archive read
-//!   in place, or the fetch cache).
+//!   in place, or the fetch cache). `open` only dispatches; the plain types it returns
+//!   live in [`opened`], which [`layout`] and the registry reader build without
+//!   importing `open`.
 //! - [`layer`]: a layer as a decompressed tar stream whose digests are checked as it is
 //!   read.
 //! - [`rootfs`]: the layers merged into the image's final filesystem (whiteouts, opaque
@@ -19,6 +21,7 @@ use std::io;
 pub mod layer;
 pub mod layout;
 pub mod open;
+pub mod opened;
 mod registry;
 pub mod rootfs;
 pub mod source;
@@ -26,7 +29,8 @@ pub mod store;
 pub mod view;
 
 pub use layer::LayerBlob;
-pub use open::{OpenOptions, OpenedImage, open};
+pub use open::open;
+pub use opened::{OpenOptions, OpenedImage};
 pub use rootfs::RootFs;
 pub use source::ImageSource;
 

@@ -7,7 +7,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::ImageError;
 use super::layer::LayerBlob;
-use super::open::{OpenedImage, Platform};
+use super::opened::{OpenedImage, Platform};
 use super::store::BlobLocation;
 use crate::fetch::error_chain;
 use crate::oci::reference::Reference;
