@@ -18,6 +18,12 @@
 
 use std::io;
 
+use crate::docker::export::ExportError;
+use crate::oci::reference::ReferenceError;
+use crate::oci::registry::RegistryError;
+use crate::oci::registry::image::RemoteImageError;
+use crate::task::TaskFailed;
+
 pub mod layer;
 pub mod layout;
 pub mod open;
@@ -61,9 +67,44 @@ pub enum ImageError {
         problem: String,
     },
 
-    /// The registry or the Docker Engine failed; the message carries the cause chain.
-    #[error("{0}")]
-    Remote(String),
+    /// A `docker://` reference that does not parse.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+
+    /// The registry failed for a `docker://` image.
+    #[error("cannot read {reference} from its registry")]
+    Registry {
+        reference: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// What the registry serves for `reference` is not an image rtlock reads (no image
+    /// for the platform, a document that does not parse). The source's message is said
+    /// of the reference (`has no image for linux/arm64 …`), so it follows it here; a
+    /// report of the chain says it once.
+    #[error("{reference} {source}")]
+    RemoteImage {
+        reference: String,
+        #[source]
+        source: Box<RemoteImageError>,
+    },
+
+    /// The Docker Engine could not give a `docker-daemon:` image or a `container:`.
+    #[error("cannot export {image} from the Docker Engine")]
+    Engine {
+        image: String,
+        #[source]
+        source: Box<ExportError>,
+    },
+
+    /// A `docker://` source opened without a registry client.
+    #[error("reading {image} needs a registry client (a bug in rtlock)")]
+    NoRegistryClient { image: String },
+
+    /// A worker reading the layers panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
 }
 
 impl ImageError {

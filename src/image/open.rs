@@ -16,6 +16,7 @@ use super::layout;
 use super::opened::{OpenOptions, OpenedImage};
 use super::source::ImageSource;
 use super::store::{BlobLocation, Store};
+use crate::docker::export::ExportError;
 use crate::oci::Digest;
 
 /// Opens `source`. Local sources do blocking file I/O; call this from a blocking
@@ -38,21 +39,27 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
             layout::open_docker_archive(Store::tar(path)?, reference.as_deref())
         }
         ImageSource::Registry { reference } => {
-            let registry = options.registry.as_ref().ok_or_else(|| {
-                ImageError::Remote(format!(
-                    "reading {source} needs a registry client (a bug in rtlock)"
-                ))
-            })?;
+            let registry =
+                options
+                    .registry
+                    .as_ref()
+                    .ok_or_else(|| ImageError::NoRegistryClient {
+                        image: source.to_string(),
+                    })?;
             super::registry::open(reference, registry, &options.platform).await
         }
         ImageSource::DockerDaemon { reference } => {
-            let archive = crate::docker::export::export_image(reference).await?;
+            let archive = crate::docker::export::export_image(reference)
+                .await
+                .map_err(|e| engine(source, e))?;
             let mut image = layout::open_docker_archive(Store::tar(archive.path())?, None)?;
             image.keep_alive.push(Box::new(archive));
             Ok(image)
         }
         ImageSource::Container { id } => {
-            let exported = crate::docker::export::export_container(id).await?;
+            let exported = crate::docker::export::export_container(id)
+                .await
+                .map_err(|e| engine(source, e))?;
             let location = BlobLocation::file(exported.archive.path())
                 .map_err(|e| ImageError::io(format!("cannot read the export of {source}"), e))?;
             let config_digest = match exported.image_id.as_deref().map(str::parse::<Digest>) {
@@ -75,5 +82,12 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
                 keep_alive: vec![Box::new(exported.archive)],
             })
         }
+    }
+}
+
+fn engine(source: &ImageSource, error: ExportError) -> ImageError {
+    ImageError::Engine {
+        image: source.to_string(),
+        source: Box::new(error),
     }
 }
