@@ -3,7 +3,7 @@
 //! (`docker export`).
 //!
 //! The engine sends a tar as one HTTP body; it is streamed chunk by chunk into a
-//! temporary file (never held in memory), which [`crate::image`] then reads in place.
+//! temporary file (never held in memory), which the image reader then reads in place.
 //! The file is deleted when the returned handle is dropped.
 
 use std::io::{self, Write};
