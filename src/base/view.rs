@@ -17,16 +17,13 @@ use crate::image::rootfs::{Keep, Kind};
 use crate::image::view::{self, ViewError};
 use crate::image::{self, ImageError, ImageSource, OpenOptions, OpenedImage, RootFs};
 use crate::oci::Digest;
-use crate::oci::reference::{Reference, ReferenceError};
+use crate::oci::reference::Reference;
 use crate::oci::registry::Registry;
 
 /// The base pinned by its manifest digest, opened through `registry` (its layers land
 /// in the fetch cache, where `build` finds them).
 pub async fn open(base: &ResolvedBase, registry: &Registry) -> Result<OpenedImage, ImageError> {
-    let reference: Reference = base
-        .reference
-        .parse()
-        .map_err(|e: ReferenceError| ImageError::Remote(e.to_string()))?;
+    let reference: Reference = base.reference.parse().map_err(ImageError::Reference)?;
     let pinned = reference.with_digest(base.manifest.clone()).to_string();
     image::open(
         &ImageSource::Registry { reference: pinned },

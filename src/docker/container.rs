@@ -26,6 +26,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
 
+use super::stream::BodyError;
 use crate::oci::layer::{Content, Entry, EntryKind};
 
 /// Why a step could not run or be captured.
@@ -63,6 +64,12 @@ pub enum ContainerError {
     },
     #[error("rtlock's task to {action} stopped: {reason}")]
     Task { action: String, reason: String },
+    /// What writes the files to copy into a container failed.
+    #[error("rtlock's task to write the files to copy into a container stopped")]
+    Upload {
+        #[source]
+        source: BodyError,
+    },
 }
 
 /// One step: what to run, and how.
@@ -142,9 +149,10 @@ impl Container {
     /// container's filesystem at `/`, keeping owners, modes and xattrs as the tar says:
     /// the container then starts on its image plus those files. A whiteout entry would
     /// be extracted as a plain file: give a tar without any.
-    pub async fn upload<F>(&self, produce: F) -> Result<(), ContainerError>
+    pub async fn upload<F, E>(&self, produce: F) -> Result<(), ContainerError>
     where
-        F: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+        F: FnOnce(&mut dyn std::io::Write) -> Result<(), E> + Send + 'static,
+        E: std::error::Error + Send + Sync + 'static,
     {
         let (body, writer) = crate::docker::stream::body(produce);
         let options = bollard::query_parameters::UploadToContainerOptionsBuilder::new()
@@ -156,21 +164,7 @@ impl Container {
             .await;
         let written = writer.await;
         // The writer's own error says more than the engine's view of a broken stream.
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => {
-                return Err(ContainerError::Task {
-                    action: "write the files to copy into a container".into(),
-                    reason,
-                });
-            }
-            Err(e) => {
-                return Err(ContainerError::Task {
-                    action: "write the files to copy into a container".into(),
-                    reason: e.to_string(),
-                });
-            }
-        }
+        written.map_err(|source| ContainerError::Upload { source })?;
         uploaded.map_err(|source| api("copy files into a container", &self.image, source))
     }
 
@@ -477,7 +471,7 @@ fn read_entries(
                 kind: format!("{kind:?}").to_lowercase(),
             });
         };
-        let xattrs = xattrs(&mut item).map_err(|e| bad(&path, e))?;
+        let xattrs = xattrs(&mut item).map_err(|e| bad(&path, e.to_string()))?;
         let entry = Entry {
             path: path.clone(),
             kind: entry_kind,
@@ -514,11 +508,11 @@ fn read_entries(
 }
 
 /// `SCHILY.xattr.NAME` records of an entry's PAX header.
-fn xattrs<R: Read>(item: &mut tar::Entry<R>) -> Result<BTreeMap<String, Vec<u8>>, String> {
+fn xattrs<R: Read>(item: &mut tar::Entry<R>) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
     let mut found = BTreeMap::new();
-    if let Some(extensions) = item.pax_extensions().map_err(|e| e.to_string())? {
+    if let Some(extensions) = item.pax_extensions()? {
         for extension in extensions {
-            let extension = extension.map_err(|e| e.to_string())?;
+            let extension = extension?;
             if let Some(name) = extension
                 .key()
                 .ok()

@@ -3,21 +3,79 @@
 //! (`docker export`).
 //!
 //! The engine sends a tar as one HTTP body; it is streamed chunk by chunk into a
-//! temporary file (never held in memory), which [`crate::image`] then reads in place.
+//! temporary file (never held in memory), which the image reader then reads in place.
 //! The file is deleted when the returned handle is dropped.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use futures_util::{Stream, StreamExt};
 
-use crate::image::ImageError;
+use super::DockerError;
 use crate::oci::types::ImageConfig;
 
+/// Why an image or container could not be exported from the Docker Engine. The engine's
+/// (or the file system's) own error is the source; the reader of the export names what
+/// was being read above this.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// No engine to ask.
+    #[error(transparent)]
+    Connect(#[from] DockerError),
+
+    #[error(
+        "the Docker Engine has no image `{name}`: `docker pull {name}` first, \
+         or read it from its registry as docker://{name}"
+    )]
+    NoImage {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error("the Docker Engine has no container `{name}` (see `docker ps -a`)")]
+    NoContainer {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    #[error("the Docker Engine could not export the {kind} `{name}`")]
+    Api {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+
+    /// The container's configuration is not what an image config can hold.
+    #[error("container:{id}: unexpected configuration")]
+    Config {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The temporary file the export is written to.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ExportError {
+    fn io(what: impl Into<String>, source: io::Error) -> Self {
+        ExportError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
 /// `docker save REF` into a temporary docker archive (in `TMPDIR`).
-pub async fn export_image(reference: &str) -> Result<tempfile::NamedTempFile, ImageError> {
-    let docker = super::connect()
-        .await
-        .map_err(|e| ImageError::Remote(format!("cannot read docker-daemon:{reference}: {e}")))?;
+pub async fn export_image(reference: &str) -> Result<tempfile::NamedTempFile, ExportError> {
+    let docker = super::connect().await?;
     write_stream(docker.export_image(reference), "image", reference).await
 }
 
@@ -33,10 +91,8 @@ pub struct ExportedContainer {
 }
 
 /// `docker export ID`, with the container's configuration.
-pub async fn export_container(id: &str) -> Result<ExportedContainer, ImageError> {
-    let docker = super::connect()
-        .await
-        .map_err(|e| ImageError::Remote(format!("cannot read container:{id}: {e}")))?;
+pub async fn export_container(id: &str) -> Result<ExportedContainer, ExportError> {
+    let docker = super::connect().await?;
     let inspected = docker
         .inspect_container(id, None)
         .await
@@ -57,9 +113,11 @@ pub async fn export_container(id: &str) -> Result<ExportedContainer, ImageError>
         "config": {"Env": container.env, "User": container.user},
         "rootfs": {"type": "layers", "diff_ids": []},
     });
-    let config: ImageConfig = serde_json::from_value(config).map_err(|e| {
-        ImageError::Remote(format!("container:{id}: unexpected configuration: {e}"))
-    })?;
+    let config: ImageConfig =
+        serde_json::from_value(config).map_err(|source| ExportError::Config {
+            id: id.to_string(),
+            source,
+        })?;
     let archive = write_stream(docker.export_container(id), "container", id).await?;
     Ok(ExportedContainer {
         archive,
@@ -71,21 +129,21 @@ pub async fn export_container(id: &str) -> Result<ExportedContainer, ImageError>
 /// Writes a body stream from the engine into a temporary file.
 async fn write_stream<B: AsRef<[u8]>>(
     stream: impl Stream<Item = Result<B, bollard::errors::Error>>,
-    kind: &str,
+    kind: &'static str,
     name: &str,
-) -> Result<tempfile::NamedTempFile, ImageError> {
+) -> Result<tempfile::NamedTempFile, ExportError> {
     let mut temp = tempfile::Builder::new()
         .prefix("rtlock-docker-export-")
         .suffix(".tar")
         .tempfile()
-        .map_err(|e| ImageError::io("cannot create a temporary file for the export", e))?;
+        .map_err(|e| ExportError::io("cannot create a temporary file for the export", e))?;
     let mut stream = std::pin::pin!(stream);
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| explain(kind, name, e))?;
         let chunk = chunk.as_ref();
         temp.write_all(chunk).map_err(|e| {
-            ImageError::io(
+            ExportError::io(
                 format!("cannot write the export to {}", temp.path().display()),
                 e,
             )
@@ -93,32 +151,26 @@ async fn write_stream<B: AsRef<[u8]>>(
         written += chunk.len() as u64;
     }
     temp.flush()
-        .map_err(|e| ImageError::io("cannot write the export", e))?;
+        .map_err(|e| ExportError::io("cannot write the export", e))?;
     tracing::debug!("exported {kind} {name}: {written} bytes");
     Ok(temp)
 }
 
-fn explain(kind: &str, name: &str, error: bollard::errors::Error) -> ImageError {
-    match (&error, kind) {
+fn explain(kind: &'static str, name: &str, source: bollard::errors::Error) -> ExportError {
+    let name = name.to_string();
+    match (&source, kind) {
         (
             bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             },
             "image",
-        ) => ImageError::Remote(format!(
-            "the Docker Engine has no image `{name}`: `docker pull {name}` first, \
-                 or read it from its registry as docker://{name}"
-        )),
+        ) => ExportError::NoImage { name, source },
         (
             bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             },
-            _,
-        ) => ImageError::Remote(format!(
-            "the Docker Engine has no {kind} `{name}` (see `docker ps -a`)"
-        )),
-        _ => ImageError::Remote(format!(
-            "the Docker Engine could not export the {kind} `{name}`: {error}"
-        )),
+            "container",
+        ) => ExportError::NoContainer { name, source },
+        _ => ExportError::Api { kind, name, source },
     }
 }

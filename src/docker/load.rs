@@ -40,9 +40,9 @@ pub fn note_present(reference: &str) {
 /// the layers the engine does not have.
 pub async fn load(docker: &Docker, image: &Image, reference: &str) -> Result<(), DockerError> {
     let host = super::docker_host();
-    let tag = docker_tag(reference).map_err(|reason| DockerError::BadReference {
+    let tag = docker_tag(reference).map_err(|source| DockerError::BadReference {
         reference: reference.to_string(),
-        reason,
+        source,
     })?;
     let mut candidates = PRESENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
     candidates.push(tag.clone());
@@ -130,9 +130,7 @@ async fn send(docker: &Docker, image: &Image, tag: &str, skip: usize) -> Result<
         );
     }
     let epoch = image.epoch;
-    let (body, writer) = super::stream::body(move |out| {
-        write_entries(entries, epoch, out).map_err(|e| e.to_string())
-    });
+    let (body, writer) = super::stream::body(move |out| write_entries(entries, epoch, out));
     let options = bollard::query_parameters::ImportImageOptionsBuilder::new()
         .quiet(true)
         .build();
@@ -151,11 +149,7 @@ async fn send(docker: &Docker, image: &Image, tag: &str, skip: usize) -> Result<
             tracing::info!("docker: {text}");
         }
     }
-    match writer.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(reason)) => Err(DockerError::Stream { reason }),
-        Err(e) => Err(DockerError::Stream {
-            reason: e.to_string(),
-        }),
-    }
+    writer
+        .await
+        .map_err(|source| DockerError::Stream { source })
 }

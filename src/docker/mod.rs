@@ -41,10 +41,17 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("`{reference}` cannot name an image in the Docker Engine: {reason}")]
-    BadReference { reference: String, reason: String },
-    #[error("the image stream to the Docker Engine broke: {reason}")]
-    Stream { reason: String },
+    #[error("`{reference}` cannot name an image in the Docker Engine")]
+    BadReference {
+        reference: String,
+        #[source]
+        source: crate::oci::transport::DockerNameError,
+    },
+    #[error("the image stream to the Docker Engine broke")]
+    Stream {
+        #[source]
+        source: stream::BodyError,
+    },
     #[error("the Docker Engine at {host} refused the request: {source}")]
     Api {
         host: String,

@@ -9,17 +9,29 @@ use futures_util::Stream;
 const CHANNEL_CHUNKS: usize = 8;
 const CHUNK: usize = 256 * 1024;
 
+/// Why the thread writing a request body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// What wrote the body failed; its own error, chain and all.
+    #[error(transparent)]
+    Write(Box<dyn std::error::Error + Send + Sync>),
+    /// The writing thread panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskFailed),
+}
+
 /// Runs `produce` on a blocking thread and returns the bytes it writes as a request
 /// body, and the thread's outcome (await it after the request: a failed `produce` also
 /// ends the body with an error, so the engine never takes a truncated stream as whole).
-pub fn body<F>(
+pub fn body<F, E>(
     produce: F,
 ) -> (
     impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
-    tokio::task::JoinHandle<Result<(), String>>,
+    impl Future<Output = Result<(), BodyError>> + Send + 'static,
 )
 where
-    F: FnOnce(&mut dyn std::io::Write) -> Result<(), String> + Send + 'static,
+    F: FnOnce(&mut dyn std::io::Write) -> Result<(), E> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let writer = tokio::task::spawn_blocking(move || {
@@ -27,16 +39,25 @@ where
             tx: tx.clone(),
             buffer: Vec::with_capacity(CHUNK),
         };
-        let result = produce(&mut out).and_then(|()| out.flush_chunk().map_err(|e| e.to_string()));
+        let result = match produce(&mut out) {
+            Ok(()) => out.flush_chunk().map_err(|e| BodyError::Write(Box::new(e))),
+            Err(e) => Err(BodyError::Write(Box::new(e))),
+        };
         if let Err(e) = &result {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.clone())));
+            // The engine only needs to see the body end badly; the caller reports `e`.
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
         result
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
-    (body, writer)
+    let outcome = async move {
+        writer
+            .await
+            .map_err(|e| crate::task::TaskFailed(e.to_string()))?
+    };
+    (body, outcome)
 }
 
 /// Collects writes into chunks and sends them down the channel (blocking: this runs on

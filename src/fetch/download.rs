@@ -18,10 +18,10 @@ use tempfile::NamedTempFile;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use url::Url;
 
-use super::cache::{Cache, IO_BUFFER};
 use super::error::{error_chain, redact};
 use super::retry::{self, ErrorClass, Failure, RetryPolicy};
 use super::{ByteRange, FetchError, RangeBytes};
+use super::{cache::Cache, verify::IO_BUFFER};
 use crate::progress::Progress;
 
 /// A body that arrived whole, in a temporary file.

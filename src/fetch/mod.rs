@@ -26,6 +26,7 @@ mod error;
 pub mod pinned;
 mod retry;
 mod stamp;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use reqwest::header::{HeaderMap, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-pub use cache::{BlobState, Cache, HttpRecord, hash_file, sha256_hex, verify_blob};
+pub use cache::{Cache, HttpRecord};
 pub use error::{FetchError, error_chain, redact};
 pub use reqwest::header;
 pub use retry::{
@@ -42,6 +43,7 @@ pub use retry::{
     with_retries,
 };
 pub use stamp::Stamps;
+pub use verify::{BlobState, hash_file, sha256_hex, verify_blob};
 
 use crate::progress::Progress;
 use download::{Context, Outcome};
@@ -228,7 +230,7 @@ impl Fetcher {
         size: Option<u64>,
     ) -> Result<Blob, FetchError> {
         let shown = redact(url);
-        let sha256 = cache::normalize_sha256(sha256).ok_or_else(|| FetchError::InvalidSha256 {
+        let sha256 = verify::normalize_sha256(sha256).ok_or_else(|| FetchError::InvalidSha256 {
             url: shown.clone(),
             sha256: sha256.to_string(),
         })?;
@@ -534,7 +536,7 @@ mod tests {
         assert_eq!(record_key(&plain, &none), record_key(&with_auth, &none));
         assert_eq!(
             record_key(&plain, &none),
-            cache::sha256_hex(b"http://127.0.0.1/simple/x/")
+            verify::sha256_hex(b"http://127.0.0.1/simple/x/")
         );
         let mut json = HeaderMap::new();
         json.insert(header::ACCEPT, "application/json".parse().unwrap());

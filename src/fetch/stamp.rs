@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{BlobState, sha256_hex, verify_blob};
+use super::verify::{BlobState, sha256_hex, verify_blob};
 
 /// A directory of stamps.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::ImageError;
 use super::layer::LayerBlob;
-use super::open::{OpenedImage, Platform};
+use super::opened::{OpenedImage, Platform};
 use super::store::Store;
 use crate::oci::Digest;
 use crate::oci::media_type::{ManifestKind, manifest_kind, sniff_manifest};

@@ -10,55 +10,14 @@
 //! - `container:` streams `docker export` of the container into a temporary tar, read
 //!   as an image of one layer.
 
-use std::any::Any;
-use std::fmt;
-
 use super::ImageError;
 use super::layer::LayerBlob;
 use super::layout;
+use super::opened::{OpenOptions, OpenedImage};
 use super::source::ImageSource;
 use super::store::{BlobLocation, Store};
+use crate::docker::export::ExportError;
 use crate::oci::Digest;
-use crate::oci::types::{ImageConfig, ImageManifest};
-
-/// Which image of a multi-platform index to read: the same type `[base] platform` is.
-pub use crate::oci::types::Platform;
-
-/// How to open an image.
-#[derive(Debug, Clone, Default)]
-pub struct OpenOptions {
-    /// Which image of a multi-platform index to read.
-    pub platform: Platform,
-    /// The registry client for `docker://` sources (required for them only); its
-    /// fetcher's cache keeps the downloaded blobs.
-    pub registry: Option<crate::oci::registry::Registry>,
-}
-
-/// An image ready to be read: its documents, and its layers bottom first.
-pub struct OpenedImage {
-    /// The image manifest; `None` for docker archives and the Docker Engine, which
-    /// have none (the config digest is their identity, Docker's "image ID"), and for
-    /// containers (whose `config_digest` is their image's ID, and whose one layer is
-    /// the container's whole filesystem as `docker export` gives it).
-    pub manifest: Option<ImageManifest>,
-    pub manifest_digest: Option<Digest>,
-    pub config: ImageConfig,
-    pub config_digest: Digest,
-    pub layers: Vec<LayerBlob>,
-    /// Whatever must live as long as the layers are read (an archive's decompressed
-    /// copy, an exported temporary archive).
-    pub keep_alive: Vec<Box<dyn Any + Send + Sync>>,
-}
-
-impl fmt::Debug for OpenedImage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenedImage")
-            .field("manifest_digest", &self.manifest_digest)
-            .field("config_digest", &self.config_digest)
-            .field("layers", &self.layers)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Opens `source`. Local sources do blocking file I/O; call this from a blocking
 /// context or accept that (reading headers and small documents only).
@@ -80,21 +39,27 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
             layout::open_docker_archive(Store::tar(path)?, reference.as_deref())
         }
         ImageSource::Registry { reference } => {
-            let registry = options.registry.as_ref().ok_or_else(|| {
-                ImageError::Remote(format!(
-                    "reading {source} needs a registry client (a bug in rtlock)"
-                ))
-            })?;
+            let registry =
+                options
+                    .registry
+                    .as_ref()
+                    .ok_or_else(|| ImageError::NoRegistryClient {
+                        image: source.to_string(),
+                    })?;
             super::registry::open(reference, registry, &options.platform).await
         }
         ImageSource::DockerDaemon { reference } => {
-            let archive = crate::docker::export::export_image(reference).await?;
+            let archive = crate::docker::export::export_image(reference)
+                .await
+                .map_err(|e| engine(source, e))?;
             let mut image = layout::open_docker_archive(Store::tar(archive.path())?, None)?;
             image.keep_alive.push(Box::new(archive));
             Ok(image)
         }
         ImageSource::Container { id } => {
-            let exported = crate::docker::export::export_container(id).await?;
+            let exported = crate::docker::export::export_container(id)
+                .await
+                .map_err(|e| engine(source, e))?;
             let location = BlobLocation::file(exported.archive.path())
                 .map_err(|e| ImageError::io(format!("cannot read the export of {source}"), e))?;
             let config_digest = match exported.image_id.as_deref().map(str::parse::<Digest>) {
@@ -117,5 +82,12 @@ pub async fn open(source: &ImageSource, options: &OpenOptions) -> Result<OpenedI
                 keep_alive: vec![Box::new(exported.archive)],
             })
         }
+    }
+}
+
+fn engine(source: &ImageSource, error: ExportError) -> ImageError {
+    ImageError::Engine {
+        image: source.to_string(),
+        source: Box::new(error),
     }
 }

@@ -7,9 +7,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::ImageError;
 use super::layer::LayerBlob;
-use super::open::{OpenedImage, Platform};
+use super::opened::{OpenedImage, Platform};
 use super::store::BlobLocation;
-use crate::fetch::error_chain;
 use crate::oci::reference::Reference;
 use crate::oci::registry::image::{RemoteImageError, Select, read};
 use crate::oci::registry::{Registry, RegistryError};
@@ -23,15 +22,19 @@ pub async fn open(
     registry: &Registry,
     platform: &Platform,
 ) -> Result<OpenedImage, ImageError> {
-    let r: Reference = reference
-        .parse()
-        .map_err(|e: crate::oci::reference::ReferenceError| ImageError::Remote(e.to_string()))?;
-    let remote = |e: RegistryError| ImageError::Remote(error_chain(&e));
+    let r: Reference = reference.parse()?;
+    let remote = |e: RegistryError| ImageError::Registry {
+        reference: r.to_string(),
+        source: Box::new(e),
+    };
     let image = read(registry, &r, Select::Platform(platform))
         .await
         .map_err(|e| match e {
             RemoteImageError::Registry(e) => remote(e),
-            other => ImageError::Remote(format!("{r} {}", error_chain(&other))),
+            other => ImageError::RemoteImage {
+                reference: r.to_string(),
+                source: Box::new(other),
+            },
         })?;
     let (manifest, config) = (image.manifest, image.config);
 

@@ -167,8 +167,8 @@ impl RootFs {
         for entry in entries {
             let mut entry = entry.map_err(|e| read_error(self, None, e))?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(path) =
-                entry_path(&raw).map_err(|why| self.layer_error(index, Some(&raw), why))?
+            let Some(path) = entry_path(&raw)
+                .map_err(|why| self.layer_error(index, Some(&raw), why.to_string()))?
             else {
                 continue; // the root directory itself
             };
@@ -576,25 +576,32 @@ impl Node {
     }
 }
 
+/// Why an entry's path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum UnsafePath {
+    #[error(
+        "an absolute path in a layer: layers hold paths relative to the image root; \
+         this layer was made by a broken or hostile tool"
+    )]
+    Absolute,
+    #[error(
+        "a `..` component would place it outside the image root; \
+         this layer was made by a broken or hostile tool"
+    )]
+    Parent,
+}
+
 /// An entry's path, normalized (`./a//b/` → `a/b`); `None` for the root itself. A `..`
 /// component or an absolute path is refused.
-fn entry_path(raw: &str) -> Result<Option<String>, String> {
+fn entry_path(raw: &str) -> Result<Option<String>, UnsafePath> {
     if raw.starts_with('/') {
-        return Err(
-            "an absolute path in a layer: layers hold paths relative to the image root; \
-                    this layer was made by a broken or hostile tool"
-                .into(),
-        );
+        return Err(UnsafePath::Absolute);
     }
     let mut parts = Vec::new();
     for part in raw.split('/') {
         match part {
             "" | "." => {}
-            ".." => {
-                return Err("a `..` component would place it outside the image root; \
-                            this layer was made by a broken or hostile tool"
-                    .into());
-            }
+            ".." => return Err(UnsafePath::Parent),
             p => parts.push(p),
         }
     }
@@ -683,8 +690,8 @@ mod tests {
             Some("etc/os-release")
         );
         assert_eq!(entry_path("./").unwrap(), None);
-        assert!(entry_path("../../etc/passwd").is_err());
-        assert!(entry_path("a/../../b").is_err());
-        assert!(entry_path("/etc/passwd").is_err());
+        assert_eq!(entry_path("../../etc/passwd"), Err(UnsafePath::Parent));
+        assert_eq!(entry_path("a/../../b"), Err(UnsafePath::Parent));
+        assert_eq!(entry_path("/etc/passwd"), Err(UnsafePath::Absolute));
     }
 }

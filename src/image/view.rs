@@ -56,7 +56,7 @@ pub enum ViewError {
     },
     /// The stored bytes are not a view this version of rtlock wrote.
     #[error("{origin} is not a usable filesystem view: {problem}")]
-    Damaged { origin: String, problem: String },
+    Damaged { origin: String, problem: Damage },
     /// The filesystem to store was read without keeping a file the view must hold.
     #[error(
         "/{path}: its content was not kept when the layers were read, so a view of them \
@@ -65,6 +65,31 @@ pub enum ViewError {
     NotKept { path: String },
     #[error(transparent)]
     Image(#[from] ImageError),
+}
+
+/// What is wrong with stored bytes that are not a view (see [`ViewError::Damaged`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    #[error("only {0} bytes long")]
+    TooShort(usize),
+    #[error("its content does not match its hash")]
+    Hash,
+    #[error("it does not start as a view does")]
+    Magic,
+    #[error("version {0}, this rtlock reads version {VERSION}")]
+    Version(u32),
+    #[error("{bytes} bytes after its {count} paths")]
+    Trailing { bytes: usize, count: u64 },
+    #[error("it ends {0} bytes short of a field")]
+    Truncated(usize),
+    #[error("a path that is not UTF-8")]
+    NotUtf8,
+    #[error("/{path} has the unknown kind {kind}")]
+    UnknownKind { path: String, kind: u8 },
+    #[error("/{path} has the unknown flags {flags:#x}")]
+    UnknownFlags { path: String, flags: u8 },
+    #[error("/{path} is too large")]
+    TooLarge { path: String },
 }
 
 /// `rootfs` as view bytes: every node, and the content of each regular file `keep`
@@ -110,39 +135,37 @@ pub fn encode(
 
 /// The filesystem stored in `bytes`; `origin` names them in errors.
 pub fn decode(bytes: &[u8], origin: &str) -> Result<RootFs, ViewError> {
-    let damaged = |problem: String| ViewError::Damaged {
+    let damaged = |problem: Damage| ViewError::Damaged {
         origin: origin.to_string(),
         problem,
     };
     let body_len = bytes
         .len()
         .checked_sub(HASH_LEN)
-        .ok_or_else(|| damaged(format!("only {} bytes long", bytes.len())))?;
+        .ok_or_else(|| damaged(Damage::TooShort(bytes.len())))?;
     let (body, hash) = bytes.split_at(body_len);
     if Sha256::digest(body).as_slice() != hash {
-        return Err(damaged("its content does not match its hash".into()));
+        return Err(damaged(Damage::Hash));
     }
     let mut cursor = Cursor { rest: body };
-    let magic = cursor.take(MAGIC.len()).map_err(&damaged)?;
+    let magic = cursor.take(MAGIC.len()).map_err(damaged)?;
     if magic != MAGIC {
-        return Err(damaged("it does not start as a view does".into()));
+        return Err(damaged(Damage::Magic));
     }
-    let version = cursor.u32().map_err(&damaged)?;
+    let version = cursor.u32().map_err(damaged)?;
     if version != VERSION {
-        return Err(damaged(format!(
-            "version {version}, this rtlock reads version {VERSION}"
-        )));
+        return Err(damaged(Damage::Version(version)));
     }
-    let count = cursor.u64().map_err(&damaged)?;
+    let count = cursor.u64().map_err(damaged)?;
     let mut nodes = Vec::new();
     for _ in 0..count {
-        nodes.push(cursor.node().map_err(&damaged)?);
+        nodes.push(cursor.node().map_err(damaged)?);
     }
     if !cursor.rest.is_empty() {
-        return Err(damaged(format!(
-            "{} bytes after its {count} paths",
-            cursor.rest.len()
-        )));
+        return Err(damaged(Damage::Trailing {
+            bytes: cursor.rest.len(),
+            count,
+        }));
     }
     Ok(RootFs::from_nodes(nodes, origin)?)
 }
@@ -196,50 +219,47 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Damage> {
         if self.rest.len() < n {
-            return Err(format!(
-                "it ends {} bytes short of a field",
-                n - self.rest.len()
-            ));
+            return Err(Damage::Truncated(n - self.rest.len()));
         }
         let (head, tail) = self.rest.split_at(n);
         self.rest = tail;
         Ok(head)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], Damage> {
         Ok(self.take(N)?.try_into().expect("take gives N bytes"))
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Damage> {
         self.array().map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, Damage> {
         self.array().map(u64::from_le_bytes)
     }
 
-    fn str(&mut self) -> Result<String, String> {
+    fn str(&mut self) -> Result<String, Damage> {
         let len = self.u32()? as usize;
         let bytes = self.take(len)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| "a path that is not UTF-8".to_string())
+        String::from_utf8(bytes.to_vec()).map_err(|_| Damage::NotUtf8)
     }
 
-    fn node(&mut self) -> Result<StoredNode, String> {
+    fn node(&mut self) -> Result<StoredNode, Damage> {
         let path = self.str()?;
         let kind = match self.array::<1>()?[0] {
             0 => Kind::File,
             1 => Kind::Dir,
             2 => Kind::Symlink,
             3 => Kind::Other,
-            other => return Err(format!("/{path} has the unknown kind {other}")),
+            kind => return Err(Damage::UnknownKind { path, kind }),
         };
         let mode = self.u32()?;
         let size = self.u64()?;
         let flags = self.array::<1>()?[0];
         if flags & !(LINK | CONTENT) != 0 {
-            return Err(format!("/{path} has the unknown flags {flags:#x}"));
+            return Err(Damage::UnknownFlags { path, flags });
         }
         let link = if flags & LINK != 0 {
             Some(self.str()?.into_boxed_str())
@@ -247,7 +267,9 @@ impl<'a> Cursor<'a> {
             None
         };
         let content = if flags & CONTENT != 0 {
-            let len = usize::try_from(size).map_err(|_| format!("/{path} is too large"))?;
+            let Ok(len) = usize::try_from(size) else {
+                return Err(Damage::TooLarge { path });
+            };
             Some(self.take(len)?.into())
         } else {
             None
@@ -333,17 +355,44 @@ mod tests {
         let mut flipped = good.clone();
         flipped[MAGIC.len() + 20] ^= 1;
         let cases = [
-            ("truncated", good[..good.len() - 1].to_vec()),
-            ("flipped", flipped),
-            ("empty", Vec::new()),
+            ("truncated", good[..good.len() - 1].to_vec(), Damage::Hash),
+            ("flipped", flipped, Damage::Hash),
+            ("empty", Vec::new(), Damage::TooShort(0)),
         ];
-        for (what, bytes) in cases {
+        for (what, bytes, wanted) in cases {
             let err = decode(&bytes, "test").err();
             assert!(
-                matches!(err, Some(ViewError::Damaged { .. })),
+                matches!(&err, Some(ViewError::Damaged { problem, .. }) if *problem == wanted),
                 "{what}: {err:?}"
             );
         }
+    }
+
+    /// A body cut inside a field, with a hash that matches what is left: the cursor says
+    /// how much is missing.
+    #[test]
+    fn a_body_cut_short_with_a_good_hash_says_how_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = encode(&sample(dir.path()), &keep).unwrap();
+        // The magic, the version, and 3 of the count's 8 bytes.
+        let mut body = good[..MAGIC.len() + 4 + 3].to_vec();
+        let hash = Sha256::digest(&body);
+        body.extend_from_slice(&hash);
+        let err = decode(&body, "the view V").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ViewError::Damaged {
+                    problem: Damage::Truncated(5),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "the view V is not a usable filesystem view: it ends 5 bytes short of a field"
+        );
     }
 
     #[test]

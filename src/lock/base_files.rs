@@ -76,5 +76,5 @@ pub async fn read(
         })
     })
     .await
-    .map_err(|e| ImageError::Remote(format!("reading the base image failed: {e}")))?
+    .map_err(ImageError::Task)?
 }

@@ -234,7 +234,7 @@ fn parse(text: &str, short_names: ShortNames) -> Result<Reference, ReferenceErro
         None => (rest, None),
     };
     if let Some(tag) = tag {
-        check_tag(tag).map_err(fail)?;
+        check_tag(tag).map_err(|e| fail(e.to_string()))?;
     }
     if name.is_empty() {
         return Err(fail("the repository name is missing".into()));
@@ -245,13 +245,13 @@ fn parse(text: &str, short_names: ShortNames) -> Result<Reference, ReferenceErro
         None if short_names == ShortNames::DockerDefault => (DOCKER_HUB.name, name),
         None => return Err(fail(no_registry_reason(text))),
     };
-    check_registry(registry).map_err(fail)?;
+    check_registry(registry).map_err(|e| fail(e.to_string()))?;
     let registry = if registry == DOCKER_HUB.legacy_name {
         DOCKER_HUB.name
     } else {
         registry
     };
-    check_repository(repository).map_err(fail)?;
+    check_repository(repository).map_err(|e| fail(e.to_string()))?;
     let repository = if registry == DOCKER_HUB.name && !repository.contains('/') {
         format!("{OFFICIAL_NAMESPACE}/{repository}")
     } else {
@@ -293,12 +293,29 @@ fn no_registry_reason(text: &str) -> String {
     )
 }
 
-fn check_registry(registry: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "`{registry}` is not a valid registry host (expected host[:port], e.g. localhost:5000)"
-        )
-    };
+/// What is wrong with one part of a reference; a [`ReferenceError`] says it of the whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadPart {
+    #[error("`{0}` is not a valid registry host (expected host[:port], e.g. localhost:5000)")]
+    Registry(String),
+    #[error("repository names must be lower case (`{0}`; try `{lower}`)", lower = .0.to_ascii_lowercase())]
+    UpperCase(String),
+    #[error("the repository path has an empty component (`//`, or `/` at an end)")]
+    EmptyComponent,
+    #[error(
+        "`{0}` is not a valid repository path component \
+         (lower-case letters and digits, separated by `.`, `_`, `__` or dashes)"
+    )]
+    Component(String),
+    #[error(
+        "`{0}` is not a valid tag (1 to 128 letters, digits, `_`, `.` or `-`, \
+         not starting with `.` or `-`)"
+    )]
+    Tag(String),
+}
+
+fn check_registry(registry: &str) -> Result<(), BadPart> {
+    let bad = || BadPart::Registry(registry.to_string());
     let (host, port) = if let Some(v6) = registry.strip_prefix('[') {
         let end = v6.find(']').ok_or_else(bad)?;
         v6[..end].parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
@@ -335,24 +352,16 @@ fn check_registry(registry: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_repository(repository: &str) -> Result<(), String> {
+fn check_repository(repository: &str) -> Result<(), BadPart> {
     if repository.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
-            "repository names must be lower case (`{repository}`; try `{}`)",
-            repository.to_ascii_lowercase()
-        ));
+        return Err(BadPart::UpperCase(repository.to_string()));
     }
     for component in repository.split('/') {
         if component.is_empty() {
-            return Err(
-                "the repository path has an empty component (`//`, or `/` at an end)".into(),
-            );
+            return Err(BadPart::EmptyComponent);
         }
         if !is_path_component(component) {
-            return Err(format!(
-                "`{component}` is not a valid repository path component \
-                 (lower-case letters and digits, separated by `.`, `_`, `__` or dashes)"
-            ));
+            return Err(BadPart::Component(component.to_string()));
         }
     }
     Ok(())
@@ -384,7 +393,7 @@ fn is_path_component(component: &str) -> bool {
     true
 }
 
-fn check_tag(tag: &str) -> Result<(), String> {
+fn check_tag(tag: &str) -> Result<(), BadPart> {
     let bytes = tag.as_bytes();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let valid = !bytes.is_empty()
@@ -394,10 +403,7 @@ fn check_tag(tag: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{tag}` is not a valid tag (1 to 128 letters, digits, `_`, `.` or `-`, \
-             not starting with `.` or `-`)"
-        ))
+        Err(BadPart::Tag(tag.to_string()))
     }
 }
 

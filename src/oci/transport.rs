@@ -20,7 +20,7 @@
 use std::fmt;
 
 use crate::diagnostic::did_you_mean;
-use crate::oci::reference::{Reference, is_registry_host};
+use crate::oci::reference::{Reference, ReferenceError, is_registry_host};
 
 /// An image transport, by its skopeo name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,9 @@ pub enum TransportError {
     /// What is wrong with the reference of `docker://` (or a bare one).
     #[error("{0}")]
     Reference(String),
+    /// What is wrong with the REF of `docker-archive:`.
+    #[error(transparent)]
+    DockerName(#[from] DockerNameError),
 }
 
 /// An image named with its transport, its parts checked (see the module docs); what a
@@ -150,7 +153,7 @@ pub fn parse(input: &str) -> Result<Named<'_>, TransportError> {
         Transport::DockerArchive => {
             let (path, reference) = split_path(rest, "the archive path")?;
             if let Some(reference) = reference {
-                check_docker_name(reference).map_err(TransportError::Reference)?;
+                check_docker_name(reference)?;
             }
             Named::DockerArchive { path, reference }
         }
@@ -239,13 +242,21 @@ fn split_path_and_tag<'a>(
 /// A name the Docker Engine can tag an image with, as a docker archive's `RepoTags`
 /// hold them: `name[:tag]` (a short name is the Engine's own), never a digest. The REF
 /// of `docker-archive:`, read or written, and of a `docker-daemon:` destination.
-pub fn check_docker_name(reference: &str) -> Result<(), String> {
+pub fn check_docker_name(reference: &str) -> Result<(), DockerNameError> {
     if reference.contains('@') {
-        return Err("the Docker Engine tags images by name:tag, not by digest".into());
+        return Err(DockerNameError::Digest);
     }
-    Reference::parse_docker_name(reference)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    Reference::parse_docker_name(reference)?;
+    Ok(())
+}
+
+/// Why a string cannot name an image in the Docker Engine (see [`check_docker_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DockerNameError {
+    #[error("the Docker Engine tags images by name:tag, not by digest")]
+    Digest,
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
 }
 
 /// The OCI image layout's grammar of ref names, which skopeo enforces when it reads

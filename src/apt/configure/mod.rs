@@ -162,8 +162,8 @@ pub async fn configure_on(
     let started = std::time::Instant::now();
     let copied = container
         .upload(move |out| {
-            let entries = crate::oci::layer::normalize(files).map_err(|e| e.to_string())?;
-            crate::oci::layer::write_tar(&entries, epoch, out).map_err(|e| e.to_string())
+            let entries = crate::oci::layer::normalize(files)?;
+            crate::oci::layer::write_tar(&entries, epoch, out)
         })
         .await;
     if let Err(source) = copied {

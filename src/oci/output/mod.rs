@@ -22,7 +22,7 @@ pub use push::push;
 
 use crate::oci::Digest;
 use crate::oci::reference::Reference;
-use crate::oci::transport::{self, Named};
+use crate::oci::transport::{self, DockerNameError, Named};
 use crate::oci::types::Descriptor;
 
 /// An image ready to be written: its documents as the exact bytes their digests are
@@ -115,7 +115,7 @@ impl FromStr for Destination {
             }),
             Named::Registry { reference, .. } => Ok(Destination::Registry(reference)),
             Named::DockerDaemon(name) => {
-                docker_tag(name).map_err(error)?;
+                docker_tag(name).map_err(|e| error(e.to_string()))?;
                 Ok(Destination::DockerDaemon(name.to_string()))
             }
             Named::Container(_) => Err(error(
@@ -150,7 +150,7 @@ impl fmt::Display for Destination {
 /// A reference the Docker Engine can tag an image with: `name[:tag]` (`latest` when
 /// no tag), never a digest; a short name is the Engine's own (nothing is pushed).
 /// Returns the `name:tag` form.
-pub fn docker_tag(reference: &str) -> Result<String, String> {
+pub fn docker_tag(reference: &str) -> Result<String, DockerNameError> {
     transport::check_docker_name(reference)?;
     // Keep what the user wrote (Docker shows short names as given), and add `latest`.
     let last = reference.rsplit('/').next().unwrap_or(reference);

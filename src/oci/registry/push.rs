@@ -10,7 +10,7 @@
 //! published, whatever the registry would have said.
 
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
@@ -319,24 +319,43 @@ impl SentHash {
     }
 
     /// Whether all `size` bytes were sent and hash to `digest`; the problem when not.
-    fn check(&self, digest: &Digest, size: u64, path: &Path) -> Result<(), String> {
+    fn check(&self, digest: &Digest, size: u64, path: &Path) -> Result<(), SentError> {
         if self.hashed != size {
-            return Err(format!(
-                "only {} of the {size} bytes of {} were hashed on their way out",
-                self.hashed,
-                path.display()
-            ));
+            return Err(SentError::Short {
+                hashed: self.hashed,
+                size,
+                path: path.to_path_buf(),
+            });
         }
         let actual = Digest::from_sha256(&self.hasher.clone().finalize().into());
         if &actual != digest {
-            return Err(format!(
-                "{} does not hash to its name: its content hashes to {actual}; \
-                 the upload was not completed",
-                path.display()
-            ));
+            return Err(SentError::Mismatch {
+                path: path.to_path_buf(),
+                actual,
+            });
         }
         Ok(())
     }
+}
+
+/// What is wrong with the bytes an upload sent (see [`SentHash::check`]).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum SentError {
+    #[error(
+        "only {hashed} of the {size} bytes of {} were hashed on their way out",
+        path.display()
+    )]
+    Short {
+        hashed: u64,
+        size: u64,
+        path: PathBuf,
+    },
+    #[error(
+        "{} does not hash to its name: its content hashes to {actual}; \
+         the upload was not completed",
+        path.display()
+    )]
+    Mismatch { path: PathBuf, actual: Digest },
 }
 
 impl Upload<'_> {
@@ -450,7 +469,7 @@ impl Upload<'_> {
             .map_err(|problem| RegistryError::Upload {
                 registry: self.r.registry.clone(),
                 what: self.what.clone(),
-                problem,
+                problem: problem.to_string(),
             })
     }
 
@@ -642,7 +661,14 @@ mod tests {
         sent.feed(5000, &blob[5000..8000]);
         sent.feed(0, &blob[..100]);
         assert!(
-            sent.check(&digest, 10_000, path).is_err(),
+            matches!(
+                sent.check(&digest, 10_000, path),
+                Err(SentError::Short {
+                    hashed: 8000,
+                    size: 10_000,
+                    ..
+                })
+            ),
             "not all sent yet"
         );
         sent.feed(8000, &blob[8000..]);
@@ -654,7 +680,17 @@ mod tests {
         let mut sent = SentHash::default();
         sent.feed(0, &rotten);
         let problem = sent.check(&digest, 10_000, path).unwrap_err();
-        assert!(problem.contains("does not hash to its name"), "{problem}");
+        assert_eq!(
+            problem,
+            SentError::Mismatch {
+                path: path.to_path_buf(),
+                actual: Digest::of(&rotten)
+            }
+        );
+        assert!(
+            problem.to_string().contains("does not hash to its name"),
+            "{problem}"
+        );
         // A gap (bytes past what was hashed) is never counted as sent.
         let mut sent = SentHash::default();
         sent.feed(0, &blob[..100]);
