@@ -83,7 +83,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Something other than a regular file is where a file was to be written.
 #[derive(Debug)]
-pub struct NotARegularFile {
+pub(crate) struct NotARegularFile {
     /// The path as given.
     pub path: PathBuf,
     /// Where its symlinks lead (the path itself when it is not a symlink).

@@ -74,19 +74,6 @@ impl Progress {
         )
     }
 
-    /// A spinner for work of unknown length.
-    pub fn spinner(&self, label: impl Into<Cow<'static, str>>) -> Bar {
-        self.add(label, None, "", "{spinner} {prefix:.bold} {msg}")
-    }
-
-    /// Runs `f` with the bars cleared, so that lines it prints are not torn by a redraw.
-    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.multi {
-            Some(multi) => multi.suspend(f),
-            None => f(),
-        }
-    }
-
     fn add(
         &self,
         label: impl Into<Cow<'static, str>>,
@@ -156,7 +143,6 @@ mod tests {
         bar.inc(5);
         bar.set_length(20);
         bar.set_message("half");
-        assert_eq!(progress.suspend(|| 7), 7);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::image::rootfs::{Keep, RootFs};
 
 pub const DPKG_STATUS: &str = "var/lib/dpkg/status";
 /// Distroless images keep one status file per package here instead.
-pub const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d";
+pub(crate) const DPKG_STATUS_DIR: &str = "var/lib/dpkg/status.d";
 
 /// One package paragraph of dpkg's database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +28,7 @@ pub struct StatusEntry<'a> {
 }
 
 impl StatusEntry<'_> {
-    pub fn counts_as_installed(&self) -> bool {
-        counts_as_installed(self.state)
-    }
-
+    /// See [`is_known`].
     pub fn is_known(&self) -> bool {
         is_known(self.state)
     }

@@ -82,7 +82,7 @@ pub fn inventory(
 }
 
 /// `KEY=value` lines; values may be quoted with `"` or `'` and use `\` escapes.
-pub fn parse_os_release(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_os_release(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with('#') {

@@ -109,7 +109,7 @@ fn open_tar(path: &Path, media: &str) -> std::io::Result<Box<dyn Read>> {
 
 /// Walks both tars in order and returns the first entry whose header or content
 /// differs (or that only one has), with what differs.
-pub fn first_differing_entry(
+pub(crate) fn first_differing_entry(
     a: &Path,
     a_media: &str,
     b: &Path,
@@ -193,7 +193,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// The dotted path of the first differing value of two JSON documents.
-pub fn first_differing_key(a: &[u8], b: &[u8]) -> String {
+pub(crate) fn first_differing_key(a: &[u8], b: &[u8]) -> String {
     let (Ok(a), Ok(b)) = (
         serde_json::from_slice::<serde_json::Value>(a),
         serde_json::from_slice::<serde_json::Value>(b),

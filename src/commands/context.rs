@@ -16,13 +16,13 @@ use crate::progress::Progress;
 
 /// Registries (host[:port], space-separated) that may be reached over plain HTTP besides
 /// loopback ones, which always may.
-pub const INSECURE_REGISTRIES_ENV: &str = "RTLOCK_INSECURE_REGISTRIES";
+pub(crate) const INSECURE_REGISTRIES_ENV: &str = "RTLOCK_INSECURE_REGISTRIES";
 
 /// `--offline` from the environment.
-pub const OFFLINE_ENV: &str = "RTLOCK_OFFLINE";
+pub(crate) const OFFLINE_ENV: &str = "RTLOCK_OFFLINE";
 
 /// `--cache-dir` from the environment.
-pub const CACHE_DIR_ENV: &str = "RTLOCK_CACHE_DIR";
+pub(crate) const CACHE_DIR_ENV: &str = "RTLOCK_CACHE_DIR";
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -68,7 +68,7 @@ pub fn env_value(name: &str) -> Option<OsString> {
 }
 
 /// A boolean environment variable: `None` when unset or empty.
-pub fn env_bool(name: &str) -> anyhow::Result<Option<bool>> {
+pub(crate) fn env_bool(name: &str) -> anyhow::Result<Option<bool>> {
     let Some(value) = env_value(name) else {
         return Ok(None);
     };

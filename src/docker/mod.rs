@@ -15,7 +15,7 @@ pub mod load;
 pub mod stream;
 
 /// Where the Docker CLI looks when `DOCKER_HOST` is not set.
-pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+pub(crate) const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// Seconds a single API request may take. Loading a multi-gigabyte image is one request,
 /// so this is generous; a daemon that is down fails at once, not after this long.
@@ -75,7 +75,7 @@ pub async fn connect() -> Result<Docker, DockerError> {
 }
 
 /// Connects to the engine at `host` (`unix://…` or `tcp://…`/`http://…`).
-pub async fn connect_to(host: &str) -> Result<Docker, DockerError> {
+pub(crate) async fn connect_to(host: &str) -> Result<Docker, DockerError> {
     let version = bollard::API_DEFAULT_VERSION;
     let docker = if let Some(socket) = host.strip_prefix("unix://") {
         if !Path::new(socket).exists() {

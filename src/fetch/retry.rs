@@ -54,7 +54,11 @@ impl RetryPolicy {
     /// A `Retry-After` from the server wins over the backoff (capped at `max_delay`);
     /// otherwise the delay doubles from `base_delay`, with up to 25 % jitter so that
     /// parallel downloads that failed together do not all come back at once.
-    pub fn delay_after(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    pub(crate) fn delay_after(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         if attempt >= self.attempts.max(1) {
             return None;
         }

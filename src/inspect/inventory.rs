@@ -47,7 +47,7 @@ pub fn of_image(
 }
 
 /// The inventory of an already merged filesystem.
-pub fn of_rootfs(rootfs: &RootFs, config: &ImageConfig) -> Result<Inventory, ImageError> {
+pub(crate) fn of_rootfs(rootfs: &RootFs, config: &ImageConfig) -> Result<Inventory, ImageError> {
     let apt = apt::inventory(rootfs)?;
     Ok(Inventory {
         os: os::inventory(rootfs, config, &apt.packages)?,

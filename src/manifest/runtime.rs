@@ -64,7 +64,7 @@ pub fn env_name(key: &str) -> String {
 }
 
 /// `short-version` → `com.cloudera.ml.runtime.short-version`
-pub fn label_name(key: &str) -> String {
+pub(crate) fn label_name(key: &str) -> String {
     format!("{LABEL_PREFIX}{key}")
 }
 

@@ -115,12 +115,6 @@ impl Reference {
         format!("{}/{}", self.registry, self.repository)
     }
 
-    /// Whether the registry is this machine (`localhost`, `127.0.0.0/8`, `::1`): like
-    /// Docker, rtlock then allows plain HTTP without being told.
-    pub fn is_loopback(&self) -> bool {
-        is_loopback_host(&self.registry)
-    }
-
     /// The host the registry's API answers on (differs from `registry` only for Docker's
     /// default registry).
     pub fn api_host(&self) -> &str {
@@ -569,10 +563,10 @@ mod tests {
             "127.1.2.3/x",
             "[::1]:80/x",
         ] {
-            assert!(parse(yes).is_loopback(), "{yes}");
+            assert!(is_loopback_host(&parse(yes).registry), "{yes}");
         }
         for no in ["debian", "10.0.0.1:5000/x", "registry.example/x", "[::2]/x"] {
-            assert!(!parse(no).is_loopback(), "{no}");
+            assert!(!is_loopback_host(&parse(no).registry), "{no}");
         }
     }
 

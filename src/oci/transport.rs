@@ -262,7 +262,7 @@ pub enum DockerNameError {
 /// The OCI image layout's grammar of ref names, which skopeo enforces when it reads
 /// the layout: `component ("/" component)*`, `component ::= alnum+ (separator alnum+)*`,
 /// `separator ::= [-._:@+] | "--"`.
-pub fn check_oci_tag(tag: &str) -> Result<(), TransportError> {
+pub(crate) fn check_oci_tag(tag: &str) -> Result<(), TransportError> {
     let fail = |reason| TransportError::Tag {
         tag: tag.to_string(),
         reason,

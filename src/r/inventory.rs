@@ -181,7 +181,7 @@ fn one(
 
 /// `NAME=value` lines of an Renviron file, with `${VAR-default}` / `${VAR:-default}`
 /// taken from `env` or the default, quotes removed.
-pub fn parse_renviron(text: &str, env: &BTreeMap<String, String>) -> Vec<(String, String)> {
+pub(crate) fn parse_renviron(text: &str, env: &BTreeMap<String, String>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.starts_with('#') {
@@ -226,7 +226,7 @@ fn expand_renviron(value: &str, env: &BTreeMap<String, String>) -> String {
 /// (`options(repos = c(CRAN = "…"))`, `r["CRAN"] <- "…"`, `local({r <- …})`), with
 /// the name written before them. A heuristic, not an R parser: it reads the common
 /// forms vendors write; commented lines are skipped.
-pub fn parse_repos(text: &str) -> Vec<Repo> {
+pub(crate) fn parse_repos(text: &str) -> Vec<Repo> {
     let code: String = text
         .lines()
         .map(|l| l.split('#').next().unwrap_or(""))

@@ -61,7 +61,7 @@ pub fn is_noise(path: &str) -> bool {
 
 /// Keeps a byte-code file only when it is validated by hash (PEP 552: the flags word
 /// after the magic number has both the hash-based and the check-source bits).
-pub fn keeps_byte_code(path: &str, content: &[u8]) -> bool {
+pub(crate) fn keeps_byte_code(path: &str, content: &[u8]) -> bool {
     if !(path.ends_with(".pyc") && path.contains("/__pycache__/")) {
         return true;
     }

@@ -30,7 +30,7 @@
 pub const SHADOW_BEFORE: &str = "tmp/rtlock-configure/shadow.before";
 
 /// The line the script prints when a preinst fails: `rtlock: preinst of NAME failed`.
-pub const PREINST_FAILED: &str = "rtlock: preinst of ";
+pub(crate) const PREINST_FAILED: &str = "rtlock: preinst of ";
 
 /// The configure script; run it as `sh -c SCRIPT sh PKG…`.
 pub fn script() -> &'static str {

@@ -90,7 +90,7 @@ fn with_slash(uri: &str) -> String {
 /// `no` `false` `without` `off` `disable` or `yes` `true` `with` `on` `enable`.
 /// `None` for anything else: each caller decides, as apt does, what an unknown value
 /// means (for `Enabled:` apt counts it as enabled).
-pub fn apt_bool(value: &str) -> Option<bool> {
+pub(crate) fn apt_bool(value: &str) -> Option<bool> {
     if let Some(number) = strtol_whole(value) {
         return match number {
             0 => Some(false),

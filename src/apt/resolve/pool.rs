@@ -47,7 +47,7 @@ impl Entry<'_> {
     /// unqualified relation wants the same architecture unless the target is
     /// `Multi-Arch: foreign`; `:any` accepts any architecture of a `Multi-Arch: allowed`
     /// target; an explicit architecture wants exactly that one.
-    pub fn arch_fits(&self, qualifier: Option<&str>, from_arch: &str, native: &str) -> bool {
+    pub(crate) fn arch_fits(&self, qualifier: Option<&str>, from_arch: &str, native: &str) -> bool {
         match qualifier {
             None => self.arch == from_arch || self.multi_arch() == "foreign",
             Some("any") => {

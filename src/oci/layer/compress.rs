@@ -9,12 +9,12 @@ use crate::oci::Digest;
 use crate::oci::media_type;
 
 /// gzip level: the default of gzip(1) and Docker, a good size/speed balance.
-pub const GZIP_LEVEL: u32 = 6;
+pub(crate) const GZIP_LEVEL: u32 = 6;
 /// gzip header OS byte: 255 ("unknown"), as Go's and Docker's writers use, so the
 /// archive does not say which system built it.
-pub const GZIP_OS_UNKNOWN: u8 = 255;
+pub(crate) const GZIP_OS_UNKNOWN: u8 = 255;
 /// zstd level: the library's default.
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// How a layer is compressed. It decides the layer digests, so a manifest's
 /// `[image] compression` is recorded in the lock; gzip unless it says otherwise.
@@ -113,7 +113,7 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// What one pass produced.
-pub struct Compressed<W> {
+pub(crate) struct Compressed<W> {
     pub out: W,
     pub diff_id: Digest,
     pub digest: Digest,

@@ -220,7 +220,7 @@ impl CredentialStore {
 
 /// The name Docker files a registry's credentials under: its host, except the default
 /// registry's historical `https://<legacy>/v1/`.
-pub fn server_url(registry: &str) -> String {
+pub(crate) fn server_url(registry: &str) -> String {
     if registry == DOCKER_HUB.name {
         format!("https://{}/v1/", DOCKER_HUB.legacy_name)
     } else {

@@ -44,7 +44,7 @@ pub struct RegistryOptions {
 /// Blobs up to this size are uploaded in one request; larger ones in chunks of this
 /// size, so that proxies with a body-size limit pass them and a failure costs one
 /// chunk's worth of progress report, not the whole blob's.
-pub const DEFAULT_UPLOAD_CHUNK: u64 = 32 * 1024 * 1024;
+pub(crate) const DEFAULT_UPLOAD_CHUNK: u64 = 32 * 1024 * 1024;
 
 /// The registry client. Cheap to clone: clones share endpoints, credentials and tokens.
 #[derive(Clone)]

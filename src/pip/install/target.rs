@@ -84,7 +84,7 @@ impl Target {
     }
 
     /// The scheme of one interpreter.
-    pub fn of_interpreter(interpreter: &Interpreter) -> Result<Target, InstallError> {
+    pub(crate) fn of_interpreter(interpreter: &Interpreter) -> Result<Target, InstallError> {
         let purelib = interpreter.purelib.trim_start_matches('/').to_string();
         let lib = format!("/lib/python{}/", interpreter.version_short);
         let Some(prefix) = purelib

@@ -395,7 +395,7 @@ fn pip_config(rootfs: &RootFs, env: &BTreeMap<String, String>) -> Result<PipConf
 
 /// pip's INI files: `[section]`, `key = value` or `key: value`, indented continuation
 /// lines (multi-value options), `#`/`;` comments. Keys with `_` become `-`, as pip does.
-pub fn parse_ini(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_ini(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut section = String::new();
     let mut last: Option<String> = None;
