@@ -361,28 +361,14 @@ fn spool_file(
 /// The wheels read on every core (decompression and hashing are the work), in order.
 pub fn read_all(wheels: &[Wheel], spool: &Spool) -> Result<Vec<ReadWheel>, InstallError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<ReadWheel, InstallError>>> = Vec::new();
-    slots.resize_with(wheels.len(), || None);
-    let slots = std::sync::Mutex::new(slots);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(wheels.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(wheel) = wheels.get(i) else { break };
-                    let read = read(wheel, spool);
-                    slots.lock().expect("wheel slots")[i] = Some(read);
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .expect("wheel slots")
-        .into_iter()
-        .map(|r| r.expect("every wheel was read"))
-        .collect()
+    crate::task::parallel_map(
+        "a wheel reader",
+        wheels.iter().collect(),
+        threads,
+        |wheel| read(wheel, spool),
+    )?
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]
