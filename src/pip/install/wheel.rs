@@ -125,7 +125,7 @@ pub fn read(wheel: &Wheel, spool: &Spool) -> Result<ReadWheel, InstallError> {
         .ok_or_else(|| corrupt(format!("it has no {dist_info}/METADATA")))?;
     check_identity(wheel, &metadata)?;
     let wheel_meta = read_small(&mut zip, &format!("{dist_info}/WHEEL"))?.unwrap_or_default();
-    check_wheel_version(&wheel_meta).map_err(corrupt)?;
+    check_wheel_version(&wheel_meta).map_err(|e| corrupt(e.to_string()))?;
     let root_is_purelib = wheel_meta.lines().any(|l| {
         l.split_once(':')
             .is_some_and(|(k, v)| k.trim() == "Root-Is-Purelib" && v.trim() == "true")
@@ -294,7 +294,7 @@ fn check_identity(wheel: &Wheel, metadata: &str) -> Result<(), InstallError> {
 
 /// Wheel-Version 1.x is what this installer understands (a 2.x wheel changes the
 /// format; pip refuses it too).
-fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
+fn check_wheel_version(wheel_meta: &str) -> Result<(), WheelVersionError> {
     let version = wheel_meta.lines().find_map(|l| {
         l.split_once(':')
             .filter(|(k, _)| k.trim() == "Wheel-Version")
@@ -302,9 +302,18 @@ fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
     });
     match version {
         Some(v) if v.split('.').next() == Some("1") => Ok(()),
-        Some(v) => Err(format!("its Wheel-Version {v} is not 1.x")),
-        None => Err("its WHEEL file has no Wheel-Version".to_string()),
+        Some(v) => Err(WheelVersionError::Unsupported(v)),
+        None => Err(WheelVersionError::Missing),
     }
+}
+
+/// A wheel format this installer does not understand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum WheelVersionError {
+    #[error("its Wheel-Version {0} is not 1.x")]
+    Unsupported(String),
+    #[error("its WHEEL file has no Wheel-Version")]
+    Missing,
 }
 
 /// Refuses a zip name that would leave the directory it is installed into.
@@ -426,6 +435,16 @@ mod tests {
             file: path,
             requested: true,
         }
+    }
+
+    #[test]
+    fn only_wheel_version_1_is_read() {
+        assert_eq!(check_wheel_version("Wheel-Version: 1.0\nTag: x\n"), Ok(()));
+        let e = check_wheel_version("Wheel-Version: 2.0\n").unwrap_err();
+        assert_eq!(e.to_string(), "its Wheel-Version 2.0 is not 1.x");
+        let e = check_wheel_version("Generator: x\n").unwrap_err();
+        assert_eq!(e, WheelVersionError::Missing);
+        assert_eq!(e.to_string(), "its WHEEL file has no Wheel-Version");
     }
 
     #[test]
