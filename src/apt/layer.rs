@@ -260,14 +260,11 @@ pub fn make_layer(
     view: Option<(&std::path::Path, &crate::oci::Digest)>,
     debs: &[PackageDeb],
 ) -> Result<(AptLayer, RootFs), AptLayerError> {
-    let (base, read) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| read_base(base_layers, view));
-        let read = install::read_debs(debs);
-        let base = base
-            .join()
-            .map_err(|_| TaskFailed("the base reader panicked".into()));
-        (base, read)
-    });
+    let (base, read) = crate::task::join(
+        "the base reader",
+        || read_base(base_layers, view),
+        || install::read_debs(debs),
+    );
     let base = base??;
     let layer = install::make_layer_from(&base, read?)?;
     Ok((layer, base))

@@ -464,25 +464,13 @@ fn write_layers(
     compression: Compression,
     cache: &LayerCache,
 ) -> Result<Vec<(String, Layer)>, BuildError> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = planned
-            .into_iter()
-            .map(|layer| {
-                scope.spawn(move || {
-                    let written =
-                        write_layer(layer.entries, epoch, compression, cache, layer.key.as_ref())?;
-                    Ok::<_, BuildError>((layer.created_by, written))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .map_err(|_| TaskFailed("a layer writer panicked".into()))?
-            })
-            .collect()
-    })
+    let threads = planned.len();
+    crate::task::parallel_map("a layer writer", planned, threads, |layer| {
+        let written = write_layer(layer.entries, epoch, compression, cache, layer.key.as_ref())?;
+        Ok::<_, BuildError>((layer.created_by, written))
+    })?
+    .into_iter()
+    .collect()
 }
 
 /// Writes `built` to each destination, in order.

@@ -27,6 +27,7 @@ pub use signature::{Keyring, SignatureError, read_keyring};
 pub use sources::{AptSource, SignedBy, SourceError};
 
 use crate::fetch::{FetchError, Fetcher, redact};
+use crate::image::ImageError;
 use crate::image::rootfs::RootFs;
 
 /// What the caller decides about a fetch.
@@ -52,19 +53,32 @@ impl IndexOptions {
 /// one (the host's `/`, a test's temp dir). Paths are absolute, as apt writes them.
 pub trait KeyFiles {
     /// The file's bytes, or `None` when there is no such file.
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String>;
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, KeyFileError>;
     /// The names of the entries of a directory (none when it does not exist).
-    fn list(&self, dir: &str) -> Result<Vec<String>, String>;
+    fn list(&self, dir: &str) -> Result<Vec<String>, KeyFileError>;
+}
+
+/// A keyring file or directory that exists but cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// The host path (the error says why).
+    #[error("{}", path.display())]
+    Host {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl KeyFiles for RootFs {
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        self.read_file(path).map_err(|e| e.to_string())
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, KeyFileError> {
+        Ok(self.read_file(path)?)
     }
-    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+    fn list(&self, dir: &str) -> Result<Vec<String>, KeyFileError> {
         Ok(self
-            .list_dir(dir)
-            .map_err(|e| e.to_string())?
+            .list_dir(dir)?
             .into_iter()
             .map(|(name, _)| name)
             .collect())
@@ -76,20 +90,20 @@ impl KeyFiles for RootFs {
 pub struct HostRoot(pub PathBuf);
 
 impl KeyFiles for HostRoot {
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, KeyFileError> {
         let full = self.0.join(path.trim_start_matches('/'));
         match std::fs::read(&full) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", full.display())),
+            Err(source) => Err(KeyFileError::Host { path: full, source }),
         }
     }
-    fn list(&self, dir: &str) -> Result<Vec<String>, String> {
+    fn list(&self, dir: &str) -> Result<Vec<String>, KeyFileError> {
         let full = self.0.join(dir.trim_start_matches('/'));
         let entries = match std::fs::read_dir(&full) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{}: {e}", full.display())),
+            Err(source) => return Err(KeyFileError::Host { path: full, source }),
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
@@ -130,6 +144,20 @@ pub enum IndexError {
     /// The source itself, or a keyring it names, cannot be used.
     #[error("source {origin}: {message}")]
     Source { origin: String, message: String },
+    /// A keyring file of the source (or a trusted one) exists but cannot be read.
+    #[error("source {origin}")]
+    KeyFile {
+        origin: String,
+        #[source]
+        source: KeyFileError,
+    },
+    /// A keyring the source names is not an OpenPGP keyring.
+    #[error("source {origin}")]
+    Keyring {
+        origin: String,
+        #[source]
+        source: SignatureError,
+    },
     #[error("{url}: {message}")]
     Release { url: String, message: String },
     #[error("{url}: {message}")]
@@ -186,19 +214,21 @@ pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyr
         origin: source.origin.clone(),
         message,
     };
+    let bad_keyring = |e: SignatureError| IndexError::Keyring {
+        origin: source.origin.clone(),
+        source: e,
+    };
     let read = |path: &str| -> Result<Option<Keyring>, IndexError> {
-        match files.read(path).map_err(keyring_error)? {
+        match files.read(path).map_err(|e| key_file_error(source, e))? {
             None => Ok(None),
-            Some(bytes) => read_keyring(path, &bytes)
-                .map(Some)
-                .map_err(|e| keyring_error(e.to_string())),
+            Some(bytes) => read_keyring(path, &bytes).map(Some).map_err(bad_keyring),
         }
     };
     match &source.signed_by {
         Some(SignedBy::Inline(text)) => {
             let name = format!("the inline Signed-By key of {}", source.origin);
             Ok(vec![
-                read_keyring(&name, text.as_bytes()).map_err(|e| keyring_error(e.to_string()))?,
+                read_keyring(&name, text.as_bytes()).map_err(bad_keyring)?,
             ])
         }
         Some(SignedBy::Keyrings(entries)) => {
@@ -218,7 +248,7 @@ pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyr
             }
             if !fingerprints.is_empty() {
                 // apt's meaning: keys with these fingerprints, from the trusted keyrings.
-                for mut keyring in trusted_keyrings(files, &keyring_error)? {
+                for mut keyring in trusted_keyrings(source, files)? {
                     keyring.keys.retain(|key| {
                         let primary = hex::encode_upper(key.primary_key.fingerprint().as_bytes());
                         fingerprints.contains(&primary)
@@ -234,7 +264,14 @@ pub fn keyrings_for(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyr
             }
             Ok(out)
         }
-        None => trusted_keyrings(files, &keyring_error),
+        None => trusted_keyrings(source, files),
+    }
+}
+
+fn key_file_error(source: &AptSource, e: KeyFileError) -> IndexError {
+    IndexError::KeyFile {
+        origin: source.origin.clone(),
+        source: e,
     }
 }
 
@@ -242,19 +279,19 @@ const TRUSTED_GPG: &str = "/etc/apt/trusted.gpg";
 const TRUSTED_DIR: &str = "/etc/apt/trusted.gpg.d";
 
 /// `/etc/apt/trusted.gpg` and `/etc/apt/trusted.gpg.d/*.{gpg,asc}`, as apt reads them.
-fn trusted_keyrings(
-    files: &dyn KeyFiles,
-    keyring_error: &dyn Fn(String) -> IndexError,
-) -> Result<Vec<Keyring>, IndexError> {
+fn trusted_keyrings(source: &AptSource, files: &dyn KeyFiles) -> Result<Vec<Keyring>, IndexError> {
     let mut paths = vec![TRUSTED_GPG.to_string()];
-    for name in files.list(TRUSTED_DIR).map_err(keyring_error)? {
+    for name in files
+        .list(TRUSTED_DIR)
+        .map_err(|e| key_file_error(source, e))?
+    {
         if name.ends_with(".gpg") || name.ends_with(".asc") {
             paths.push(format!("{TRUSTED_DIR}/{name}"));
         }
     }
     let mut out = Vec::new();
     for path in paths {
-        if let Some(bytes) = files.read(&path).map_err(keyring_error)? {
+        if let Some(bytes) = files.read(&path).map_err(|e| key_file_error(source, e))? {
             // An unreadable trusted keyring is skipped, as apt warns and goes on; a
             // keyring the source names explicitly is an error instead.
             match read_keyring(&path, &bytes) {
@@ -605,4 +642,54 @@ fn read_text(path: &std::path::Path, url: &Url) -> Result<String, IndexError> {
         url: redact(url),
         message: "it is not UTF-8 text".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(line: &str) -> AptSource {
+        sources::parse_one_line(line, "test:1").unwrap().remove(0)
+    }
+
+    #[test]
+    fn an_unreadable_trusted_keyring_keeps_its_cause() {
+        let root = tempfile::tempdir().unwrap();
+        // A directory where apt expects the trusted keyring file: it cannot be read.
+        std::fs::create_dir_all(root.path().join("etc/apt/trusted.gpg")).unwrap();
+        let files = HostRoot(root.path().to_path_buf());
+        let e = keyrings_for(&source("deb http://127.0.0.1/ stable main"), &files).unwrap_err();
+        let IndexError::KeyFile {
+            source: KeyFileError::Host { path, source: io },
+            ..
+        } = &e
+        else {
+            panic!("not a key file error: {e:?}");
+        };
+        assert_eq!(path, &root.path().join("etc/apt/trusted.gpg"));
+        assert_eq!(e.to_string(), "source test:1:1");
+        assert_eq!(
+            crate::fetch::error_chain(&e),
+            format!("source test:1:1: {}: {io}", path.display())
+        );
+    }
+
+    #[test]
+    fn a_named_keyring_that_is_not_one_is_a_keyring_error() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("k")).unwrap();
+        std::fs::write(root.path().join("k/bad.gpg"), b"not a key").unwrap();
+        let files = HostRoot(root.path().to_path_buf());
+        let e = keyrings_for(
+            &source("deb [signed-by=/k/bad.gpg] http://127.0.0.1/ stable main"),
+            &files,
+        )
+        .unwrap_err();
+        assert!(matches!(e, IndexError::Keyring { .. }), "{e:?}");
+        let chain = crate::fetch::error_chain(&e);
+        assert!(
+            chain.starts_with("source test:1:1: /k/bad.gpg holds no OpenPGP public key"),
+            "{chain}"
+        );
+    }
 }

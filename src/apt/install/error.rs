@@ -71,4 +71,7 @@ pub enum InstallError {
     /// The base image's dpkg database could not be read.
     #[error("cannot read the base image's dpkg database: {0}")]
     Base(#[from] ImageError),
+    /// A thread reading the debs panicked.
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskFailed),
 }

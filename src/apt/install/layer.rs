@@ -120,41 +120,21 @@ pub fn read_debs(debs: &[PackageDeb]) -> Result<ReadDebs, InstallError> {
     let size = |p: &PackageDeb| std::fs::metadata(&p.file).map_or(0, |m| m.len());
     let mut order: Vec<(u64, usize)> = debs.iter().map(size).zip(0..).collect();
     order.sort_unstable_by(|a, b| b.cmp(a));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(debs.len().max(1));
-    let read: Vec<Vec<(usize, Result<Deb, InstallError>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (dir, order, next) = (spool.path(), &order, &next);
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    while let Some(&(_, i)) =
-                        order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    {
-                        let deb = &debs[i];
-                        let read = read_deb(&deb.file, &deb.name, dir)
-                            .and_then(|read| check_identity(deb, &read.control).map(|()| read));
-                        done.push((i, read));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a .deb reader thread panicked"))
-            .collect()
-    });
-    let mut slots: Vec<Option<Result<Deb, InstallError>>> = (0..debs.len()).map(|_| None).collect();
-    for (i, result) in read.into_iter().flatten() {
-        slots[i] = Some(result);
-    }
-    let mut all = Vec::with_capacity(debs.len());
-    for slot in slots {
-        all.push(slot.expect("every deb was read")?);
-    }
+    let largest_first: Vec<usize> = order.into_iter().map(|(_, i)| i).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let read = crate::task::parallel_map("a .deb reader", largest_first.clone(), threads, |i| {
+        let deb = &debs[i];
+        read_deb(&deb.file, &deb.name, spool.path())
+            .and_then(|read| check_identity(deb, &read.control).map(|()| read))
+    })?;
+    let mut read: Vec<(usize, Result<Deb, InstallError>)> =
+        largest_first.into_iter().zip(read).collect();
+    read.sort_unstable_by_key(|(i, _)| *i);
+    // The first failure in lock order is the one reported.
+    let all = read
+        .into_iter()
+        .map(|(_, read)| read)
+        .collect::<Result<Vec<Deb>, InstallError>>()?;
     Ok(ReadDebs {
         debs: debs.iter().cloned().zip(all).collect(),
         spool,

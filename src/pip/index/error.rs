@@ -2,6 +2,7 @@
 //! (credentials redacted) and what to do.
 
 use crate::fetch::FetchError;
+use crate::task::TaskFailed;
 
 /// Fetch errors are boxed: they are large, and the error path should not make every
 /// `Result` of the index carry their size.
@@ -22,7 +23,8 @@ pub enum IndexError {
     BadPage {
         project: String,
         index: String,
-        why: String,
+        #[source]
+        why: PageError,
     },
 
     #[error(
@@ -46,7 +48,8 @@ pub enum IndexError {
     BadWheel {
         file: String,
         url: String,
-        why: String,
+        #[source]
+        why: WheelMetadataError,
     },
 
     #[error(
@@ -79,4 +82,71 @@ pub enum IndexError {
 
     #[error("could not write to the cache: {0}")]
     Cache(#[source] Box<FetchError>),
+
+    /// Parsing a page or reading a wheel off the async threads panicked.
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
+}
+
+/// Why an index page (PEP 691 JSON or PEP 503 HTML) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("bad href {href:?}")]
+    Href {
+        href: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("{filename}: bad url {url:?}")]
+    Url {
+        filename: String,
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+}
+
+/// Why a wheel's METADATA cannot be read out of it, whole or by range requests.
+#[derive(Debug, thiserror::Error)]
+pub enum WheelMetadataError {
+    /// The wheel on disk cannot be opened.
+    #[error(transparent)]
+    Open(std::io::Error),
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    #[error("it has no *.dist-info/METADATA")]
+    NoMetadata,
+    /// The METADATA entry (named) does not read.
+    #[error("{name}")]
+    Entry {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Fetch(Box<FetchError>),
+    #[error("the server did not say how large the wheel is")]
+    NoSize,
+    #[error("the server sent more than the wheel holds")]
+    TooMuch,
+    #[error("no end of central directory: not a zip")]
+    NoEndOfDirectory,
+    #[error("a zip64 wheel without its zip64 locator")]
+    NoZip64Locator,
+    #[error("a broken zip64 end of central directory")]
+    BrokenZip64,
+    #[error("a truncated central directory")]
+    TruncatedDirectory,
+    #[error("no *.dist-info/METADATA in its central directory")]
+    NotInDirectory,
+    #[error("no local file header where the directory points")]
+    NoLocalHeader,
+    #[error("METADATA does not inflate")]
+    Inflate(#[source] std::io::Error),
+    #[error("METADATA is stored with zip method {0}")]
+    Method(u16),
+    #[error("METADATA fails its zip CRC check")]
+    Crc,
 }

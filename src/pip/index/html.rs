@@ -4,10 +4,11 @@
 
 use url::Url;
 
+use super::PageError;
 use crate::pip::DistFile;
 
 /// The files of an HTML page; relative `href`s are resolved against `page_url`.
-pub fn parse(body: &str, page_url: &Url) -> Result<Vec<DistFile>, String> {
+pub fn parse(body: &str, page_url: &Url) -> Result<Vec<DistFile>, PageError> {
     let mut files = Vec::new();
     let lower = body.to_ascii_lowercase();
     let mut at = 0;
@@ -24,9 +25,10 @@ pub fn parse(body: &str, page_url: &Url) -> Result<Vec<DistFile>, String> {
         let Some(href) = attr(&attrs, "href") else {
             continue;
         };
-        let mut url = page_url
-            .join(&href)
-            .map_err(|e| format!("bad href {href:?}: {e}"))?;
+        let mut url = page_url.join(&href).map_err(|source| PageError::Href {
+            href: href.clone(),
+            source,
+        })?;
         let sha256 = url
             .fragment()
             .and_then(|f| f.strip_prefix("sha256="))

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use url::Url;
 
+use super::PageError;
 use crate::pip::DistFile;
 
 #[derive(Deserialize)]
@@ -72,14 +73,16 @@ impl<'de> Deserialize<'de> for Flag {
 }
 
 /// The files of a JSON page; relative URLs are resolved against `page_url`.
-pub fn parse(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
-    let page: Page = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, PageError> {
+    let page: Page = serde_json::from_slice(body)?;
     page.files
         .into_iter()
         .map(|f| {
-            let url = page_url
-                .join(&f.url)
-                .map_err(|e| format!("{}: bad url {:?}: {e}", f.filename, f.url))?;
+            let url = page_url.join(&f.url).map_err(|source| PageError::Url {
+                filename: f.filename.clone(),
+                url: f.url.clone(),
+                source,
+            })?;
             let yanked = match f.yanked {
                 None | Some(Flag::Bool(false)) => None,
                 Some(Flag::Text(reason)) => Some(reason),

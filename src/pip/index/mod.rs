@@ -24,7 +24,7 @@ use crate::pip::wheel_name::WheelName;
 use crate::pip::{CoreMetadata, DistFile, PackageName, PackageSource, Project};
 
 pub use core_metadata::parse as parse_core_metadata;
-pub use error::IndexError;
+pub use error::{IndexError, PageError, WheelMetadataError};
 
 /// What rtlock asks a simple index for: JSON first, HTML as the fallback every index
 /// speaks (the same preference list pip and uv send).
@@ -142,9 +142,7 @@ impl Index {
             // and the resolver's other prefetches should not wait behind it.
             let parsed = {
                 let page_url = page_url.clone();
-                tokio::task::spawn_blocking(move || parse_page(&body, &page_url))
-                    .await
-                    .unwrap_or_else(|e| Err(format!("the parser stopped: {e}")))
+                crate::task::blocking(move || parse_page(&body, &page_url)).await?
             };
             let files = parsed.map_err(|why| IndexError::BadPage {
                 project: name.to_string(),
@@ -254,8 +252,9 @@ impl Index {
                 Ok(bytes) => bytes,
                 Err(why) => {
                     tracing::debug!(
-                        "{}: reading METADATA by ranges failed ({why}); downloading the wheel",
-                        file.filename
+                        "{}: reading METADATA by ranges failed ({}); downloading the wheel",
+                        file.filename,
+                        crate::fetch::error_chain(&why)
                     );
                     self.whole_wheel_metadata(file).await?
                 }
@@ -285,10 +284,8 @@ impl Index {
                 source: Box::new(source),
             })?;
         let path = blob.path.clone();
-        tokio::task::spawn_blocking(move || wheel_metadata::from_file(&path))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r)
+        crate::task::blocking(move || wheel_metadata::from_file(&path))
+            .await?
             .map_err(|why| IndexError::BadWheel {
                 file: file.filename.clone(),
                 url: redact(&file.url),
@@ -342,7 +339,7 @@ fn memo_key(wheel_sha256: &str) -> String {
 /// JSON or HTML, told apart by the body: the cache keeps the bytes, not the response's
 /// content type, and a PEP 691 body is a JSON object while an HTML page never starts
 /// with `{`.
-pub fn parse_page(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, String> {
+pub fn parse_page(body: &[u8], page_url: &Url) -> Result<Vec<DistFile>, PageError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
         json::parse(body, page_url)
@@ -425,5 +422,29 @@ mod tests {
         );
         let html = b"<a href=\"a-1-py3-none-any.whl#sha256=ab\">a-1-py3-none-any.whl</a>";
         assert_eq!(parse_page(html, &page).unwrap()[0].url, files[0].url);
+    }
+
+    #[test]
+    fn a_bad_page_keeps_the_url_error_as_its_source() {
+        use std::error::Error as _;
+        let page = Url::parse("http://127.0.0.1/simple/a/").unwrap();
+        let html = b"<a href=\"http://[::1/a-1.whl\">a-1.whl</a>";
+        let e = parse_page(html, &page).unwrap_err();
+        assert!(matches!(e, PageError::Href { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "bad href \"http://[::1/a-1.whl\"");
+        let cause = e.source().expect("the URL error is the source").to_string();
+        assert_eq!(
+            crate::fetch::error_chain(&e),
+            format!("bad href \"http://[::1/a-1.whl\": {cause}")
+        );
+        let json = br#"{"files":[{"filename":"a-1.whl","url":"http://[::1/a-1.whl","hashes":{}}]}"#;
+        let e = parse_page(json, &page).unwrap_err();
+        assert!(matches!(e, PageError::Url { .. }), "{e:?}");
+        assert_eq!(
+            crate::fetch::error_chain(&e),
+            format!("a-1.whl: bad url \"http://[::1/a-1.whl\": {cause}")
+        );
+        let e = parse_page(b"{not json", &page).unwrap_err();
+        assert!(matches!(e, PageError::Json(_)), "{e:?}");
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use url::Url;
 
+use super::WheelMetadataError;
 use crate::fetch::{ByteRange, Fetcher, header::HeaderMap};
 
 /// How much of the wheel's end to ask for first: the end-of-central-directory record
@@ -20,20 +21,18 @@ fn is_metadata(name: &str) -> bool {
 }
 
 /// The `METADATA` of a wheel on disk (already verified by its sha256).
-pub fn from_file(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
+pub fn from_file(path: &Path) -> Result<Vec<u8>, WheelMetadataError> {
+    let file = std::fs::File::open(path).map_err(WheelMetadataError::Open)?;
+    let mut zip = zip::ZipArchive::new(file)?;
     let name = zip
         .file_names()
         .filter_map(Result::ok)
         .find(|n| is_metadata(n))
-        .ok_or("it has no *.dist-info/METADATA")?
+        .ok_or(WheelMetadataError::NoMetadata)?
         .into_owned();
     let mut out = Vec::new();
-    zip.by_name(&name)
-        .map_err(|e| e.to_string())?
-        .read_to_end(&mut out)
-        .map_err(|e| format!("{name}: {e}"))?;
+    let read = zip.by_name(&name)?.read_to_end(&mut out);
+    read.map_err(|source| WheelMetadataError::Entry { name, source })?;
     Ok(out)
 }
 
@@ -54,27 +53,28 @@ impl Window {
 /// The `METADATA` of a remote wheel, read with range requests. Any error (a server
 /// without ranges that broke off, a zip this reader does not follow) is for the caller
 /// to answer by downloading the whole wheel.
-pub async fn by_ranges(fetcher: &Fetcher, url: &Url, size: Option<u64>) -> Result<Vec<u8>, String> {
+pub async fn by_ranges(
+    fetcher: &Fetcher,
+    url: &Url,
+    size: Option<u64>,
+) -> Result<Vec<u8>, WheelMetadataError> {
     let headers = &HeaderMap::new();
     let fetch = |range| async move {
         fetcher
             .fetch_range(url, headers, range)
             .await
             .map(|r| r.bytes)
-            .map_err(|e| e.to_string())
+            .map_err(|e| WheelMetadataError::Fetch(Box::new(e)))
     };
     let tail = fetcher
         .fetch_range(url, &HeaderMap::new(), ByteRange::Last(TAIL))
         .await
-        .map_err(|e| e.to_string())?;
-    let total = tail
-        .total_size
-        .or(size)
-        .ok_or("the server did not say how large the wheel is")?;
+        .map_err(|e| WheelMetadataError::Fetch(Box::new(e)))?;
+    let total = tail.total_size.or(size).ok_or(WheelMetadataError::NoSize)?;
     let tail = Window {
         offset: total
             .checked_sub(tail.bytes.len() as u64)
-            .ok_or("the server sent more than the wheel holds")?,
+            .ok_or(WheelMetadataError::TooMuch)?,
         bytes: tail.bytes,
     };
     let (cd_offset, cd_size) = central_directory(&tail, &fetch).await?;
@@ -106,7 +106,7 @@ pub async fn by_ranges(fetcher: &Fetcher, url: &Url, size: Option<u64>) -> Resul
         }
     };
     if local.get(..4) != Some(b"PK\x03\x04".as_slice()) || local.len() < 30 {
-        return Err("no local file header where the directory points".into());
+        return Err(WheelMetadataError::NoLocalHeader);
     }
     let data_start = 30 + u64::from(le16(&local, 26)) + u64::from(le16(&local, 28));
     let data = match local.get(data_start as usize..(data_start + entry.compressed) as usize) {
@@ -124,16 +124,19 @@ pub async fn by_ranges(fetcher: &Fetcher, url: &Url, size: Option<u64>) -> Resul
 }
 
 /// The central directory's (offset, size), from the (zip64) end-of-central-directory.
-async fn central_directory<F, Fut>(tail: &Window, fetch: &F) -> Result<(u64, u64), String>
+async fn central_directory<F, Fut>(
+    tail: &Window,
+    fetch: &F,
+) -> Result<(u64, u64), WheelMetadataError>
 where
     F: Fn(ByteRange) -> Fut,
-    Fut: Future<Output = Result<Vec<u8>, String>>,
+    Fut: Future<Output = Result<Vec<u8>, WheelMetadataError>>,
 {
     let bytes = &tail.bytes;
     let eocd = (0..bytes.len().saturating_sub(21))
         .rev()
         .find(|&i| bytes[i..].starts_with(b"PK\x05\x06"))
-        .ok_or("no end of central directory: not a zip")?;
+        .ok_or(WheelMetadataError::NoEndOfDirectory)?;
     let size = u64::from(le32(bytes, eocd + 12));
     let offset = u64::from(le32(bytes, eocd + 16));
     if size != u64::from(u32::MAX) && offset != u64::from(u32::MAX) {
@@ -143,7 +146,7 @@ where
     let locator = eocd
         .checked_sub(20)
         .filter(|&l| bytes[l..].starts_with(b"PK\x06\x07"))
-        .ok_or("a zip64 wheel without its zip64 locator")?;
+        .ok_or(WheelMetadataError::NoZip64Locator)?;
     let record_at = le64(bytes, locator + 8);
     let record = match tail.get(record_at, 56) {
         Some(r) => r.to_vec(),
@@ -156,7 +159,7 @@ where
         }
     };
     if !record.starts_with(b"PK\x06\x06") || record.len() < 56 {
-        return Err("a broken zip64 end of central directory".into());
+        return Err(WheelMetadataError::BrokenZip64);
     }
     Ok((le64(&record, 48), le64(&record, 40)))
 }
@@ -170,7 +173,7 @@ struct Entry {
     local_offset: u64,
 }
 
-fn find_entry(cd: &[u8]) -> Result<Entry, String> {
+fn find_entry(cd: &[u8]) -> Result<Entry, WheelMetadataError> {
     let mut at = 0;
     while cd.len() >= at + 46 && cd[at..].starts_with(b"PK\x01\x02") {
         let name_len = usize::from(le16(cd, at + 28));
@@ -178,11 +181,11 @@ fn find_entry(cd: &[u8]) -> Result<Entry, String> {
         let comment_len = usize::from(le16(cd, at + 32));
         let name = cd
             .get(at + 46..at + 46 + name_len)
-            .ok_or("a truncated central directory")?;
+            .ok_or(WheelMetadataError::TruncatedDirectory)?;
         if std::str::from_utf8(name).is_ok_and(is_metadata) {
             let extra = cd
                 .get(at + 46 + name_len..at + 46 + name_len + extra_len)
-                .ok_or("a truncated central directory")?;
+                .ok_or(WheelMetadataError::TruncatedDirectory)?;
             let mut entry = Entry {
                 method: le16(cd, at + 10),
                 crc: le32(cd, at + 16),
@@ -196,7 +199,7 @@ fn find_entry(cd: &[u8]) -> Result<Entry, String> {
         }
         at += 46 + name_len + extra_len + comment_len;
     }
-    Err("no *.dist-info/METADATA in its central directory".into())
+    Err(WheelMetadataError::NotInDirectory)
 }
 
 /// Fills the sizes and offset that the central entry left at 0xFFFFFFFF from its zip64
@@ -227,22 +230,22 @@ fn zip64_sizes(entry: &mut Entry, mut extra: &[u8]) {
     }
 }
 
-fn inflate(entry: &Entry, data: &[u8]) -> Result<Vec<u8>, String> {
+fn inflate(entry: &Entry, data: &[u8]) -> Result<Vec<u8>, WheelMetadataError> {
     let out = match entry.method {
         0 => data.to_vec(),
         8 => {
             let mut out = Vec::with_capacity(entry.uncompressed as usize);
             flate2::read::DeflateDecoder::new(data)
                 .read_to_end(&mut out)
-                .map_err(|e| format!("METADATA does not inflate: {e}"))?;
+                .map_err(WheelMetadataError::Inflate)?;
             out
         }
-        other => return Err(format!("METADATA is stored with zip method {other}")),
+        other => return Err(WheelMetadataError::Method(other)),
     };
     let mut crc = flate2::Crc::new();
     crc.update(&out);
     if out.len() as u64 != entry.uncompressed || crc.sum() != entry.crc {
-        return Err("METADATA fails its zip CRC check".into());
+        return Err(WheelMetadataError::Crc);
     }
     Ok(out)
 }
@@ -257,4 +260,58 @@ fn le32(b: &[u8], at: usize) -> u32 {
 
 fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn zip_with(dir: &Path, entries: &[(&str, &[u8])]) -> std::path::PathBuf {
+        let path = dir.join("demo-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, bytes) in entries {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_the_top_level_metadata_of_a_wheel_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = zip_with(
+            dir.path(),
+            &[
+                ("demo/__init__.py", b""),
+                ("demo-1.0.dist-info/METADATA", b"Name: demo\n"),
+            ],
+        );
+        assert_eq!(from_file(&path).unwrap(), b"Name: demo\n");
+    }
+
+    #[test]
+    fn what_is_wrong_with_a_wheel_file_is_typed_and_worded_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = zip_with(dir.path(), &[("a/b/x.dist-info/METADATA", b"")]);
+        let e = from_file(&path).unwrap_err();
+        assert!(matches!(e, WheelMetadataError::NoMetadata), "{e:?}");
+        assert_eq!(e.to_string(), "it has no *.dist-info/METADATA");
+
+        let not_zip = dir.path().join("not.whl");
+        std::fs::write(&not_zip, b"not a zip at all").unwrap();
+        let e = from_file(&not_zip).unwrap_err();
+        let WheelMetadataError::Zip(zip) = &e else {
+            panic!("not a zip error: {e:?}");
+        };
+        assert_eq!(e.to_string(), zip.to_string());
+
+        let e = from_file(&dir.path().join("missing.whl")).unwrap_err();
+        let WheelMetadataError::Open(io) = &e else {
+            panic!("not an open error: {e:?}");
+        };
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
 }

@@ -134,11 +134,7 @@ impl Maker<'_> {
             reason,
         };
         for entry_point in scripts::entry_points(entry_points.as_deref().unwrap_or("")) {
-            let entry_point = entry_point.map_err(|line| {
-                bad_script(format!(
-                    "the script `{line}` is not `name = module:function`"
-                ))
-            })?;
+            let entry_point = entry_point.map_err(|bad| bad_script(bad.to_string()))?;
             let name = &entry_point.name;
             if name.contains(['/', '\\', '\0']) || name.starts_with('.') {
                 return Err(bad_script(format!(

@@ -132,4 +132,7 @@ pub enum InstallError {
     },
     #[error("cannot read the base image's Python installation: {0}")]
     Base(#[from] crate::image::ImageError),
+    /// A thread reading the wheels panicked.
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskFailed),
 }

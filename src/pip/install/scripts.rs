@@ -11,9 +11,17 @@ pub struct EntryPoint {
     pub attr: String,
 }
 
-/// The console and GUI scripts of an `entry_points.txt` (INI), in file order. An entry
-/// without `module:attr` is returned as `Err(line)`: pip refuses those.
-pub fn entry_points(text: &str) -> Vec<Result<EntryPoint, String>> {
+/// An entry of `entry_points.txt` that is not `name = module:attr`: pip refuses those.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the script `{line}` is not `name = module:function`")]
+pub struct BadEntryPoint {
+    /// The line as written (trimmed).
+    pub line: String,
+}
+
+/// The console and GUI scripts of an `entry_points.txt` (INI), in file order, each
+/// entry without `module:attr` as a [`BadEntryPoint`].
+pub fn entry_points(text: &str) -> Vec<Result<EntryPoint, BadEntryPoint>> {
     let mut out = Vec::new();
     let mut wanted = false;
     for line in text.lines() {
@@ -28,8 +36,11 @@ pub fn entry_points(text: &str) -> Vec<Result<EntryPoint, String>> {
         if !wanted {
             continue;
         }
+        let bad = || BadEntryPoint {
+            line: line.to_string(),
+        };
         let Some((name, value)) = line.split_once('=') else {
-            out.push(Err(line.to_string()));
+            out.push(Err(bad()));
             continue;
         };
         // Extras (`[extra]`) only select dependencies: the wrapper is the same.
@@ -41,7 +52,7 @@ pub fn entry_points(text: &str) -> Vec<Result<EntryPoint, String>> {
                     module: module.trim().to_string(),
                     attr: attr.trim().to_string(),
                 })),
-            _ => out.push(Err(line.to_string())),
+            _ => out.push(Err(bad())),
         }
     }
     out
@@ -94,7 +105,16 @@ mod tests {
             (f2py.module.as_str(), f2py.attr.as_str()),
             ("numpy.f2py.f2py2e", "main.run")
         );
-        assert_eq!(parsed[2], Err("broken = nocolon".to_string()));
+        assert_eq!(
+            parsed[2],
+            Err(BadEntryPoint {
+                line: "broken = nocolon".to_string()
+            })
+        );
+        assert_eq!(
+            parsed[2].clone().unwrap_err().to_string(),
+            "the script `broken = nocolon` is not `name = module:function`"
+        );
         assert_eq!(parsed[3].clone().unwrap().name, "viewer");
         let text = String::from_utf8(wrapper(&f2py, "/usr/bin/python3")).unwrap();
         assert!(text.starts_with("#!/usr/bin/python3\n# -*- coding: utf-8 -*-\n"));

@@ -125,7 +125,7 @@ pub fn read(wheel: &Wheel, spool: &Spool) -> Result<ReadWheel, InstallError> {
         .ok_or_else(|| corrupt(format!("it has no {dist_info}/METADATA")))?;
     check_identity(wheel, &metadata)?;
     let wheel_meta = read_small(&mut zip, &format!("{dist_info}/WHEEL"))?.unwrap_or_default();
-    check_wheel_version(&wheel_meta).map_err(corrupt)?;
+    check_wheel_version(&wheel_meta).map_err(|e| corrupt(e.to_string()))?;
     let root_is_purelib = wheel_meta.lines().any(|l| {
         l.split_once(':')
             .is_some_and(|(k, v)| k.trim() == "Root-Is-Purelib" && v.trim() == "true")
@@ -294,7 +294,7 @@ fn check_identity(wheel: &Wheel, metadata: &str) -> Result<(), InstallError> {
 
 /// Wheel-Version 1.x is what this installer understands (a 2.x wheel changes the
 /// format; pip refuses it too).
-fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
+fn check_wheel_version(wheel_meta: &str) -> Result<(), WheelVersionError> {
     let version = wheel_meta.lines().find_map(|l| {
         l.split_once(':')
             .filter(|(k, _)| k.trim() == "Wheel-Version")
@@ -302,9 +302,18 @@ fn check_wheel_version(wheel_meta: &str) -> Result<(), String> {
     });
     match version {
         Some(v) if v.split('.').next() == Some("1") => Ok(()),
-        Some(v) => Err(format!("its Wheel-Version {v} is not 1.x")),
-        None => Err("its WHEEL file has no Wheel-Version".to_string()),
+        Some(v) => Err(WheelVersionError::Unsupported(v)),
+        None => Err(WheelVersionError::Missing),
     }
+}
+
+/// A wheel format this installer does not understand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum WheelVersionError {
+    #[error("its Wheel-Version {0} is not 1.x")]
+    Unsupported(String),
+    #[error("its WHEEL file has no Wheel-Version")]
+    Missing,
 }
 
 /// Refuses a zip name that would leave the directory it is installed into.
@@ -361,28 +370,14 @@ fn spool_file(
 /// The wheels read on every core (decompression and hashing are the work), in order.
 pub fn read_all(wheels: &[Wheel], spool: &Spool) -> Result<Vec<ReadWheel>, InstallError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<Result<ReadWheel, InstallError>>> = Vec::new();
-    slots.resize_with(wheels.len(), || None);
-    let slots = std::sync::Mutex::new(slots);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(wheels.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(wheel) = wheels.get(i) else { break };
-                    let read = read(wheel, spool);
-                    slots.lock().expect("wheel slots")[i] = Some(read);
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .expect("wheel slots")
-        .into_iter()
-        .map(|r| r.expect("every wheel was read"))
-        .collect()
+    crate::task::parallel_map(
+        "a wheel reader",
+        wheels.iter().collect(),
+        threads,
+        |wheel| read(wheel, spool),
+    )?
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]
@@ -440,6 +435,16 @@ mod tests {
             file: path,
             requested: true,
         }
+    }
+
+    #[test]
+    fn only_wheel_version_1_is_read() {
+        assert_eq!(check_wheel_version("Wheel-Version: 1.0\nTag: x\n"), Ok(()));
+        let e = check_wheel_version("Wheel-Version: 2.0\n").unwrap_err();
+        assert_eq!(e.to_string(), "its Wheel-Version 2.0 is not 1.x");
+        let e = check_wheel_version("Generator: x\n").unwrap_err();
+        assert_eq!(e, WheelVersionError::Missing);
+        assert_eq!(e.to_string(), "its WHEEL file has no Wheel-Version");
     }
 
     #[test]

@@ -54,6 +54,24 @@ impl fmt::Display for Pkg {
     }
 }
 
+/// Why the solver cannot use a version at all (pubgrub's "unavailable" reason), worded
+/// as the conflict report shows it after the package and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// Its `Requires-Python` excludes the base image's Python.
+    Python { needs: String, has: String },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::Python { needs, has } => {
+                write!(f, "needs Python {needs}, and the base image has {has}")
+            }
+        }
+    }
+}
+
 /// A failure of the package source, with the package it was for.
 #[derive(Debug, thiserror::Error)]
 #[error("{package}: {source}")]
@@ -199,7 +217,7 @@ impl<S: PackageSource + Clone + Send + 'static> Provider<S> {
         &self,
         pkg: &Pkg,
         version: &Version,
-    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, Unavailable>, SourceError> {
         let (name, extra) = match pkg {
             Pkg::Root => {
                 return Ok(Dependencies::Available(
@@ -238,10 +256,10 @@ impl<S: PackageSource + Clone + Send + 'static> Provider<S> {
             && !held
             && !spec.contains(self.target.python_version())
         {
-            return Ok(Dependencies::Unavailable(format!(
-                "needs Python {spec}, and the base image has {}",
-                self.target.python_version()
-            )));
+            return Ok(Dependencies::Unavailable(Unavailable::Python {
+                needs: spec.to_string(),
+                has: self.target.python_version().to_string(),
+            }));
         }
         let mut names = Vec::new();
         for (dep, range) in requirements(&metadata, extra, &self.target) {
@@ -331,7 +349,7 @@ impl<S: PackageSource + Clone + Send + 'static> DependencyProvider for Provider<
     type P = Pkg;
     type V = Version;
     type VS = Ranges<Version>;
-    type M = String;
+    type M = Unavailable;
     type Err = SourceError;
     /// Exact pins first (nothing to choose), then extras (so they follow their package's
     /// choice), then packages that conflicted most, then the order they were found in.
@@ -376,7 +394,7 @@ impl<S: PackageSource + Clone + Send + 'static> DependencyProvider for Provider<
         &self,
         pkg: &Pkg,
         version: &Version,
-    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, Unavailable>, SourceError> {
         self.dependencies(pkg, version)
     }
 }

@@ -9,7 +9,7 @@ use pep440_rs::Version;
 use pep508_rs::PackageName;
 use pubgrub::{DerivationTree, External, Ranges};
 
-use super::provider::{Pkg, Provider};
+use super::provider::{Pkg, Provider, Unavailable};
 use crate::pip::PackageSource;
 
 /// How many tags the no-wheel message lists before the count.
@@ -17,7 +17,7 @@ const TAGS_SHOWN: usize = 3;
 
 /// One line per fact the conflict rests on, in the order the proof uses them.
 pub(crate) fn explain<S: PackageSource + Clone + Send + 'static>(
-    tree: &DerivationTree<Pkg, Ranges<Version>, String>,
+    tree: &DerivationTree<Pkg, Ranges<Version>, Unavailable>,
     provider: &Provider<S>,
     requested: &HashMap<PackageName, Vec<String>>,
 ) -> String {
@@ -31,7 +31,7 @@ pub(crate) fn explain<S: PackageSource + Clone + Send + 'static>(
 }
 
 fn collect<S: PackageSource + Clone + Send + 'static>(
-    tree: &DerivationTree<Pkg, Ranges<Version>, String>,
+    tree: &DerivationTree<Pkg, Ranges<Version>, Unavailable>,
     provider: &Provider<S>,
     requested: &HashMap<PackageName, Vec<String>>,
     lines: &mut Vec<String>,
@@ -52,7 +52,7 @@ fn collect<S: PackageSource + Clone + Send + 'static>(
 }
 
 fn external<S: PackageSource + Clone + Send + 'static>(
-    e: &External<Pkg, Ranges<Version>, String>,
+    e: &External<Pkg, Ranges<Version>, Unavailable>,
     provider: &Provider<S>,
     requested: &HashMap<PackageName, Vec<String>>,
 ) -> Option<String> {
@@ -246,5 +246,17 @@ mod tests {
         assert_eq!(specifier(&Ranges::full()), "");
         assert_eq!(versions_of(&range("==2.2.3")), " 2.2.3");
         assert_eq!(versions_of(&Ranges::full()), "");
+    }
+
+    #[test]
+    fn an_unavailable_version_says_why_after_its_name() {
+        let reason = Unavailable::Python {
+            needs: ">=3.12".into(),
+            has: "3.11.2".into(),
+        };
+        assert_eq!(
+            format!("numpy{} {reason}", versions_of(&range("==2.3.0"))),
+            "numpy 2.3.0 needs Python >=3.12, and the base image has 3.11.2"
+        );
     }
 }
