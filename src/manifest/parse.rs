@@ -320,7 +320,7 @@ impl Cx<'_> {
         if let Some(v) = table.get("sources") {
             let mut sources = Vec::new();
             for (s, span) in self.strings(v, "apt.sources")? {
-                check_apt_source_line(s).map_err(|message| self.error(span, message))?;
+                check_apt_source_line(s).map_err(|e| self.error(span, e.to_string()))?;
                 sources.push(s.trim().to_string());
             }
             spec.sources = Some(sources);
@@ -630,40 +630,63 @@ fn parse_platform(s: &str) -> Option<Platform> {
     normalized.parse().ok()
 }
 
+/// What is wrong with a one-line apt source of `[apt] sources`.
+#[derive(Debug, thiserror::Error)]
+enum BadSourceLine {
+    #[error(
+        "apt source `{0}` must start with `deb` (one-line sources.list form; deb-src is not used)"
+    )]
+    NotDeb(String),
+    #[error("apt source `{0}` has an unclosed `[` option list")]
+    UnclosedOptions(String),
+    #[error("apt source `{0}` has no URI")]
+    NoUri(String),
+    #[error("apt source `{line}`: `{uri}` is not a valid URI: {reason}")]
+    BadUri {
+        line: String,
+        uri: String,
+        reason: url::ParseError,
+    },
+    #[error("apt source `{0}` has no suite")]
+    NoSuite(String),
+    #[error("apt source `{line}` names no component (such as `main`) after the suite `{suite}`")]
+    NoComponent { line: String, suite: String },
+}
+
 /// A light check of a one-line apt source (`deb [options] URI suite [components]`); the
 /// apt module reads it fully when it resolves.
-fn check_apt_source_line(line: &str) -> Result<(), String> {
+fn check_apt_source_line(line: &str) -> Result<(), BadSourceLine> {
     let mut rest = line.trim();
     let Some(after_type) = rest
         .strip_prefix("deb ")
         .or_else(|| rest.strip_prefix("deb\t"))
     else {
-        return Err(format!(
-            "apt source `{line}` must start with `deb` (one-line sources.list form; deb-src is not used)"
-        ));
+        return Err(BadSourceLine::NotDeb(line.to_string()));
     };
     rest = after_type.trim_start();
     if let Some(options) = rest.strip_prefix('[') {
         let Some(end) = options.find(']') else {
-            return Err(format!(
-                "apt source `{line}` has an unclosed `[` option list"
-            ));
+            return Err(BadSourceLine::UnclosedOptions(line.to_string()));
         };
         rest = options[end + 1..].trim_start();
     }
     let mut words = rest.split_whitespace();
     let uri = words
         .next()
-        .ok_or_else(|| format!("apt source `{line}` has no URI"))?;
-    url::Url::parse(uri)
-        .map_err(|e| format!("apt source `{line}`: `{uri}` is not a valid URI: {e}"))?;
+        .ok_or_else(|| BadSourceLine::NoUri(line.to_string()))?;
+    url::Url::parse(uri).map_err(|reason| BadSourceLine::BadUri {
+        line: line.to_string(),
+        uri: uri.to_string(),
+        reason,
+    })?;
     let suite = words
         .next()
-        .ok_or_else(|| format!("apt source `{line}` has no suite"))?;
+        .ok_or_else(|| BadSourceLine::NoSuite(line.to_string()))?;
     if !suite.ends_with('/') && words.next().is_none() {
-        return Err(format!(
-            "apt source `{line}` names no component (such as `main`) after the suite `{suite}`"
-        ));
+        return Err(BadSourceLine::NoComponent {
+            line: line.to_string(),
+            suite: suite.to_string(),
+        });
     }
     Ok(())
 }
