@@ -8,6 +8,7 @@
 
 mod read;
 mod validate;
+mod version;
 mod write;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::diagnostic::SourceError;
 
 pub use read::parse;
 pub use validate::{MAX_SOURCE_DATE_EPOCH, url_file_name};
+pub use version::{AptVersion, Grammar, PipVersion, RVersion, Verbatim, VersionError};
 
 /// The lockfile format this rtlock reads and writes.
 pub const FORMAT_VERSION: i64 = 1;
