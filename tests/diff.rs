@@ -11,7 +11,7 @@ use rtlock::lockfile::{AptPackage, BaseLock, ImageLock, Lockfile, PipPackage};
 fn apt(name: &str, version: &str, arch: &str) -> AptPackage {
     AptPackage {
         name: name.into(),
-        version: version.into(),
+        version: version.parse().unwrap(),
         arch: arch.into(),
         url: format!("http://mirror/debian/pool/main/{name}_{version}_{arch}.deb"),
         filename: format!("pool/main/{name}_{version}_{arch}.deb"),
@@ -25,7 +25,7 @@ fn apt(name: &str, version: &str, arch: &str) -> AptPackage {
 fn pip(name: &str, version: &str) -> PipPackage {
     PipPackage {
         name: name.into(),
-        version: version.into(),
+        version: version.parse().unwrap(),
         file: format!("{name}-{version}-py3-none-any.whl"),
         url: format!("http://127.0.0.1/{name}-{version}-py3-none-any.whl"),
         sha256: "1".repeat(64),
@@ -43,9 +43,11 @@ fn lock(base: char, apt_pkgs: Vec<AptPackage>, pip_pkgs: Vec<PipPackage>) -> Loc
         as_of: None,
         base: BaseLock {
             reference: "registry.example.com/ml/runtime:1".into(),
-            digest: format!("sha256:{}", "3".repeat(64)),
-            manifest: format!("sha256:{}", base.to_string().repeat(64)),
-            platform: "linux/amd64".into(),
+            digest: format!("sha256:{}", "3".repeat(64)).parse().unwrap(),
+            manifest: format!("sha256:{}", base.to_string().repeat(64))
+                .parse()
+                .unwrap(),
+            platform: "linux/amd64".parse().unwrap(),
         },
         image: ImageLock::default(),
         apt: apt_pkgs,

@@ -101,20 +101,13 @@ pub async fn remove_leftovers(leftovers: Vec<crate::apt::configure::Cleanup>) {
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The lock's digests, platform and compression are typed (reading refuses bad
+    /// ones); its reference is text, parsed here.
     #[error(
-        "[image] compression = \"{0}\" in the lock is not one this rtlock writes (gzip or zstd)\n\
-         help: fix the manifest's [image] compression and run `rtlock lock`"
-    )]
-    Compression(String),
-    #[error(
-        "the lock's [base] {field} `{value}` is not valid: {reason}\n\
+        "the lock's [base] reference `{value}` is not valid: {reason}\n\
          help: run `rtlock lock` to write the lock again"
     )]
-    BadLock {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
+    BadReference { value: String, reason: String },
     #[error("cannot read the base image {reference}")]
     Registry {
         reference: String,
@@ -213,12 +206,10 @@ async fn build_inner(
             count: lock.r.len(),
         });
     }
-    let compression = Compression::from_lock(&lock.image.compression)
-        .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let compression = if options.is_some_and(|o| o.uncompressed) {
         Compression::None
     } else {
-        compression
+        lock.image.compression
     };
     let base = base_reference(lock)?;
     let shown = lock.base.reference.clone();
@@ -358,26 +349,17 @@ fn assemble_image(
 
 /// `[base] reference` pinned to `[base] manifest`.
 fn base_reference(lock: &Lockfile) -> Result<Reference, BuildError> {
-    let bad = |field, value: &str, reason: String| BuildError::BadLock {
-        field,
-        value: value.to_string(),
-        reason,
-    };
     let reference: Reference =
         lock.base
             .reference
             .parse()
-            .map_err(|e: crate::oci::reference::ReferenceError| {
-                bad("reference", &lock.base.reference, e.to_string())
-            })?;
-    let digest: Digest =
-        lock.base
-            .manifest
-            .parse()
-            .map_err(|e: crate::oci::digest::DigestError| {
-                bad("manifest", &lock.base.manifest, e.to_string())
-            })?;
-    Ok(reference.with_digest(digest))
+            .map_err(
+                |e: crate::oci::reference::ReferenceError| BuildError::BadReference {
+                    value: lock.base.reference.clone(),
+                    reason: e.to_string(),
+                },
+            )?;
+    Ok(reference.with_digest(lock.base.manifest.clone()))
 }
 
 /// What is wrong with the lock's base, as `build` words it.
@@ -396,17 +378,17 @@ fn base_problem(error: RemoteImageError) -> String {
 
 /// The base must be for the lock's platform.
 fn check_platform(lock: &Lockfile, config: &ImageConfig) -> Result<(), String> {
+    let locked = lock.base.platform.to_string();
     let mut platform = format!("{}/{}", config.os, config.architecture);
     if let Some(variant) = &config.variant {
         let with_variant = format!("{platform}/{variant}");
-        if lock.base.platform == with_variant {
+        if locked == with_variant {
             platform = with_variant;
         }
     }
-    if platform != lock.base.platform {
+    if platform != locked {
         return Err(format!(
-            "is for {platform}, but the lock's [base] platform is {}; run `rtlock lock` again",
-            lock.base.platform
+            "is for {platform}, but the lock's [base] platform is {locked}; run `rtlock lock` again"
         ));
     }
     Ok(())
