@@ -252,3 +252,37 @@ fn a_replaced_artifact_and_a_moved_url_show_in_json() {
     assert_eq!(v["apt"]["moved"][0]["name"], "curl");
     insta::assert_snapshot!(out);
 }
+
+/// An apt package of the platform's own architecture is named without it, on every
+/// platform: dpkg's name of the architecture (arm64 for `linux/arm64/v8`, armhf for
+/// `linux/arm/v7`), not the platform's last component (`v8`); another architecture
+/// (multiarch) keeps its `:arch`.
+#[test]
+fn the_native_architecture_goes_without_saying_on_every_platform() {
+    for (platform, native) in [
+        ("linux/amd64", "amd64"),
+        ("linux/arm64/v8", "arm64"),
+        ("linux/arm/v7", "armhf"),
+    ] {
+        let on = |version: &str| {
+            let mut lock = lock(
+                'a',
+                vec![
+                    apt("zlib1g", version, native),
+                    apt("libc6", version, "i386"),
+                ],
+                vec![],
+            );
+            lock.base.platform = platform.parse().unwrap();
+            lock
+        };
+        let changes = rtlock::diff::diff(&on("1.0"), &on("1.1"));
+        let names: Vec<&str> = changes
+            .apt
+            .changed
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["libc6:i386", "zlib1g"], "{platform}");
+    }
+}

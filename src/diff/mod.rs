@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::apt::lock::dpkg_arch;
 use crate::lockfile::Lockfile;
 use crate::oci::Digest;
 
@@ -123,10 +124,12 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
             reference: (old.base.reference != new.base.reference)
                 .then(|| (old.base.reference.clone(), new.base.reference.clone())),
         });
-    // apt packages are keyed by name and architecture (libc6 and libc6:i386 are two).
-    let platform = new.base.platform.to_string();
+    // apt packages are keyed by name and architecture (libc6 and libc6:i386 are two);
+    // the platform's own architecture goes without saying.
+    let platform = &new.base.platform;
+    let native = dpkg_arch(&platform.architecture, platform.variant.as_deref());
     let apt_key = |name: &str, arch: &str| {
-        if arch == "all" || arch == platform.rsplit('/').next().unwrap_or("") {
+        if arch == "all" || arch == native {
             name.to_string()
         } else {
             format!("{name}:{arch}")
