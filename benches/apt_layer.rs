@@ -64,7 +64,7 @@ fn main() {
             PackageDeb {
                 name: field("Package"),
                 arch: field("Architecture"),
-                version: field("Version"),
+                version: field("Version").parse().unwrap(),
                 file,
             }
         })

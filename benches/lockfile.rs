@@ -15,7 +15,7 @@ fn big_lock() -> Lockfile {
     let apt = (0..1500)
         .map(|i| AptPackage {
             name: format!("lib{i}-dev"),
-            version: format!("1.{i}-1+deb12u1"),
+            version: format!("1.{i}-1+deb12u1").parse().unwrap(),
             arch: "amd64".into(),
             url: format!(
                 "http://mirror/debian/pool/main/l/lib{i}/lib{i}-dev_1.{i}-1+deb12u1_amd64.deb"
@@ -30,7 +30,7 @@ fn big_lock() -> Lockfile {
     let pip = (0..500)
         .map(|i| PipPackage {
             name: format!("package-{i}"),
-            version: format!("{i}.0.1"),
+            version: format!("{i}.0.1").parse().unwrap(),
             file: format!("package_{i}-{i}.0.1-py3-none-any.whl"),
             url: format!("http://127.0.0.1/files/package_{i}-{i}.0.1-py3-none-any.whl"),
             sha256: sha(10_000 + i),
@@ -46,9 +46,9 @@ fn big_lock() -> Lockfile {
         as_of: None,
         base: BaseLock {
             reference: "registry.example.com/ml/runtime:1".into(),
-            digest: format!("sha256:{}", sha(2)),
-            manifest: format!("sha256:{}", sha(3)),
-            platform: "linux/amd64".into(),
+            digest: format!("sha256:{}", sha(2)).parse().unwrap(),
+            manifest: format!("sha256:{}", sha(3)).parse().unwrap(),
+            platform: "linux/amd64".parse().unwrap(),
         },
         image: ImageLock::default(),
         apt,

@@ -176,7 +176,7 @@ fn lock_stores_the_view_and_the_build_is_the_same() {
 
     // The lock read the base's layers once, and stored the installer's view of them.
     let locked = Lockfile::read(Path::new(lock)).unwrap();
-    let base: Digest = locked.base.manifest.parse().unwrap();
+    let base: Digest = locked.base.manifest.clone();
     let view = read_apt_view(&warm, &base).expect("lock stored the apt view");
     let (image, _) = python_base();
     assert_eq!(

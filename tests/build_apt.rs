@@ -515,7 +515,7 @@ fn package(dir: &Path, name: &str) -> rtlock::apt::install::PackageDeb {
     rtlock::apt::install::PackageDeb {
         name: name.to_string(),
         arch: "amd64".to_string(),
-        version: "2".to_string(),
+        version: "2".parse().unwrap(),
         file: dir.join(format!("{name}.deb")),
     }
 }

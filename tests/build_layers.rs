@@ -69,7 +69,7 @@ fn planned(big: &Path) -> Vec<PlannedLayer> {
                 LayerInputs {
                     kind: "test-pip".into(),
                     format: "test-pip-layer/1".into(),
-                    base_manifest: String::new(),
+                    base_manifest: rtlock::oci::Digest::of(b""),
                     source_date_epoch: 0,
                     below: Vec::new(),
                     step: None,

@@ -20,7 +20,6 @@ use common::server::StaticServer;
 use common::testbed::{lock_header, testbed};
 use rtlock::lockfile::Lockfile;
 use rtlock::oci::Digest;
-use rtlock::oci::layer::Compression;
 use rtlock::{apt::layer as apt, pip::layer as pip};
 use sha2::{Digest as _, Sha256};
 
@@ -584,7 +583,7 @@ fn entry_rows(kind: &'static str, name: &'static str, expect: EntryExpect) -> Ve
 /// layer of diff_id `apt`.
 fn keys(lock: &Path, apt_diff_id: &str) -> [String; 3] {
     let lock = Lockfile::read(lock).unwrap();
-    let compression = Compression::from_lock(&lock.image.compression).unwrap();
+    let compression = lock.image.compression;
     let apt_diff_id: Digest = apt_diff_id.parse().unwrap();
     [
         apt::layer_inputs(&lock).key(),

@@ -33,9 +33,9 @@ fn lock_for(manifest: &Path) -> Lockfile {
         as_of: None,
         base: BaseLock {
             reference: m.base.image.clone(),
-            digest: format!("sha256:{}", "a".repeat(64)),
-            manifest: format!("sha256:{}", "b".repeat(64)),
-            platform: m.base.platform.to_string(),
+            digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+            manifest: format!("sha256:{}", "b".repeat(64)).parse().unwrap(),
+            platform: m.base.platform.clone(),
         },
         image: ImageLock::default(),
         apt: vec![],

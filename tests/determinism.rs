@@ -12,6 +12,7 @@ use proptest::sample::SizeRange;
 
 use rtlock::lockfile::{AptPackage, BaseLock, ImageLock, Lockfile, PipPackage, RKind, RPackage};
 use rtlock::manifest::Manifest;
+use rtlock::oci::layer::Compression;
 
 // ---------------------------------------------------------------- locks
 
@@ -66,7 +67,7 @@ fn apt_package() -> impl Strategy<Value = AptPackage> {
                 url: format!("http://mirror/debian/{filename}"),
                 filename,
                 name,
-                version,
+                version: version.parse().unwrap(),
                 arch,
                 sha256,
                 size,
@@ -91,7 +92,7 @@ fn pip_package() -> impl Strategy<Value = PipPackage> {
                 url: format!("http://127.0.0.1/files/{file}"),
                 file,
                 name,
-                version,
+                version: version.parse().unwrap(),
                 sha256,
                 size,
                 requested,
@@ -114,7 +115,7 @@ fn r_package() -> impl Strategy<Value = RPackage> {
             |(name, version, binary, sha256, size, requested, requires)| RPackage {
                 url: format!("http://cran.example.org/src/contrib/{name}_{version}.tar.gz"),
                 name,
-                version,
+                version: version.parse().unwrap(),
                 kind: if binary { RKind::Binary } else { RKind::Source },
                 sha256,
                 size,
@@ -148,6 +149,8 @@ prop_compose! {
         reference in text(),
         digest in hex64(),
         base_manifest in hex64(),
+        platform in prop_oneof![Just("linux/amd64"), Just("linux/arm64/v8"), Just("linux/arm/v7")],
+        compression in prop_oneof![Just(Compression::Gzip), Just(Compression::Zstd)],
         env in string_map(),
         labels in string_map(),
         user in prop::option::of(text()),
@@ -165,11 +168,11 @@ prop_compose! {
             as_of,
             base: BaseLock {
                 reference,
-                digest: format!("sha256:{digest}"),
-                manifest: format!("sha256:{base_manifest}"),
-                platform: "linux/amd64".into(),
+                digest: format!("sha256:{digest}").parse().unwrap(),
+                manifest: format!("sha256:{base_manifest}").parse().unwrap(),
+                platform: platform.parse().unwrap(),
             },
-            image: ImageLock { env, labels, user, workdir, entrypoint, cmd, compression: "gzip".into() },
+            image: ImageLock { env, labels, user, workdir, entrypoint, cmd, compression },
             apt,
             pip,
             r,

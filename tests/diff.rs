@@ -11,7 +11,7 @@ use rtlock::lockfile::{AptPackage, BaseLock, ImageLock, Lockfile, PipPackage};
 fn apt(name: &str, version: &str, arch: &str) -> AptPackage {
     AptPackage {
         name: name.into(),
-        version: version.into(),
+        version: version.parse().unwrap(),
         arch: arch.into(),
         url: format!("http://mirror/debian/pool/main/{name}_{version}_{arch}.deb"),
         filename: format!("pool/main/{name}_{version}_{arch}.deb"),
@@ -25,7 +25,7 @@ fn apt(name: &str, version: &str, arch: &str) -> AptPackage {
 fn pip(name: &str, version: &str) -> PipPackage {
     PipPackage {
         name: name.into(),
-        version: version.into(),
+        version: version.parse().unwrap(),
         file: format!("{name}-{version}-py3-none-any.whl"),
         url: format!("http://127.0.0.1/{name}-{version}-py3-none-any.whl"),
         sha256: "1".repeat(64),
@@ -43,9 +43,11 @@ fn lock(base: char, apt_pkgs: Vec<AptPackage>, pip_pkgs: Vec<PipPackage>) -> Loc
         as_of: None,
         base: BaseLock {
             reference: "registry.example.com/ml/runtime:1".into(),
-            digest: format!("sha256:{}", "3".repeat(64)),
-            manifest: format!("sha256:{}", base.to_string().repeat(64)),
-            platform: "linux/amd64".into(),
+            digest: format!("sha256:{}", "3".repeat(64)).parse().unwrap(),
+            manifest: format!("sha256:{}", base.to_string().repeat(64))
+                .parse()
+                .unwrap(),
+            platform: "linux/amd64".parse().unwrap(),
         },
         image: ImageLock::default(),
         apt: apt_pkgs,
@@ -249,4 +251,38 @@ fn a_replaced_artifact_and_a_moved_url_show_in_json() {
     assert_eq!(v["pip"]["replaced"][0]["name"], "six");
     assert_eq!(v["apt"]["moved"][0]["name"], "curl");
     insta::assert_snapshot!(out);
+}
+
+/// An apt package of the platform's own architecture is named without it, on every
+/// platform: dpkg's name of the architecture (arm64 for `linux/arm64/v8`, armhf for
+/// `linux/arm/v7`), not the platform's last component (`v8`); another architecture
+/// (multiarch) keeps its `:arch`.
+#[test]
+fn the_native_architecture_goes_without_saying_on_every_platform() {
+    for (platform, native) in [
+        ("linux/amd64", "amd64"),
+        ("linux/arm64/v8", "arm64"),
+        ("linux/arm/v7", "armhf"),
+    ] {
+        let on = |version: &str| {
+            let mut lock = lock(
+                'a',
+                vec![
+                    apt("zlib1g", version, native),
+                    apt("libc6", version, "i386"),
+                ],
+                vec![],
+            );
+            lock.base.platform = platform.parse().unwrap();
+            lock
+        };
+        let changes = rtlock::diff::diff(&on("1.0"), &on("1.1"));
+        let names: Vec<&str> = changes
+            .apt
+            .changed
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, ["libc6:i386", "zlib1g"], "{platform}");
+    }
 }

@@ -460,3 +460,57 @@ fn inspect_and_lock_agree_on_which_sources_are_enabled() {
         );
     }
 }
+
+/// An index version the resolver reads but dpkg's syntax refuses (the upstream part
+/// must start with a digit), which the lock holds its versions to: `lock` names the
+/// package, where it comes from and why, and writes nothing.
+#[test]
+fn an_index_version_outside_dpkg_syntax_is_refused_by_name() {
+    let f = fixture();
+    let repo = Repo::build(&f.key, &f.debs, &[]);
+    let binary = repo.root().join(apt_repo::BINARY);
+    let version = deb_field(&f.debs[0], "Version");
+    let packages = std::fs::read_to_string(binary.join("Packages")).unwrap();
+    let stanzas: Vec<String> = packages
+        .split("\n\n")
+        .map(|stanza| {
+            if stanza.starts_with("Package: jq\n") {
+                let bad = stanza.replace(
+                    &format!("\nVersion: {version}\n"),
+                    &format!("\nVersion: v{version}\n"),
+                );
+                assert_ne!(bad, stanza, "jq's stanza names its version");
+                bad
+            } else {
+                stanza.to_string()
+            }
+        })
+        .collect();
+    for name in ["Packages", "Packages.xz", "Packages.gz"] {
+        std::fs::remove_file(binary.join(name)).unwrap();
+    }
+    std::fs::write(binary.join("Packages"), stanzas.join("\n\n")).unwrap();
+    run(std::process::Command::new("xz")
+        .args(["-k", "Packages"])
+        .current_dir(&binary));
+    run(std::process::Command::new("gzip")
+        .args(["-k", "-n", "Packages"])
+        .current_dir(&binary));
+    repo.sign_with(&f.key, &[]);
+
+    let srv = StaticServer::start(repo.root());
+    let dir = TempDir::new().unwrap();
+    manifest(dir.path(), &srv, &["jq"], "");
+    let assert = rtlock(dir.path()).arg("lock").assert().failure();
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        err.contains(&format!("jq from {}pool/main/", srv.base_url()))
+            && err.contains(&format!(
+                "cannot be locked: `v{version}` is not a valid Debian version: the upstream \
+             version must start with a digit"
+            )),
+        "{err}"
+    );
+    assert!(err.contains("[apt] exclude-sources"), "{err}");
+    assert!(!dir.path().join("runtime.lock").exists());
+}

@@ -97,13 +97,13 @@ fn pins_the_digest_skopeo_sees_and_the_base_creation_time() {
     let lock = Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
     let truth = skopeo_inspect(&bed.image_python);
     assert_eq!(lock.base.reference, bed.image_python);
-    assert_eq!(lock.base.digest, truth["Digest"].as_str().unwrap());
+    assert_eq!(lock.base.digest.as_str(), truth["Digest"].as_str().unwrap());
     assert_eq!(
-        lock.base.manifest,
+        lock.base.manifest.as_str(),
         truth["Digest"].as_str().unwrap(),
         "a single-platform image is its own manifest"
     );
-    assert_eq!(lock.base.platform, "linux/amd64");
+    assert_eq!(lock.base.platform.to_string(), "linux/amd64");
     let created: jiff::Timestamp = truth["Created"].as_str().unwrap().parse().unwrap();
     assert_eq!(lock.source_date_epoch, created.as_second());
     assert_eq!(lock.image.user.as_deref(), Some("8536"));
@@ -222,11 +222,11 @@ fn resolves_an_index_to_the_manifest_for_the_platform() {
     let lock = Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
     assert_eq!(
         lock.base.digest,
-        rtlock::oci::Digest::of(&index_bytes).to_string(),
+        rtlock::oci::Digest::of(&index_bytes),
         "the index digest"
     );
     assert_eq!(
-        lock.base.manifest,
+        lock.base.manifest.as_str(),
         single["Digest"].as_str().unwrap(),
         "the amd64 manifest"
     );
@@ -260,7 +260,7 @@ fn keeps_the_pinned_base_until_update_base() {
     rtlock(dir.path()).arg("lock").assert().success();
     let first = Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
     assert_eq!(
-        first.base.digest,
+        first.base.digest.as_str(),
         skopeo_inspect(&bed.image_minimal)["Digest"]
             .as_str()
             .unwrap()
@@ -281,7 +281,7 @@ fn keeps_the_pinned_base_until_update_base() {
         .success();
     let updated = Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
     assert_eq!(
-        updated.base.digest,
+        updated.base.digest.as_str(),
         skopeo_inspect(&bed.image_python)["Digest"]
             .as_str()
             .unwrap()

@@ -56,10 +56,11 @@ fn locked(dir: &Path) -> Vec<PipPackage> {
 }
 
 fn version_of<'a>(pip: &'a [PipPackage], name: &str) -> &'a str {
-    &pip.iter()
+    pip.iter()
         .find(|p| p.name == name)
         .unwrap_or_else(|| panic!("{name} is not in the lock: {pip:#?}"))
         .version
+        .as_str()
 }
 
 #[test]

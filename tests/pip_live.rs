@@ -117,7 +117,7 @@ fn live_lock_is_stable_and_explained() {
         assert!(p.url.ends_with(&p.file), "{} is not {}", p.url, p.file);
         // The wheel's own name carries the locked version.
         let file_version = p.file.split('-').nth(1).unwrap();
-        assert_eq!(file_version, p.version, "{}", p.file);
+        assert_eq!(file_version, p.version.as_str(), "{}", p.file);
         assert_eq!(p.sha256.len(), 64);
         assert!(p.size > 0);
     }

@@ -354,7 +354,7 @@ fn rtlock_pins(
     Ok(lock
         .pip
         .iter()
-        .map(|p| (normalize(&p.name), p.version.clone()))
+        .map(|p| (normalize(&p.name), p.version.to_string()))
         .collect())
 }
 

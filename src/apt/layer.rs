@@ -130,7 +130,7 @@ fn inputs(kind: &str, lock: &Lockfile, step: Option<&str>) -> LayerInputs {
             .iter()
             .map(|p| PackageInput {
                 name: p.name.clone(),
-                version: p.version.clone(),
+                version: p.version.to_string(),
                 arch: Some(p.arch.clone()),
                 file: None,
                 sha256: p.sha256.clone(),
@@ -365,10 +365,10 @@ pub async fn layers(
 
     let base_layers = step.base_layers.to_vec();
     let cache_root = step.cache_root.to_path_buf();
-    let manifest: Option<crate::oci::Digest> = lock.base.manifest.parse().ok();
+    let manifest = lock.base.manifest.clone();
     let started = std::time::Instant::now();
     let (made, base) = blocking(move || {
-        let view = manifest.as_ref().map(|m| (cache_root.as_path(), m));
+        let view = Some((cache_root.as_path(), &manifest));
         make_layer(&base_layers, view, &debs)
     })
     .await??;

@@ -24,7 +24,7 @@ use crate::apt::resolve::{
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, RootFs};
-use crate::lockfile::AptPackage;
+use crate::lockfile::{AptPackage, VersionError};
 use crate::manifest::AptSpec;
 
 /// The priority of a version the previous lock chose: above the archives (500) and the
@@ -79,6 +79,18 @@ pub enum AptLockError {
     Index(#[from] IndexError),
     #[error("cannot resolve [apt] packages")]
     Resolve(#[from] ResolveError),
+    /// The index's version of a chosen package breaks dpkg's syntax, which the lock
+    /// holds its versions to (the resolver reads versions more leniently).
+    #[error(
+        "{package} from {url} cannot be locked: {reason}\n\
+         help: its repository's index does not follow Debian's conventions; leave that \
+         repository out (`[apt] exclude-sources`) or report it"
+    )]
+    Version {
+        package: String,
+        url: String,
+        reason: String,
+    },
 }
 
 /// What the apt resolution needs besides the base image.
@@ -218,19 +230,29 @@ pub fn resolve_on(
         .map(|planned| {
             let record = &planned.record;
             let root = archive_root(repositories, record.stanza);
-            AptPackage {
+            let url = file_url(root, record.filename);
+            let version =
+                record
+                    .version
+                    .parse()
+                    .map_err(|e: VersionError| AptLockError::Version {
+                        package: record.package.to_string(),
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    })?;
+            Ok(AptPackage {
                 name: record.package.to_string(),
-                version: record.version.to_string(),
+                version,
                 arch: planned.arch.clone(),
-                url: file_url(root, record.filename),
+                url,
                 filename: record.filename.to_string(),
                 sha256: record.sha256.to_string(),
                 size: record.size,
                 requested: planned.requested,
                 requires: planned.requires.clone(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, AptLockError>>()?;
     entries.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
     Ok(entries)
 }

@@ -73,20 +73,13 @@ pub async fn resolve_pinned(
     registry: &Registry,
 ) -> Result<ResolvedBase, BaseError> {
     let reference = parse_reference(spec)?;
-    let digest = |what: &'static str, value: &str| {
-        value
-            .parse::<Digest>()
-            .map_err(|e| malformed(spec, what, format!("the lock's digest is invalid: {e}")))
-    };
-    let top = digest("index", &locked.digest)?;
-    let manifest = digest("manifest", &locked.manifest)?;
-    let pinned = reference.with_digest(manifest);
+    let pinned = reference.with_digest(locked.manifest.clone());
     let image = remote::read(registry, &pinned, Select::ManifestOnly)
         .await
         .map_err(|e| remote_error(spec, e))?;
     let base = finish(spec, image)?;
     Ok(ResolvedBase {
-        digest: top,
+        digest: locked.digest.clone(),
         ..base
     })
 }

@@ -45,7 +45,10 @@ pub fn image_config(base: &ImageConfig, lock: &Lockfile, added: &[AddedLayer]) -
     container.env = merged_env(container.env.take(), &image.env);
     let mut labels = container.labels.take().unwrap_or_default();
     labels.insert(LABEL_CREATED.to_string(), created.clone());
-    labels.insert(LABEL_BASE_DIGEST.to_string(), lock.base.manifest.clone());
+    labels.insert(
+        LABEL_BASE_DIGEST.to_string(),
+        lock.base.manifest.to_string(),
+    );
     labels.insert(LABEL_BASE_NAME.to_string(), lock.base.reference.clone());
     labels.extend(image.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     container.labels = Some(labels);

@@ -33,7 +33,7 @@ use crate::oci::output::{self, Destination, Image, ImageLayer, OutputError};
 use crate::oci::reference::Reference;
 use crate::oci::registry::image::{self as remote, RemoteImageError, Select};
 use crate::oci::registry::{Registry, RegistryError};
-use crate::oci::types::{Descriptor, ImageConfig, ImageManifest};
+use crate::oci::types::{Descriptor, ImageConfig, ImageManifest, Platform};
 use crate::pip::layer::PipLayerError;
 use crate::task::TaskFailed;
 
@@ -106,20 +106,13 @@ pub async fn remove_leftovers(leftovers: Vec<crate::apt::configure::Cleanup>) {
 /// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The lock's digests, platform and compression are typed (reading refuses bad
+    /// ones); its reference is text, parsed here.
     #[error(
-        "[image] compression = \"{0}\" in the lock is not one this rtlock writes (gzip or zstd)\n\
-         help: fix the manifest's [image] compression and run `rtlock lock`"
-    )]
-    Compression(String),
-    #[error(
-        "the lock's [base] {field} `{value}` is not valid: {reason}\n\
+        "the lock's [base] reference `{value}` is not valid: {reason}\n\
          help: run `rtlock lock` to write the lock again"
     )]
-    BadLock {
-        field: &'static str,
-        value: String,
-        reason: String,
-    },
+    BadReference { value: String, reason: String },
     #[error("cannot read the base image {reference}")]
     Registry {
         reference: String,
@@ -128,6 +121,11 @@ pub enum BuildError {
     },
     #[error("the base image {reference} {problem}")]
     Base { reference: String, problem: String },
+    #[error("the base image {reference} {problem}")]
+    Platform {
+        reference: String,
+        problem: Box<WrongPlatform>,
+    },
     #[error(
         "the lock has {count} {ecosystem} package(s), but installing {ecosystem} packages is not available \
          yet in this version of rtlock; only locks without packages can be built"
@@ -218,12 +216,10 @@ async fn build_inner(
             count: lock.r.len(),
         });
     }
-    let compression = Compression::from_lock(&lock.image.compression)
-        .ok_or_else(|| BuildError::Compression(lock.image.compression.clone()))?;
     let compression = if options.is_some_and(|o| o.uncompressed) {
         Compression::None
     } else {
-        compression
+        lock.image.compression
     };
     let base = base_reference(lock)?;
     let shown = lock.base.reference.clone();
@@ -242,7 +238,7 @@ async fn build_inner(
             },
         })?;
     let (base_manifest, base_config) = (remote.manifest, remote.config);
-    check_platform(lock, &base_config).map_err(|problem| BuildError::Base {
+    check_platform(lock, &base_config).map_err(|problem| BuildError::Platform {
         reference: shown.clone(),
         problem,
     })?;
@@ -363,26 +359,17 @@ fn assemble_image(
 
 /// `[base] reference` pinned to `[base] manifest`.
 fn base_reference(lock: &Lockfile) -> Result<Reference, BuildError> {
-    let bad = |field, value: &str, reason: String| BuildError::BadLock {
-        field,
-        value: value.to_string(),
-        reason,
-    };
     let reference: Reference =
         lock.base
             .reference
             .parse()
-            .map_err(|e: crate::oci::reference::ReferenceError| {
-                bad("reference", &lock.base.reference, e.to_string())
-            })?;
-    let digest: Digest =
-        lock.base
-            .manifest
-            .parse()
-            .map_err(|e: crate::oci::digest::DigestError| {
-                bad("manifest", &lock.base.manifest, e.to_string())
-            })?;
-    Ok(reference.with_digest(digest))
+            .map_err(
+                |e: crate::oci::reference::ReferenceError| BuildError::BadReference {
+                    value: lock.base.reference.clone(),
+                    reason: e.to_string(),
+                },
+            )?;
+    Ok(reference.with_digest(lock.base.manifest.clone()))
 }
 
 /// What is wrong with the lock's base, as `build` words it.
@@ -399,22 +386,31 @@ fn base_problem(error: RemoteImageError) -> String {
     }
 }
 
-/// The base must be for the lock's platform.
-fn check_platform(lock: &Lockfile, config: &ImageConfig) -> Result<(), String> {
-    let mut platform = format!("{}/{}", config.os, config.architecture);
-    if let Some(variant) = &config.variant {
-        let with_variant = format!("{platform}/{variant}");
-        if lock.base.platform == with_variant {
-            platform = with_variant;
-        }
+/// The base image is for another platform than the lock's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is for {found}, but the lock's [base] platform is {locked}; run `rtlock lock` again")]
+pub struct WrongPlatform {
+    /// The base config's `os/architecture[/variant]`.
+    pub found: Platform,
+    pub locked: Platform,
+}
+
+/// The base must be for the lock's platform: the same OS and architecture, and the
+/// same variant when the lock names one (`linux/arm64` takes an arm64 image of any
+/// variant, `linux/arm64/v8` only a v8 one).
+fn check_platform(lock: &Lockfile, config: &ImageConfig) -> Result<(), Box<WrongPlatform>> {
+    let locked = &lock.base.platform;
+    let found = Platform::new(&config.os, &config.architecture, config.variant.as_deref());
+    let same = locked.os == found.os
+        && locked.architecture == found.architecture
+        && (locked.variant.is_none() || locked.variant == found.variant);
+    if same {
+        return Ok(());
     }
-    if platform != lock.base.platform {
-        return Err(format!(
-            "is for {platform}, but the lock's [base] platform is {}; run `rtlock lock` again",
-            lock.base.platform
-        ));
-    }
-    Ok(())
+    Err(Box::new(WrongPlatform {
+        found,
+        locked: locked.clone(),
+    }))
 }
 
 /// The OCI media type of a base layer (Docker's types name the same bytes).
@@ -590,4 +586,64 @@ pub fn layer_path(image: &Image, digest: &Digest) -> Option<PathBuf> {
         .iter()
         .find(|l| &l.descriptor.digest == digest)
         .map(|l| l.path.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn lock_for(platform: &str) -> Lockfile {
+        let text = format!(
+            "version = 1\nmanifest = \"sha256:{zeros}\"\nsource-date-epoch = 0\n\n[base]\n\
+             reference = \"registry.example.com/base:1\"\ndigest = \"sha256:{zeros}\"\n\
+             manifest = \"sha256:{zeros}\"\nplatform = \"{platform}\"\n",
+            zeros = "0".repeat(64)
+        );
+        crate::lockfile::parse(&text, Path::new("runtime.lock")).unwrap()
+    }
+
+    fn config(os: &str, architecture: &str, variant: Option<&str>) -> ImageConfig {
+        serde_json::from_value(serde_json::json!({
+            "os": os,
+            "architecture": architecture,
+            "variant": variant,
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_base_must_be_for_the_lock_s_platform() {
+        // A lock without a variant takes any; one with a variant only that one.
+        for (locked, os, arch, variant) in [
+            ("linux/amd64", "linux", "amd64", None),
+            ("linux/arm64", "linux", "arm64", Some("v8")),
+            ("linux/arm64/v8", "linux", "arm64", Some("v8")),
+        ] {
+            let config = config(os, arch, variant);
+            assert_eq!(
+                check_platform(&lock_for(locked), &config),
+                Ok(()),
+                "{locked}"
+            );
+        }
+        for (locked, os, arch, variant, found) in [
+            ("linux/amd64", "linux", "arm64", None, "linux/arm64"),
+            ("linux/amd64", "windows", "amd64", None, "windows/amd64"),
+            ("linux/arm/v7", "linux", "arm", Some("v6"), "linux/arm/v6"),
+            ("linux/arm64/v8", "linux", "arm64", None, "linux/arm64"),
+        ] {
+            let wrong = check_platform(&lock_for(locked), &config(os, arch, variant)).unwrap_err();
+            assert_eq!(wrong.found.to_string(), found);
+            assert_eq!(wrong.locked.to_string(), locked);
+            assert_eq!(
+                wrong.to_string(),
+                format!(
+                    "is for {found}, but the lock's [base] platform is {locked}; run `rtlock lock` again"
+                )
+            );
+        }
+    }
 }

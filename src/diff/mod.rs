@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::apt::lock::dpkg_arch;
 use crate::lockfile::Lockfile;
+use crate::oci::Digest;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockDiff {
@@ -24,8 +26,8 @@ pub struct LockDiff {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BaseChange {
     /// The platform manifest digests (what the image is built on).
-    pub from: String,
-    pub to: String,
+    pub from: Digest,
+    pub to: Digest,
     /// The reference, when it changed too.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<(String, String)>,
@@ -124,9 +126,12 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
             reference: (old.base.reference != new.base.reference)
                 .then(|| (old.base.reference.clone(), new.base.reference.clone())),
         });
-    // apt packages are keyed by name and architecture (libc6 and libc6:i386 are two).
+    // apt packages are keyed by name and architecture (libc6 and libc6:i386 are two);
+    // the platform's own architecture goes without saying.
+    let platform = &new.base.platform;
+    let native = dpkg_arch(&platform.architecture, platform.variant.as_deref());
     let apt_key = |name: &str, arch: &str| {
-        if arch == "all" || arch == new.base.platform.rsplit('/').next().unwrap_or("") {
+        if arch == "all" || arch == native {
             name.to_string()
         } else {
             format!("{name}:{arch}")
@@ -142,7 +147,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
         lock.apt
             .iter()
             .map(|p| {
-                let pin = pinned(&p.version, &p.sha256, p.size, &p.url, &p.filename);
+                let pin = pinned(p.version.as_str(), &p.sha256, p.size, &p.url, &p.filename);
                 (apt_key(&p.name, &p.arch), pin)
             })
             .collect()
@@ -151,7 +156,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
         lock.pip
             .iter()
             .map(|p| {
-                let pin = pinned(&p.version, &p.sha256, p.size, &p.url, &p.file);
+                let pin = pinned(p.version.as_str(), &p.sha256, p.size, &p.url, &p.file);
                 (p.name.clone(), pin)
             })
             .collect()
@@ -162,7 +167,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile) -> LockDiff {
             .map(|p| {
                 (
                     p.name.clone(),
-                    pinned(&p.version, &p.sha256, p.size, &p.url, ""),
+                    pinned(p.version.as_str(), &p.sha256, p.size, &p.url, ""),
                 )
             })
             .collect()

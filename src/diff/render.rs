@@ -82,8 +82,8 @@ pub fn markdown(d: &LockDiff) -> String {
         let _ = writeln!(
             out,
             "**Base image changed**: `{}` → `{}`\n",
-            short(&base.from),
-            short(&base.to)
+            short(base.from.as_str()),
+            short(base.to.as_str())
         );
         if let Some((from, to)) = &base.reference {
             let _ = writeln!(out, "Reference: `{from}` → `{to}`\n");

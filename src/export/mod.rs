@@ -64,8 +64,8 @@ impl<'a> PipSet<'a> {
                 return Err(ExportError::Duplicate {
                     path: path.to_path_buf(),
                     name: p.name.clone(),
-                    first: seen.version.clone(),
-                    second: p.version.clone(),
+                    first: seen.version.to_string(),
+                    second: p.version.to_string(),
                 });
             }
         }

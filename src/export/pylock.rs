@@ -21,6 +21,7 @@ use std::path::Path;
 
 use super::{ExportError, PipSet, provenance};
 use crate::lockfile::Lockfile;
+use crate::oci::types::Platform;
 
 /// The pylock.toml for the pip packages of `lock`, read from `path` (named in the header).
 /// Fails when the lock has no pip packages.
@@ -46,7 +47,7 @@ pub fn pylock(lock: &Lockfile, path: &Path) -> Result<String, ExportError> {
     for (name, p) in &set.packages {
         out.push_str("\n[[packages]]\n");
         let _ = writeln!(out, "name = {}", string(name));
-        let _ = writeln!(out, "version = {}", string(&p.version));
+        let _ = writeln!(out, "version = {}", string(p.version.as_str()));
         let dependencies = set.dependencies(p);
         if !dependencies.is_empty() {
             out.push_str("dependencies = [\n");
@@ -68,10 +69,14 @@ pub fn pylock(lock: &Lockfile, path: &Path) -> Result<String, ExportError> {
 }
 
 /// The PEP 508 marker of an OCI platform rtlock builds for; `None` for others.
-fn platform_marker(platform: &str) -> Option<String> {
-    let machine = match platform {
-        "linux/amd64" => "x86_64",
-        "linux/arm64" | "linux/arm64/v8" => "aarch64",
+fn platform_marker(platform: &Platform) -> Option<String> {
+    let machine = match (
+        platform.os.as_str(),
+        platform.architecture.as_str(),
+        platform.variant.as_deref(),
+    ) {
+        ("linux", "amd64", None) => "x86_64",
+        ("linux", "arm64", None | Some("v8")) => "aarch64",
         _ => return None,
     };
     Some(format!(
@@ -135,15 +140,19 @@ mod tests {
 
     #[test]
     fn platforms_map_to_machine_markers() {
+        let marker = |p: &str| platform_marker(&p.parse().unwrap());
         assert_eq!(
-            platform_marker("linux/amd64").as_deref(),
+            marker("linux/amd64").as_deref(),
             Some("sys_platform == 'linux' and platform_machine == 'x86_64'")
         );
-        assert_eq!(
-            platform_marker("linux/arm64").as_deref(),
-            Some("sys_platform == 'linux' and platform_machine == 'aarch64'")
-        );
-        assert_eq!(platform_marker("linux/s390x"), None);
+        for arm64 in ["linux/arm64", "linux/arm64/v8"] {
+            assert_eq!(
+                marker(arm64).as_deref(),
+                Some("sys_platform == 'linux' and platform_machine == 'aarch64'")
+            );
+        }
+        assert_eq!(marker("linux/s390x"), None);
+        assert_eq!(marker("linux/amd64/v3"), None);
     }
 
     #[test]

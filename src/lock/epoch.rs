@@ -129,9 +129,9 @@ pub fn assemble(manifest: &Manifest, base: &ResolvedBase, source_date_epoch: i64
         as_of: manifest.lock.as_of.map(|t| t.to_string()),
         base: BaseLock {
             reference: base.reference.clone(),
-            digest: base.digest.to_string(),
-            manifest: base.manifest.to_string(),
-            platform: base.platform.to_string(),
+            digest: base.digest.clone(),
+            manifest: base.manifest.clone(),
+            platform: base.platform.clone(),
         },
         image: ImageLock {
             env: image.env,
@@ -140,7 +140,7 @@ pub fn assemble(manifest: &Manifest, base: &ResolvedBase, source_date_epoch: i64
             workdir: image.workdir,
             entrypoint: image.entrypoint,
             cmd: image.cmd,
-            compression: image.compression.as_str().to_string(),
+            compression: image.compression,
         },
         apt: Vec::new(),
         pip: Vec::new(),
@@ -154,6 +154,7 @@ mod tests {
 
     use super::*;
     use crate::manifest::Platform;
+    use crate::oci::layer::Compression;
 
     fn base(created: Option<i64>) -> ResolvedBase {
         ResolvedBase {
@@ -264,8 +265,8 @@ mod tests {
             "Data Science"
         );
         assert_eq!(lock.image.user.as_deref(), Some("8536"));
-        assert_eq!(lock.image.compression, "zstd");
-        assert_eq!(lock.base.platform, "linux/amd64");
+        assert_eq!(lock.image.compression, Compression::Zstd);
+        assert_eq!(lock.base.platform.to_string(), "linux/amd64");
         assert_eq!(lock.source_date_epoch, 7);
     }
 }

@@ -159,7 +159,7 @@ pub async fn lock(
     let kept_base = previous.filter(|lock| {
         !update.iter().any(|n| n == UPDATE_BASE)
             && lock.base.reference == manifest.base.image
-            && lock.base.platform == manifest.base.platform.to_string()
+            && lock.base.platform == manifest.base.platform
     });
     let base = match kept_base {
         // Re-read the pinned manifest (not the tag) for its `created` time.

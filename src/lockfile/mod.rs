@@ -12,17 +12,22 @@
 
 mod read;
 mod validate;
+mod version;
 mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::diagnostic::SourceError;
+use crate::oci::Digest;
+use crate::oci::layer::Compression;
+use crate::oci::types::Platform;
 
 pub use read::parse;
 pub use validate::{MAX_SOURCE_DATE_EPOCH, url_file_name};
+pub use version::{AptVersion, Grammar, PipVersion, RVersion, Verbatim, VersionError};
 
 /// The lockfile format this rtlock reads and writes.
 pub const FORMAT_VERSION: i64 = 1;
@@ -56,10 +61,12 @@ pub struct Lockfile {
 pub struct BaseLock {
     pub reference: String,
     /// The digest the reference resolved to (an index or a manifest).
-    pub digest: String,
+    pub digest: Digest,
     /// The manifest for `platform`.
-    pub manifest: String,
-    pub platform: String,
+    pub manifest: Digest,
+    /// Written `os/architecture[/variant]`.
+    #[serde(deserialize_with = "platform")]
+    pub platform: Platform,
 }
 
 /// `[image]`: the image config, with `[runtime]` already expanded.
@@ -78,13 +85,21 @@ pub struct ImageLock {
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
-    /// `gzip` or `zstd`; it decides the layer digests.
-    #[serde(default = "default_compression")]
-    pub compression: String,
+    /// Written `gzip` or `zstd` (gzip when absent); it decides the layer digests.
+    #[serde(default, deserialize_with = "compression")]
+    pub compression: Compression,
 }
 
-fn default_compression() -> String {
-    "gzip".to_string()
+/// `[base] platform`, `os/architecture[/variant]`.
+fn platform<'de, D: Deserializer<'de>>(d: D) -> Result<Platform, D::Error> {
+    let text = String::deserialize(d)?;
+    validate::platform(&text).map_err(|p| serde::de::Error::custom(p.message))
+}
+
+/// `[image] compression`, one the lock records.
+fn compression<'de, D: Deserializer<'de>>(d: D) -> Result<Compression, D::Error> {
+    let text = String::deserialize(d)?;
+    validate::compression(&text).map_err(|p| serde::de::Error::custom(p.message))
 }
 
 /// `[[apt]]`: one Debian package to install or upgrade.
@@ -92,7 +107,7 @@ fn default_compression() -> String {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct AptPackage {
     pub name: String,
-    pub version: String,
+    pub version: AptVersion,
     pub arch: String,
     pub url: String,
     /// The archive-relative `pool/…` path, so the lock stays buildable from other mirrors.
@@ -110,7 +125,7 @@ pub struct AptPackage {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PipPackage {
     pub name: String,
-    pub version: String,
+    pub version: PipVersion,
     /// The wheel's file name.
     pub file: String,
     pub url: String,
@@ -127,7 +142,7 @@ pub struct PipPackage {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RPackage {
     pub name: String,
-    pub version: String,
+    pub version: RVersion,
     pub kind: RKind,
     pub url: String,
     pub sha256: String,

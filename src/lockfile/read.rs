@@ -1,6 +1,8 @@
 //! Reading `runtime.lock`: the format version first (so a newer lock gets a clear
-//! "upgrade rtlock" rather than a confusing field error), then the typed contents, then
-//! the checks of what serde cannot see ([`super::validate`]).
+//! "upgrade rtlock" rather than a confusing field error), then the typed contents
+//! (digests, platform, compression and versions are parsed here; a refusal is worded
+//! by [`super::validate::refused`]), then the checks of what serde cannot see
+//! ([`super::validate`]).
 
 use std::path::Path;
 
@@ -49,10 +51,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Lockfile, LockfileError> {
         }
     }
     let lock: Lockfile = toml::from_str(text).map_err(|e| {
-        invalid(
-            e.span().unwrap_or(0..0),
-            format!("invalid lockfile: {}", e.message().trim_end()),
-        )
+        let span = e.span().unwrap_or(0..0);
+        // A digest, the platform, the compression or a version that does not parse:
+        // worded as the other checks word theirs, with the entry it belongs to.
+        match super::validate::refused(table.get_ref(), text, path, span.clone()) {
+            Some(located) => LockfileError::Invalid(Box::new(located)),
+            None => invalid(
+                span,
+                format!("invalid lockfile: {}", e.message().trim_end()),
+            ),
+        }
     })?;
     super::validate::validate(&lock, table.get_ref(), text, path)
         .map_err(|e| LockfileError::Invalid(Box::new(e)))?;

@@ -7,11 +7,18 @@
 //! - `source-date-epoch` fits a ustar header's mtime (0 to 8589934591);
 //! - digests are sha256;
 //! - names, versions and architectures follow their ecosystem's grammar;
+//! - `[base] platform` is `os/architecture[/variant]`, `[image] compression` one the
+//!   lock records;
 //! - no two entries install the same package (apt: name and architecture; pip and R:
 //!   the normalized name);
 //! - a wheel's `file` and a .deb's `filename` encode the entry's name and version (and
 //!   architecture), and the `url` ends in that same file name;
 //! - paths and file names stay inside the directory they are joined to.
+//!
+//! The base's digests and platform, the compression and the versions are typed fields,
+//! parsed as the lock is deserialized; the checks here word the refusal
+//! ([`refused`]) as they word every other, so that the error names the file, the line,
+//! the field and the entry.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -20,12 +27,13 @@ use std::str::FromStr;
 
 use toml::de::{DeTable, DeValue};
 
-use super::{AptPackage, Lockfile, PipPackage, RPackage};
-use crate::apt::relation::{check_version_syntax, parse_debian_version};
+use super::{AptPackage, Grammar, Lockfile, PipPackage, RPackage};
 use crate::diagnostic::SourceError;
+use crate::oci::Digest;
+use crate::oci::layer::Compression;
+use crate::oci::types::Platform;
 use crate::pip::PackageName;
 use crate::pip::wheel_name::WheelName;
-use crate::r::requirement::RVersion;
 
 /// The largest mtime a ustar header holds (11 octal digits): 2242-03-16.
 pub const MAX_SOURCE_DATE_EPOCH: i64 = 0o77777777777;
@@ -34,8 +42,8 @@ const RELOCK: &str = "this lock was edited or damaged: run `rtlock lock` to writ
                       from the manifest, and review where the change came from";
 
 /// An error message and its help, before it is placed in the file.
-struct Problem {
-    message: String,
+pub(super) struct Problem {
+    pub(super) message: String,
     help: String,
 }
 
@@ -54,6 +62,9 @@ impl Problem {
 }
 
 type Check = Result<(), Problem>;
+
+/// A check of a value as the lock's text holds it.
+type Checker = fn(&str) -> Check;
 
 /// Where the values of the lock are in its text.
 struct Located<'a> {
@@ -107,14 +118,7 @@ pub(super) fn validate(
         "source-date-epoch",
         source_date_epoch(lock.source_date_epoch),
     )?;
-    top("manifest", digest("manifest", &lock.manifest))?;
-    for (key, value) in [
-        ("digest", &lock.base.digest),
-        ("manifest", &lock.base.manifest),
-    ] {
-        digest(&format!("base.{key}"), value)
-            .map_err(|p| at.error(at.span(Some("base"), None, key), p))?;
-    }
+    top("manifest", digest("manifest", &lock.manifest).map(drop))?;
     entries(&at, "apt", &lock.apt, apt_checks)?;
     entries(&at, "pip", &lock.pip, pip_checks)?;
     entries(&at, "r", &lock.r, r_checks)?;
@@ -149,20 +153,82 @@ fn entries<T: Named>(
     for (index, package) in packages.iter().enumerate() {
         for (key, check) in checks(package) {
             if let Err(problem) = check {
-                let problem = Problem {
-                    // Escaped: a name with a NUL or a newline must not garble the message.
-                    message: format!(
-                        "[[{section}]] `{}`: {}",
-                        package.name().escape_debug(),
-                        problem.message
-                    ),
-                    help: problem.help,
-                };
+                let problem = of_entry(section, package.name(), problem);
                 return Err(at.error(at.span(Some(section), Some(index), key), problem));
             }
         }
     }
     Ok(())
+}
+
+/// `problem`, said of the entry `name` of `section`.
+fn of_entry(section: &str, name: &str, problem: Problem) -> Problem {
+    Problem {
+        // Escaped: a name with a NUL or a newline must not garble the message.
+        message: format!(
+            "[[{section}]] `{}`: {}",
+            name.escape_debug(),
+            problem.message
+        ),
+        help: problem.help,
+    }
+}
+
+/// The located error for a typed value that serde refused at `span` (a digest, the
+/// platform, the compression or a version of `doc`), as the other checks word theirs;
+/// `None` when `span` is not such a value, or it is not a string (serde's own message
+/// then says what is wrong).
+pub(super) fn refused(
+    doc: &DeTable<'_>,
+    text: &str,
+    path: &Path,
+    span: Range<usize>,
+) -> Option<SourceError> {
+    let at = Located { path, text, doc };
+    let string_at = |value: &toml::Spanned<DeValue<'_>>| {
+        (value.span() == span)
+            .then(|| value.get_ref().as_str())
+            .flatten()
+            .map(str::to_string)
+    };
+    let base_and_image: [(&str, &str, Checker); 4] = [
+        ("base", "digest", |v| digest("base.digest", v).map(drop)),
+        ("base", "manifest", |v| digest("base.manifest", v).map(drop)),
+        ("base", "platform", |v| platform(v).map(drop)),
+        ("image", "compression", |v| compression(v).map(drop)),
+    ];
+    for (section, key, check) in base_and_image {
+        let Some(value) = doc
+            .get(section)
+            .and_then(|s| s.get_ref().as_table())
+            .and_then(|t| t.get(key))
+        else {
+            continue;
+        };
+        if let Some(raw) = string_at(value) {
+            return check(&raw).err().map(|p| at.error(span, p));
+        }
+    }
+    let versions: [(&str, Checker); 3] = [
+        ("apt", version::<debversion::Version>),
+        ("pip", version::<crate::pip::Version>),
+        ("r", version::<crate::r::requirement::RVersion>),
+    ];
+    for (section, check) in versions {
+        let Some(items) = doc.get(section).and_then(|s| s.get_ref().as_array()) else {
+            continue;
+        };
+        for entry in items.iter().filter_map(|item| item.get_ref().as_table()) {
+            let Some(raw) = entry.get("version").and_then(string_at) else {
+                continue;
+            };
+            let name = entry.get("name")?.get_ref().as_str()?;
+            return check(&raw)
+                .err()
+                .map(|p| at.error(span, of_entry(section, name, p)));
+        }
+    }
+    None
 }
 
 trait Named {
@@ -227,13 +293,37 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn digest(what: &str, value: &str) -> Check {
-    if value.strip_prefix("sha256:").is_some_and(is_sha256_hex) {
-        return Ok(());
-    }
-    Err(Problem::new(format!(
-        "`{what}` must be `sha256:` and 64 lower-case hex digits, not `{value}`"
-    )))
+fn digest(what: &str, value: &str) -> Result<Digest, Problem> {
+    value.parse().map_err(|_| {
+        Problem::new(format!(
+            "`{what}` must be `sha256:` and 64 lower-case hex digits, not `{value}`"
+        ))
+    })
+}
+
+/// `[base] platform`: any `os/architecture[/variant]` (which one a build is for is the
+/// manifest's rule; the base image must match it).
+pub(super) fn platform(value: &str) -> Result<Platform, Problem> {
+    value.parse().map_err(|_| {
+        Problem::new(format!(
+            "`base.platform` must be OS/ARCH[/VARIANT], such as linux/amd64, not `{value}`"
+        ))
+    })
+}
+
+/// `[image] compression`: one a manifest may name (an empty one is the default, gzip).
+pub(super) fn compression(value: &str) -> Result<Compression, Problem> {
+    Compression::from_lock(value).ok_or_else(|| {
+        Problem::new(format!(
+            "`image.compression` must be {}, not `{value}`",
+            Compression::NAMES.join(" or ")
+        ))
+    })
+}
+
+/// An entry's version, by its ecosystem's grammar.
+fn version<V: Grammar>(value: &str) -> Check {
+    V::parse_locked(value).map(drop).map_err(Problem::new)
 }
 
 fn sha256(value: &str) -> Check {
@@ -249,7 +339,6 @@ fn apt_checks(p: &AptPackage) -> EntryChecks {
     let basename = p.filename.rsplit('/').next().unwrap_or_default();
     vec![
         ("name", apt_name(&p.name)),
-        ("version", apt_version(&p.version)),
         ("arch", arch(&p.arch)),
         ("filename", relative_path("filename", &p.filename)),
         ("filename", deb_file_name(p, basename)),
@@ -261,7 +350,6 @@ fn apt_checks(p: &AptPackage) -> EntryChecks {
 fn pip_checks(p: &PipPackage) -> EntryChecks {
     vec![
         ("name", pip_name(&p.name)),
-        ("version", pip_version(&p.version)),
         ("file", file_name("file", &p.file)),
         ("file", wheel_file_name(p)),
         ("url", url_names("file", &p.url, &p.file)),
@@ -272,7 +360,6 @@ fn pip_checks(p: &PipPackage) -> EntryChecks {
 fn r_checks(p: &RPackage) -> EntryChecks {
     vec![
         ("name", r_name(&p.name)),
-        ("version", r_version(&p.version)),
         ("url", r_url(&p.url)),
         ("sha256", sha256(&p.sha256)),
     ]
@@ -346,22 +433,6 @@ fn r_name(name: &str) -> Check {
                 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
         },
     )
-}
-
-fn apt_version(version: &str) -> Check {
-    check_version_syntax(version)
-        .and_then(|()| parse_debian_version(version).map(drop))
-        .map_err(|why| Problem::new(format!("`{version}` is not a valid Debian version: {why}")))
-}
-
-fn pip_version(version: &str) -> Check {
-    pep440_rs::Version::from_str(version)
-        .map(drop)
-        .map_err(|_| Problem::new(format!("`{version}` is not a PEP 440 version")))
-}
-
-fn r_version(version: &str) -> Check {
-    RVersion::from_str(version).map(drop).map_err(Problem::new)
 }
 
 /// dpkg's CPUs (its `cputable`): alone they name a Linux architecture.
@@ -502,7 +573,7 @@ fn file_name(field: &str, name: &str) -> Check {
 fn wheel_file_name(p: &PipPackage) -> Check {
     let wheel = WheelName::from_str(&p.file).map_err(|e| Problem::new(e.to_string()))?;
     let same_name = PackageName::from_str(&p.name).is_ok_and(|n| n == wheel.name);
-    let same_version = pep440_rs::Version::from_str(&p.version).is_ok_and(|v| v == wheel.version);
+    let same_version = *p.version.parsed() == wheel.version;
     if same_name && same_version {
         return Ok(());
     }
@@ -516,7 +587,7 @@ fn wheel_file_name(p: &PipPackage) -> Check {
 /// files; a `:` left in the version (or an epoch kept) is written `%3a`, as dpkg-name
 /// and the archive do.
 fn deb_file_name(p: &AptPackage, basename: &str) -> Check {
-    let without_epoch = match p.version.split_once(':') {
+    let without_epoch = match p.version.as_str().split_once(':') {
         Some((epoch, rest)) if epoch.bytes().all(|b| b.is_ascii_digit()) => rest,
         _ => p.version.as_str(),
     };

@@ -23,9 +23,9 @@ pub(super) fn to_toml(lock: &Lockfile) -> String {
 
     w.push_str("\n[base]\n");
     field(w, "reference", &string(&lock.base.reference));
-    field(w, "digest", &string(&lock.base.digest));
-    field(w, "manifest", &string(&lock.base.manifest));
-    field(w, "platform", &string(&lock.base.platform));
+    field(w, "digest", &string(lock.base.digest.as_str()));
+    field(w, "manifest", &string(lock.base.manifest.as_str()));
+    field(w, "platform", &string(&lock.base.platform.to_string()));
 
     let image = &lock.image;
     w.push_str("\n[image]\n");
@@ -41,7 +41,7 @@ pub(super) fn to_toml(lock: &Lockfile) -> String {
     if let Some(cmd) = &image.cmd {
         field(w, "cmd", &array(cmd));
     }
-    field(w, "compression", &string(&image.compression));
+    field(w, "compression", &string(image.compression.as_str()));
     // One variable or label per line, so a change is a one-line diff.
     map_table(w, "image.env", &image.env);
     map_table(w, "image.labels", &image.labels);
@@ -61,7 +61,7 @@ pub(super) fn to_toml(lock: &Lockfile) -> String {
 fn apt(w: &mut String, p: &AptPackage) {
     w.push_str("\n[[apt]]\n");
     field(w, "name", &string(&p.name));
-    field(w, "version", &string(&p.version));
+    field(w, "version", &string(p.version.as_str()));
     field(w, "arch", &string(&p.arch));
     field(w, "url", &string(&p.url));
     field(w, "filename", &string(&p.filename));
@@ -73,7 +73,7 @@ fn apt(w: &mut String, p: &AptPackage) {
 fn pip(w: &mut String, p: &PipPackage) {
     w.push_str("\n[[pip]]\n");
     field(w, "name", &string(&p.name));
-    field(w, "version", &string(&p.version));
+    field(w, "version", &string(p.version.as_str()));
     field(w, "file", &string(&p.file));
     field(w, "url", &string(&p.url));
     field(w, "sha256", &string(&p.sha256));
@@ -84,7 +84,7 @@ fn pip(w: &mut String, p: &PipPackage) {
 fn r(w: &mut String, p: &RPackage) {
     w.push_str("\n[[r]]\n");
     field(w, "name", &string(&p.name));
-    field(w, "version", &string(&p.version));
+    field(w, "version", &string(p.version.as_str()));
     field(w, "kind", &string(p.kind.as_str()));
     field(w, "url", &string(&p.url));
     field(w, "sha256", &string(&p.sha256));

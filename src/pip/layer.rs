@@ -68,7 +68,7 @@ pub fn layer_inputs(lock: &Lockfile, apt: &[Digest]) -> LayerInputs {
             .iter()
             .map(|p| PackageInput {
                 name: p.name.clone(),
-                version: p.version.clone(),
+                version: p.version.to_string(),
                 arch: None,
                 file: Some(p.file.clone()),
                 sha256: p.sha256.clone(),
@@ -89,7 +89,7 @@ pub async fn fetch_wheels(
         let file = fetch_one(fetcher, package, mirrors).await?;
         Ok::<_, PipLayerError>(Wheel {
             name: package.name.clone(),
-            version: package.version.clone(),
+            version: package.version.to_string(),
             filename: package.file.clone(),
             file,
             requested: package.requested,

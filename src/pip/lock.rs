@@ -9,7 +9,7 @@ use url::Url;
 use super::inventory::base::BasePython;
 use crate::fetch::header::HeaderMap;
 use crate::fetch::{ByteRange, FetchError, Fetcher};
-use crate::lockfile::PipPackage;
+use crate::lockfile::{PipPackage, PipVersion};
 use crate::manifest::PipSpec;
 use crate::pip::index::Index;
 use crate::pip::resolve::{self, Request, ResolveError};
@@ -100,7 +100,7 @@ pub async fn lock_pip(
             .filter_map(|p| {
                 Some((
                     PackageName::from_str(&p.name).ok()?,
-                    Version::from_str(&p.version).ok()?,
+                    p.version.parsed().clone(),
                 ))
             })
             .collect(),
@@ -140,7 +140,7 @@ pub async fn lock_pip(
         };
         out.push(PipPackage {
             name: package,
-            version: pinned.version.to_string(),
+            version: PipVersion::new(pinned.version.clone()),
             file: file.filename.clone(),
             // A lock is committed and shared: `user:password@` of an index stays out of it
             // (pip keeps index credentials in its config or keyring, not in requirements).

@@ -31,7 +31,7 @@ const DIVERSIONS: &str = "var/lib/dpkg/diversions";
 pub struct PackageDeb {
     pub name: String,
     pub arch: String,
-    pub version: String,
+    pub version: crate::lockfile::AptVersion,
     pub file: PathBuf,
 }
 
@@ -80,19 +80,14 @@ pub fn check_identity(
         .unwrap_or_default();
     let get = |key: &str| field(&text, key).unwrap_or_default();
     let (name, version, arch) = (get("Package"), get("Version"), get("Architecture"));
-    let same_version = match (
-        crate::apt::relation::parse_debian_version(&version),
-        crate::apt::relation::parse_debian_version(&deb.version),
-    ) {
-        (Ok(found), Ok(locked)) => found == locked,
-        _ => version == deb.version,
-    };
+    let same_version = crate::apt::relation::parse_debian_version(&version)
+        .is_ok_and(|found| found == *deb.version.parsed());
     if name == deb.name && same_version && arch == deb.arch {
         return Ok(());
     }
     Err(InstallError::NotTheLocked {
         package: deb.name.clone(),
-        version: deb.version.clone(),
+        version: deb.version.to_string(),
         arch: deb.arch.clone(),
         found: format!("{name} {version} ({arch})"),
     })

@@ -26,7 +26,7 @@ pub struct LayerInputs {
     /// other entries).
     pub format: String,
     /// The base image's manifest digest: its files, dpkg database, interpreter.
-    pub base_manifest: String,
+    pub base_manifest: Digest,
     /// The lock's source-date-epoch: every mtime of the tar.
     pub source_date_epoch: i64,
     /// The diff_ids of rtlock's layers this one is made on, bottom first.
@@ -95,7 +95,7 @@ mod tests {
         LayerInputs {
             kind: "pip".into(),
             format: "f/1".into(),
-            base_manifest: "sha256:00".into(),
+            base_manifest: Digest::of(b"base"),
             source_date_epoch: 1,
             below: Vec::new(),
             step: None,
@@ -129,7 +129,7 @@ mod tests {
         let changes: Vec<fn(&mut LayerInputs)> = vec![
             |i| i.kind = "apt".into(),
             |i| i.format = "f/2".into(),
-            |i| i.base_manifest = "sha256:01".into(),
+            |i| i.base_manifest = Digest::of(b"another base"),
             |i| i.source_date_epoch = 2,
             |i| i.below.push(Digest::of(b"x")),
             |i| i.step = Some("s".into()),

@@ -235,7 +235,7 @@ fn key(name: &str) -> LayerKey {
     LayerInputs {
         kind: name.to_string(),
         format: "test/1".into(),
-        base_manifest: String::new(),
+        base_manifest: crate::oci::Digest::of(b""),
         source_date_epoch: EPOCH,
         below: Vec::new(),
         step: None,
