@@ -323,7 +323,9 @@ pub(super) fn compression(value: &str) -> Result<Compression, Problem> {
 
 /// An entry's version, by its ecosystem's grammar.
 fn version<V: Grammar>(value: &str) -> Check {
-    V::parse_locked(value).map(drop).map_err(Problem::new)
+    V::parse_locked(value)
+        .map(drop)
+        .map_err(|e| Problem::new(e.to_string()))
 }
 
 fn sha256(value: &str) -> Check {

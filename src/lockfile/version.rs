@@ -23,31 +23,49 @@ pub type PipVersion = Verbatim<crate::pip::Version>;
 /// A version of an `[[r]]` entry: R's `package_version`.
 pub type RVersion = Verbatim<crate::r::requirement::RVersion>;
 
+/// A locked version its ecosystem's grammar refuses (the message names the text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("`{text}` is not a valid Debian version: {why}")]
+    Debian { text: String, why: String },
+    #[error("`{text}` is not a PEP 440 version")]
+    Pep440 { text: String },
+    /// R's grammar words its own refusal, naming the text.
+    #[error("{why}")]
+    R { why: String },
+}
+
 /// An ecosystem's version grammar, as the lock checks it.
 pub trait Grammar: Sized {
-    /// `text` parsed, or why it is not a version (the message names `text`).
-    fn parse_locked(text: &str) -> Result<Self, String>;
+    /// `text` parsed, or why it is not a version.
+    fn parse_locked(text: &str) -> Result<Self, VersionError>;
 }
 
 impl Grammar for debversion::Version {
-    fn parse_locked(text: &str) -> Result<Self, String> {
+    fn parse_locked(text: &str) -> Result<Self, VersionError> {
         // dpkg's own syntax first: the parser accepts an empty upstream part.
         check_version_syntax(text)
             .and_then(|()| parse_debian_version(text))
-            .map_err(|why| format!("`{text}` is not a valid Debian version: {why}"))
+            .map_err(|why| VersionError::Debian {
+                text: text.to_string(),
+                why: why.to_string(),
+            })
     }
 }
 
 impl Grammar for crate::pip::Version {
-    fn parse_locked(text: &str) -> Result<Self, String> {
-        crate::pip::Version::from_str(text)
-            .map_err(|_| format!("`{text}` is not a PEP 440 version"))
+    fn parse_locked(text: &str) -> Result<Self, VersionError> {
+        crate::pip::Version::from_str(text).map_err(|_| VersionError::Pep440 {
+            text: text.to_string(),
+        })
     }
 }
 
 impl Grammar for crate::r::requirement::RVersion {
-    fn parse_locked(text: &str) -> Result<Self, String> {
-        crate::r::requirement::RVersion::from_str(text)
+    fn parse_locked(text: &str) -> Result<Self, VersionError> {
+        crate::r::requirement::RVersion::from_str(text).map_err(|why| VersionError::R {
+            why: why.to_string(),
+        })
     }
 }
 
@@ -57,11 +75,6 @@ pub struct Verbatim<V> {
     text: String,
     parsed: V,
 }
-
-/// Why a text is not a version of its ecosystem.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct VersionError(pub String);
 
 impl<V> Verbatim<V> {
     /// The text, as the lock writes it.
@@ -89,7 +102,7 @@ impl<V: Grammar> FromStr for Verbatim<V> {
     type Err = VersionError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parsed = V::parse_locked(text).map_err(VersionError)?;
+        let parsed = V::parse_locked(text)?;
         Ok(Verbatim {
             text: text.to_string(),
             parsed,
