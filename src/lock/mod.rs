@@ -142,17 +142,16 @@ pub async fn lock(
     }) {
         return Err(LockError::NotLocked { name: name.clone() });
     }
-    let keep = |ecosystem: Ecosystem| move |name: &str| !ecosystem.named(update, name);
     let keep_apt: Vec<_> = previous
         .map_or(&[][..], |p| &p.apt[..])
         .iter()
-        .filter(|p| keep(Ecosystem::Apt)(&p.name))
+        .filter(|p| !Ecosystem::Apt.named(update, &p.name))
         .cloned()
         .collect();
     let keep_pip: Vec<_> = previous
         .map_or(&[][..], |p| &p.pip[..])
         .iter()
-        .filter(|p| keep(Ecosystem::Pip)(&p.name))
+        .filter(|p| !Ecosystem::Pip.named(update, &p.name))
         .cloned()
         .collect();
 
