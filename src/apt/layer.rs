@@ -182,27 +182,26 @@ async fn fetch_one(
         })
 }
 
-/// The apt installer's view of a base (every path's metadata and the content of
-/// [`install::base_keep`]'s files), stored by whichever of `lock` and `build` reads the
-/// base's layers first, so that the other does not read them again. Bump when
-/// `base_keep` changes: a stored view then lacks files the installer reads (which it
-/// reports as an error rather than reading them).
-const APT_VIEW: &str = "apt-view-v1";
-
 /// The apt installer's view of the base with this manifest, if one was stored.
 pub fn read_apt_view(cache_root: &Path, manifest: &Digest) -> Option<RootFs> {
-    view::read_view(cache_root, APT_VIEW, manifest)
+    view::read_view(cache_root, install::BASE_VIEW, manifest)
 }
 
 /// Stores the apt installer's view of `rootfs`, the base with this manifest, which must
 /// have been read keeping at least [`install::base_keep`]'s files.
 pub fn store_apt_view(cache_root: &Path, manifest: &Digest, rootfs: &RootFs) {
-    view::store_view(cache_root, APT_VIEW, manifest, rootfs, &install::base_keep);
+    view::store_view(
+        cache_root,
+        install::BASE_VIEW,
+        manifest,
+        rootfs,
+        &install::base_keep,
+    );
 }
 
 /// Where [`store_apt_view`] puts the view of the base with this manifest.
 pub fn apt_view_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
-    view::view_path(cache_root, APT_VIEW, manifest)
+    view::view_path(cache_root, install::BASE_VIEW, manifest)
 }
 
 /// The base image's filesystem, with what the apt installer reads of it kept.

@@ -50,6 +50,13 @@ pub struct AptLayer {
     pub spool: tempfile::TempDir,
 }
 
+/// The name of the stored view of a base with [`base_keep`]'s files (see
+/// `crate::base::view`), kept by whichever of `lock` and `build` reads the base's layers
+/// first, so that the other does not read them again. Bump it when `base_keep` changes:
+/// a stored view then lacks files the installer reads (which it reports as an error
+/// rather than reading them).
+pub const BASE_VIEW: &str = "apt-view-v1";
+
 /// What of the base [`make_layer`] reads: the dpkg status and the file lists. Pass it
 /// to [`RootFs::read`].
 pub fn base_keep(path: &str, _size: u64) -> Option<Keep> {

@@ -15,5 +15,5 @@ pub mod status;
 
 pub use error::InstallError;
 pub use layer::{
-    AptLayer, PackageDeb, ReadDebs, base_keep, make_layer, make_layer_from, read_debs,
+    AptLayer, BASE_VIEW, PackageDeb, ReadDebs, base_keep, make_layer, make_layer_from, read_debs,
 };
