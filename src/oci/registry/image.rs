@@ -58,16 +58,6 @@ pub enum RemoteImageError {
     Inconsistent { layers: usize, diff_ids: usize },
 }
 
-impl RemoteImageError {
-    /// Which document failed to parse, for callers that name it their own way.
-    pub fn malformed(&self) -> Option<(&'static str, &str)> {
-        match self {
-            RemoteImageError::Malformed { what, reason } => Some((what, reason)),
-            _ => None,
-        }
-    }
-}
-
 /// Walks from `reference` to the image manifest `select` asks for, and reads its config
 /// (both land in the fetch cache, verified by digest).
 pub async fn read(
