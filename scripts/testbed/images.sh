@@ -7,6 +7,9 @@
 #   debian-minimal  one layer:  debootstrap --variant=minbase
 #   debian-python   two layers: the minimal layer + what `apt-get install python3 python3-pip`
 #                   added (umoci unpack → chroot apt-get → umoci repack makes the diff layer)
+#   debian-r        two layers: the minimal layer + r-base-core (--no-install-recommends, so
+#                   no r-recommended: the base library holds the base packages only)
+#   debian-r-dev    three layers: debian-r + r-base-dev (compilers, headers: source builds)
 #
 # shellcheck disable=SC2034 # sets globals that scripts/test reads
 # Sourced by scripts/test. Needs root (debootstrap, chroot, umoci unpack keeping owners).
@@ -14,6 +17,8 @@
 # directory without it is rebuilt. A fresh machine (empty cache) always builds.
 
 TESTBED_PYTHON_PACKAGES="python3 python3-pip"
+TESTBED_R_PACKAGES="r-base-core"
+TESTBED_R_DEV_PACKAGES="r-base-dev"
 TESTBED_IMAGE_PATH_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The functions that decide what goes into an image; their text is part of the cache key,
@@ -177,12 +182,28 @@ _testbed_python_fn() { # LAYOUT TAG WORKDIR MIN_LAYOUT
     # shellcheck disable=SC2086 # the package list is a word list
     testbed_build_with_packages "$4" "$1" "$2" "$3" $TESTBED_PYTHON_PACKAGES
 }
+# The R images' own builders are keyed by their text passed as an input (not listed in
+# TESTBED_IMAGE_BUILDERS, whose text is in every key: adding them must not rebuild the
+# minimal and python images).
+_testbed_r_fn() { # LAYOUT TAG WORKDIR MIN_LAYOUT
+    # shellcheck disable=SC2086 # the package list is a word list
+    testbed_build_with_packages "$4" "$1" "$2" "$3" $TESTBED_R_PACKAGES
+}
+_testbed_r_dev_fn() { # LAYOUT TAG WORKDIR R_LAYOUT
+    # shellcheck disable=SC2086 # the package list is a word list
+    testbed_build_with_packages "$4" "$1" "$2" "$3" $TESTBED_R_DEV_PACKAGES
+}
 
-# Sets TESTBED_IMAGE_MINIMAL_DIR and TESTBED_IMAGE_PYTHON_DIR (cache dirs holding oci/).
+# Sets TESTBED_IMAGE_MINIMAL_DIR, TESTBED_IMAGE_PYTHON_DIR, TESTBED_IMAGE_R_DIR and
+# TESTBED_IMAGE_R_DEV_DIR (cache dirs holding oci/; the key is each dir's name), and
+# TESTBED_R_IMAGES_SECONDS (how long the R images took, for the bed's timing line).
 testbed_images() { # MIRROR SUITE ARCH
-    local mirror="$1" suite="$2" arch="$3" kmin kpy lockfd="" d mark
+    local mirror="$1" suite="$2" arch="$3" kmin kpy kr krdev lockfd="" d mark t0
     kmin=$(testbed_image_key debian-minimal "$mirror" "$suite" "$arch" minbase)
     kpy=$(testbed_image_key debian-python "$kmin" "$TESTBED_PYTHON_PACKAGES")
+    kr=$(testbed_image_key debian-r "$kmin" "$TESTBED_R_PACKAGES" "$(declare -f _testbed_r_fn)")
+    krdev=$(testbed_image_key debian-r-dev "$kr" "$TESTBED_R_DEV_PACKAGES" \
+        "$(declare -f _testbed_r_dev_fn)")
     # A cache we cannot write (a user reusing root's) is only read: a missing image then
     # asks for root.
     if mkdir -p "$TESTBED_CACHE/images" 2>/dev/null && [[ -w "$TESTBED_CACHE/images" ]]; then
@@ -206,5 +227,11 @@ testbed_images() { # MIRROR SUITE ARCH
     testbed_cached_image debian-python "$kpy" "$suite" \
         _testbed_python_fn "$TESTBED_IMAGE_MINIMAL_DIR/oci"
     TESTBED_IMAGE_PYTHON_DIR="$TESTBED_CACHED_DIR"
+    t0=$SECONDS
+    testbed_cached_image debian-r "$kr" "$suite" _testbed_r_fn "$TESTBED_IMAGE_MINIMAL_DIR/oci"
+    TESTBED_IMAGE_R_DIR="$TESTBED_CACHED_DIR"
+    testbed_cached_image debian-r-dev "$krdev" "$suite" _testbed_r_dev_fn "$TESTBED_IMAGE_R_DIR/oci"
+    TESTBED_IMAGE_R_DEV_DIR="$TESTBED_CACHED_DIR"
+    TESTBED_R_IMAGES_SECONDS=$((SECONDS - t0))
     if [[ -n "$lockfd" ]]; then exec {lockfd}>&-; fi
 }

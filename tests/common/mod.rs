@@ -4,6 +4,7 @@
 
 pub mod apt_repo;
 pub mod cli;
+pub mod cran;
 pub mod pip_index;
 pub mod server;
 pub mod testbed;

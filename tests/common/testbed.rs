@@ -17,11 +17,23 @@
 //! | `RTLOCK_TEST_IMAGE_MINIMAL` | `image_minimal` | `127.0.0.1:PORT/rtlock-test/debian-minimal:SUITE` (debootstrap minbase, 1 layer) |
 //! | `RTLOCK_TEST_IMAGE_PYTHON` | `image_python` | `…/rtlock-test/debian-python:SUITE` (minimal + python3, python3-pip: 2 layers) |
 //! | `RTLOCK_TEST_IMAGE_MINIMAL_OCI` / `_PYTHON_OCI` | `image_minimal_oci` / `image_python_oci` | `PATH:TAG` of the cached OCI layouts (no `oci:` prefix; shared and read-only: see [`TestBed::copy_oci_layout`]) |
+//! | `RTLOCK_TEST_IMAGE_R` | `image_r` | `…/rtlock-test/debian-r:SUITE` (minimal + r-base-core without recommends: the base library has the base packages only, no Matrix, lattice, MASS…; 2 layers) |
+//! | `RTLOCK_TEST_IMAGE_R_DEV` | `image_r_dev` | `…/rtlock-test/debian-r-dev:SUITE` (debian-r + r-base-dev: compilers and headers for `R CMD INSTALL` of source packages; 3 layers) |
+//! | `RTLOCK_TEST_IMAGE_R_OCI` / `_R_DEV_OCI` | `image_r_oci` / `image_r_dev_oci` | `PATH:TAG` of their cached OCI layouts |
+//! | `RTLOCK_TEST_CRAN` | `cran` | a CRAN-like repository (the directory holding `src/contrib/`) of real R packages, shared and read-only: serve it with [`super::cran::CranRepo`] |
 //! | `RTLOCK_TEST_DEBIAN_MIRROR` / `_SUITE` | `debian_mirror` / `debian_suite` | the Debian archive the images came from (the machine's apt sources) |
 //! | `RTLOCK_TEST_DOCKER_HOST` | `docker_host` | the Docker Engine, e.g. `unix:///var/run/docker.sock` |
 //!
-//! Both images are in both registries under the same repository names, and their
+//! All images are in both registries under the same repository names, and their
 //! `/etc/apt/sources.list` names `debian_mirror` and `debian_suite`.
+//!
+//! The CRAN repository (`scripts/testbed/cran.sh`; its `../contents.txt` lists what is in
+//! it and where each file came from): binary packages made of Debian's `r-cran-*.deb`
+//! (built for the suite's R) for the closure of ggplot2, dplyr, data.table, DBI, RSQLite,
+//! shiny, lme4, sf, igraph, RcppArmadillo and a few more, recommended ones included;
+//! CRAN source tarballs (Debian's `.orig` tarballs) of packages outside that closure;
+//! `src/contrib/Archive/<Pkg>/` with older versions and an `index.html` listing; and
+//! `PACKAGES` written by R's `tools::write_PACKAGES` in `image_r`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,12 +56,17 @@ pub struct TestBed {
     pub image_python: String,
     pub image_minimal_oci: String,
     pub image_python_oci: String,
+    pub image_r: String,
+    pub image_r_dev: String,
+    pub image_r_oci: String,
+    pub image_r_dev_oci: String,
+    pub cran: PathBuf,
     pub debian_mirror: String,
     pub debian_suite: String,
     pub docker_host: String,
 }
 
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 19] = [
     "RTLOCK_TEST_REGISTRY",
     "RTLOCK_TEST_REGISTRY_TLS",
     "RTLOCK_TEST_REGISTRY_USER",
@@ -61,6 +78,11 @@ const KEYS: [&str; 14] = [
     "RTLOCK_TEST_IMAGE_PYTHON",
     "RTLOCK_TEST_IMAGE_MINIMAL_OCI",
     "RTLOCK_TEST_IMAGE_PYTHON_OCI",
+    "RTLOCK_TEST_IMAGE_R",
+    "RTLOCK_TEST_IMAGE_R_DEV",
+    "RTLOCK_TEST_IMAGE_R_OCI",
+    "RTLOCK_TEST_IMAGE_R_DEV_OCI",
+    "RTLOCK_TEST_CRAN",
     "RTLOCK_TEST_DEBIAN_MIRROR",
     "RTLOCK_TEST_DEBIAN_SUITE",
     "RTLOCK_TEST_DOCKER_HOST",
@@ -141,6 +163,11 @@ impl TestBed {
             image_python: v("RTLOCK_TEST_IMAGE_PYTHON"),
             image_minimal_oci: v("RTLOCK_TEST_IMAGE_MINIMAL_OCI"),
             image_python_oci: v("RTLOCK_TEST_IMAGE_PYTHON_OCI"),
+            image_r: v("RTLOCK_TEST_IMAGE_R"),
+            image_r_dev: v("RTLOCK_TEST_IMAGE_R_DEV"),
+            image_r_oci: v("RTLOCK_TEST_IMAGE_R_OCI"),
+            image_r_dev_oci: v("RTLOCK_TEST_IMAGE_R_DEV_OCI"),
+            cran: v("RTLOCK_TEST_CRAN").into(),
             debian_mirror: v("RTLOCK_TEST_DEBIAN_MIRROR"),
             debian_suite: v("RTLOCK_TEST_DEBIAN_SUITE"),
             docker_host: v("RTLOCK_TEST_DOCKER_HOST"),
