@@ -25,6 +25,7 @@ fn big_lock() -> Lockfile {
             size: 100_000 + i as u64,
             requested: i % 50 == 0,
             requires: vec!["libc6".into(), format!("lib{}", i / 2)],
+            needed_by: vec![],
         })
         .collect();
     let pip = (0..500)

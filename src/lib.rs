@@ -15,6 +15,7 @@ pub mod deb822;
 pub mod diagnostic;
 pub mod diff;
 pub mod docker;
+pub mod elf;
 pub mod export;
 pub mod fetch;
 pub mod image;

@@ -72,6 +72,7 @@ fn apt_package() -> impl Strategy<Value = AptPackage> {
                 sha256,
                 size,
                 requested,
+                needed_by: requires.iter().map(|n| format!("apt:{n}")).collect(),
                 requires,
             }
         })

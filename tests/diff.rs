@@ -19,6 +19,7 @@ fn apt(name: &str, version: &str, arch: &str) -> AptPackage {
         size: 1,
         requested: false,
         requires: vec![],
+        needed_by: vec![],
     }
 }
 

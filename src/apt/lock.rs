@@ -11,15 +11,18 @@
 //! above the archives' (see [`PRIORITY_LOCKED`]) unless `lock --update` names its
 //! package, so a new request or a mirror update does not move what was locked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 use url::Url;
 
+use crate::apt::index::contents::{self, SonameProviders};
 use crate::apt::index::{self, IndexError, IndexOptions, Repository, SourceError, sources};
+use crate::apt::relation::Relation;
 use crate::apt::resolve::pins::{ImagePinsError, PinSource, Preferences};
 use crate::apt::resolve::{
-    Candidate, ResolveError, ResolveOptions, default_priority, parse_status, resolve,
+    Candidate, InstalledPackage, ResolveError, ResolveOptions, default_priority, parse_status,
+    resolve_with,
 };
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
@@ -79,6 +82,12 @@ pub enum AptLockError {
     Index(#[from] IndexError),
     #[error("cannot resolve [apt] packages")]
     Resolve(#[from] ResolveError),
+    #[error("{}", unknown_sonames(.missing, *.indexes))]
+    UnknownSonames {
+        missing: Vec<UnknownSoname>,
+        /// The Contents indexes read.
+        indexes: usize,
+    },
     /// The index's version of a chosen package breaks dpkg's syntax, which the lock
     /// holds its versions to (the resolver reads versions more leniently).
     #[error(
@@ -93,6 +102,112 @@ pub enum AptLockError {
     },
 }
 
+/// A needed soname that no apt package of the sources can provide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSoname {
+    pub soname: String,
+    /// `r:sf`, as [`NeededLibrary::needed_by`].
+    pub needed_by: Vec<String>,
+    /// The packages the Contents indexes name for it, none of which the Packages
+    /// indexes offer for the architecture (empty: no Contents index names it).
+    pub shipped_by: Vec<String>,
+}
+
+fn unknown_sonames(missing: &[UnknownSoname], indexes: usize) -> String {
+    let mut out = String::new();
+    for (i, m) in missing.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let why = if m.shipped_by.is_empty() {
+            if indexes == 0 {
+                "the apt sources list no Contents index to look it up in".to_string()
+            } else {
+                format!(
+                    "no package of the apt sources ships it (searched {indexes} Contents \
+                     {})",
+                    if indexes == 1 { "index" } else { "indexes" }
+                )
+            }
+        } else {
+            format!(
+                "it is shipped by {}, which the apt sources do not offer for this architecture",
+                m.shipped_by.join(", ")
+            )
+        };
+        out.push_str(&format!(
+            "{} the shared library {}, and {why}",
+            who_needs(&m.needed_by),
+            m.soname
+        ));
+    }
+    out.push_str(
+        "\nhelp: add the apt repository that ships it to [apt] sources, or use a base \
+         image that has it",
+    );
+    out
+}
+
+/// A shared library (by soname) that locked packages of another ecosystem need and the
+/// base image lacks: its apt package is added to the solve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededLibrary {
+    /// `libglpk.so.40`, as the needing object's `DT_NEEDED` names it.
+    pub soname: String,
+    /// `ECOSYSTEM:NAME` of the packages that need it (`r:igraph`).
+    pub needed_by: Vec<String>,
+}
+
+/// A needed library left out because additions are off (`[r] system-requirements =
+/// false`): what to add by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingLibrary {
+    pub soname: String,
+    pub needed_by: Vec<String>,
+    /// The apt package that would provide it; `None`: no source ships it.
+    pub package: Option<String>,
+}
+
+/// `r:sf needs`, `r:igraph, r:sf need`.
+fn who_needs(needed_by: &[String]) -> String {
+    match needed_by {
+        [] => "a locked package needs".to_string(),
+        [one] => format!("{one} needs"),
+        many => format!("{} need", many.join(", ")),
+    }
+}
+
+impl std::fmt::Display for MissingLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = who_needs(&self.needed_by);
+        match &self.package {
+            Some(package) => write!(
+                f,
+                "{who} the shared library {}, which the base image lacks; the apt \
+                 package {package} provides it\nhelp: add \"{package}\" to [apt] packages, \
+                 or let rtlock add it ([r] system-requirements = true)",
+                self.soname
+            ),
+            None => write!(
+                f,
+                "{who} the shared library {}, which the base image lacks and no apt \
+                 source ships\nhelp: use a base image that has it, or add the apt \
+                 repository that ships it to [apt] sources",
+                self.soname
+            ),
+        }
+    }
+}
+
+/// The apt part of a lock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AptLock {
+    /// Sorted as the lock writes them.
+    pub entries: Vec<AptPackage>,
+    /// The needed libraries not added (only when [`AptInputs::add_libraries`] is false).
+    pub warnings: Vec<MissingLibrary>,
+}
+
 /// What the apt resolution needs besides the base image.
 #[derive(Debug, Clone)]
 pub struct AptInputs<'a> {
@@ -101,6 +216,11 @@ pub struct AptInputs<'a> {
     pub native_arch: &'a str,
     /// The previous lock's entries to keep (those `--update` did not name).
     pub keep: &'a [AptPackage],
+    /// Shared libraries that other ecosystems' locked packages need and the base lacks.
+    pub libraries: &'a [NeededLibrary],
+    /// Add the packages that provide [`libraries`](Self::libraries) to the solve; when
+    /// false, only name them ([`AptLock::warnings`]).
+    pub add_libraries: bool,
 }
 
 /// dpkg's architecture name for an OCI one.
@@ -114,14 +234,15 @@ pub fn dpkg_arch(oci_arch: &str, variant: Option<&str>) -> String {
 }
 
 /// The `[[apt]]` entries for `inputs` on the base image `rootfs`, sorted as the lock
-/// writes them.
+/// writes them, with the packages that provide the needed libraries (or warnings
+/// naming them).
 pub async fn lock_apt(
     rootfs: &RootFs,
     fetcher: &Fetcher,
     inputs: &AptInputs<'_>,
-) -> Result<Vec<AptPackage>, AptLockError> {
-    if inputs.spec.packages.is_empty() {
-        return Ok(Vec::new());
+) -> Result<AptLock, AptLockError> {
+    if inputs.spec.packages.is_empty() && inputs.libraries.is_empty() {
+        return Ok(AptLock::default());
     }
     let configured = match &inputs.spec.sources {
         Some(lines) => sources::from_manifest(lines)?,
@@ -156,8 +277,15 @@ pub async fn lock_apt(
         started.elapsed()
     );
 
+    let providers = if inputs.libraries.is_empty() {
+        SonameProviders::default()
+    } else {
+        let sonames: BTreeSet<String> = inputs.libraries.iter().map(|l| l.soname.clone()).collect();
+        contents::soname_providers(fetcher, &repositories, inputs.native_arch, &sonames).await?
+    };
+
     let started = std::time::Instant::now();
-    let resolved = resolve_on(&repositories, &status, &preferences, inputs)?;
+    let resolved = resolve_libraries_on(&repositories, &status, &preferences, inputs, &providers)?;
     tracing::debug!("apt: resolved in {:?}", started.elapsed());
     Ok(resolved)
 }
@@ -176,12 +304,42 @@ fn architectures(rootfs: &RootFs, native: &str) -> Result<Vec<String>, ImageErro
 }
 
 /// Resolution over fetched suites (no I/O): the part `lock_apt` and the tests share.
+/// The needed libraries of `inputs` are ignored (see [`resolve_libraries_on`]).
 pub fn resolve_on(
     repositories: &[Repository],
     status: &str,
     preferences: &Preferences,
     inputs: &AptInputs<'_>,
 ) -> Result<Vec<AptPackage>, AptLockError> {
+    let inputs = AptInputs {
+        libraries: &[],
+        ..inputs.clone()
+    };
+    let locked = resolve_libraries_on(
+        repositories,
+        status,
+        preferences,
+        &inputs,
+        &SonameProviders::default(),
+    )?;
+    Ok(locked.entries)
+}
+
+/// [`resolve_on`] with the needed libraries of `inputs`, whose providers the Contents
+/// indexes gave (`providers`).
+///
+/// For each soname: when a provider is installed in the base or already in the closure
+/// of `[apt] packages`, nothing is added; otherwise one provider the Packages indexes
+/// offer for the native architecture is chosen ([`choose_provider`]) and added to the
+/// same solve as `[apt] packages` (not marked `requested`). Every resulting entry that
+/// ships a needed soname is then marked `needed-by`, whatever pulled it in.
+pub fn resolve_libraries_on(
+    repositories: &[Repository],
+    status: &str,
+    preferences: &Preferences,
+    inputs: &AptInputs<'_>,
+    providers: &SonameProviders,
+) -> Result<AptLock, AptLockError> {
     let kept: HashMap<(&str, &str), &str> = inputs
         .keep
         .iter()
@@ -221,7 +379,88 @@ pub fn resolve_on(
     let installed = parse_status(status);
     let mut options = ResolveOptions::new(inputs.native_arch);
     options.install_recommends = inputs.spec.install_recommends;
-    let resolution = resolve(&universe, &installed, &inputs.spec.packages, &options)?;
+    let requests = &inputs.spec.packages;
+    let mut resolution = resolve_with(&universe, &installed, requests, &[], &options)?;
+
+    // What provides the needed libraries: the base, the closure of the requests, else
+    // one chosen package per soname.
+    let mut present: HashSet<&str> = installed_names(&installed, inputs.native_arch);
+    present.extend(resolution.packages.iter().map(|p| p.record.package));
+    let offered: HashSet<&str> = universe
+        .iter()
+        .filter(|c| c.priority > 0)
+        .filter(|c| c.record.architecture == inputs.native_arch || c.record.architecture == "all")
+        .map(|c| c.record.package)
+        .collect();
+    // One decision per soname, for everything that needs it.
+    let mut needs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for library in inputs.libraries {
+        let by = needs.entry(library.soname.as_str()).or_default();
+        by.extend(library.needed_by.iter().map(String::as_str));
+    }
+    let mut unknown = Vec::new();
+    // Soname → (its package, who needs it).
+    let mut chosen: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    for (soname, by) in needs {
+        let by: Vec<String> = by.into_iter().map(str::to_string).collect();
+        let shipped_by = providers
+            .providers
+            .get(soname)
+            .map_or(&[][..], Vec::as_slice);
+        if shipped_by.iter().any(|p| present.contains(p.as_str())) {
+            continue;
+        }
+        let installable: Vec<&str> = shipped_by
+            .iter()
+            .map(String::as_str)
+            .filter(|p| offered.contains(p))
+            .collect();
+        match choose_provider(soname, &installable) {
+            Some(package) => chosen.push((soname, package, by)),
+            None => unknown.push(UnknownSoname {
+                soname: soname.to_string(),
+                needed_by: by,
+                shipped_by: shipped_by.to_vec(),
+            }),
+        }
+    }
+    let mut warnings = Vec::new();
+    if !inputs.add_libraries {
+        for (soname, package, needed_by) in chosen {
+            warnings.push(MissingLibrary {
+                soname: soname.to_string(),
+                needed_by,
+                package: Some(package.to_string()),
+            });
+        }
+        for u in unknown {
+            warnings.push(MissingLibrary {
+                soname: u.soname,
+                needed_by: u.needed_by,
+                package: None,
+            });
+        }
+        warnings.sort_by(|a, b| a.soname.cmp(&b.soname));
+    } else {
+        if !unknown.is_empty() {
+            return Err(AptLockError::UnknownSonames {
+                missing: unknown,
+                indexes: providers.indexes,
+            });
+        }
+        let packages: BTreeSet<&str> = chosen.iter().map(|(_, package, _)| *package).collect();
+        if !packages.is_empty() {
+            let additions: Vec<Relation> = packages
+                .into_iter()
+                .map(|name| Relation {
+                    name: name.to_string(),
+                    arch: None,
+                    constraint: None,
+                })
+                .collect();
+            resolution = resolve_with(&universe, &installed, requests, &additions, &options)?;
+        }
+    }
     tracing::debug!("apt: solved in {:?}", started.elapsed());
 
     let mut entries: Vec<AptPackage> = resolution
@@ -250,11 +489,103 @@ pub fn resolve_on(
                 size: record.size,
                 requested: planned.requested,
                 requires: planned.requires.clone(),
+                needed_by: needed_by(record.package, inputs.libraries, providers),
             })
         })
         .collect::<Result<_, AptLockError>>()?;
     entries.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
-    Ok(entries)
+    Ok(AptLock { entries, warnings })
+}
+
+/// The installed packages of the base that count for the architecture.
+fn installed_names<'a>(installed: &[InstalledPackage<'a>], native: &str) -> HashSet<&'a str> {
+    installed
+        .iter()
+        .filter(|p| p.counts_as_installed())
+        .filter(|p| p.record.architecture == native || p.record.architecture == "all")
+        .map(|p| p.record.package)
+        .collect()
+}
+
+/// Who needs a soname that `package` ships, sorted and without repeats.
+fn needed_by(
+    package: &str,
+    libraries: &[NeededLibrary],
+    providers: &SonameProviders,
+) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for library in libraries {
+        let ships = providers
+            .providers
+            .get(&library.soname)
+            .is_some_and(|p| p.iter().any(|p| p == package));
+        if ships {
+            out.extend(library.needed_by.iter().cloned());
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The package to install for `soname` among those that ship it and the sources
+/// offer, as apt's users would pick it, deterministically:
+///
+/// 1. not a development, debug or documentation package (`-dev`, `-dbg`, `-dbgsym`,
+///    `-doc`): those ship the unversioned link-time `.so` or a copy for debuggers, and
+///    depend on the runtime library anyway;
+/// 2. the package Debian Policy §8.1 ("Run-time shared libraries") names after the
+///    soname: `libfoo.so.5` → `libfoo5`, `libfoo2.so.3` → `libfoo2-3`,
+///    `libfoo-1.2.so` → `libfoo-1.2` (lower case, `_` as `-`); then that name with a
+///    suffix of letters and digits (`t64` of the 64-bit time transition, `v5` of an ABI
+///    change: `libgeos_c.so.1` → `libgeos-c1v5`);
+/// 3. then the name, in byte order.
+pub fn choose_provider<'p>(soname: &str, candidates: &[&'p str]) -> Option<&'p str> {
+    let policy = policy_names(soname);
+    let rank = |name: &str| {
+        let auxiliary = ["-dev", "-dbg", "-dbgsym", "-doc"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix));
+        let naming = if policy.iter().any(|p| p == name) {
+            0
+        } else if policy.iter().any(|p| {
+            name.strip_prefix(p.as_str()).is_some_and(|rest| {
+                rest.starts_with(|c: char| c.is_ascii_lowercase())
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+        }) {
+            1
+        } else {
+            2
+        };
+        (auxiliary, naming)
+    };
+    candidates
+        .iter()
+        .copied()
+        .min_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)))
+}
+
+/// The package names Debian Policy §8.1 gives the runtime library of `soname`.
+fn policy_names(soname: &str) -> Vec<String> {
+    let debianize = |s: &str| s.to_ascii_lowercase().replace('_', "-");
+    match soname.split_once(".so.") {
+        Some((name, version)) if !version.is_empty() => {
+            let (name, version) = (debianize(name), debianize(version));
+            let joined = if name.ends_with(|c: char| c.is_ascii_digit()) {
+                format!("{name}-{version}")
+            } else {
+                format!("{name}{version}")
+            };
+            // Either form is seen in the archive whatever the last character.
+            vec![
+                joined,
+                format!("{name}-{version}"),
+                format!("{name}{version}"),
+            ]
+        }
+        _ => vec![debianize(soname.strip_suffix(".so").unwrap_or(soname))],
+    }
 }
 
 /// The archive root of the suite whose index text holds `stanza` (records borrow from
@@ -298,6 +629,59 @@ mod tests {
         assert_eq!(
             file_url("https://u:secret@m.test/repo/", "./hello_1_amd64.deb"),
             "https://m.test/repo/hello_1_amd64.deb"
+        );
+    }
+
+    #[test]
+    fn the_runtime_library_named_after_the_soname_is_chosen() {
+        let pick = |soname, c: &[&'static str]| choose_provider(soname, c);
+        assert_eq!(
+            pick("libglpk.so.40", &["libglpk-dev", "libglpk40"]),
+            Some("libglpk40")
+        );
+        assert_eq!(
+            pick("libgeos_c.so.1", &["libgeos-c1v5", "libgeos-dev"]),
+            Some("libgeos-c1v5")
+        );
+        assert_eq!(
+            pick("libfoo.so.1", &["libfoo1t64", "zzz"]),
+            Some("libfoo1t64")
+        );
+        assert_eq!(
+            pick("libfoo2.so.3", &["libfoo2-3", "libfoo23"]),
+            Some("libfoo2-3")
+        );
+        assert_eq!(
+            pick("libfoo-1.2.so", &["other", "libfoo-1.2"]),
+            Some("libfoo-1.2")
+        );
+        // Alternatives of one soname: the name decides, in byte order.
+        assert_eq!(
+            pick("libblas.so.3", &["libopenblas0-pthread", "libblas3"]),
+            Some("libblas3")
+        );
+        assert_eq!(pick("libx.so.1", &["b-lib", "a-lib"]), Some("a-lib"));
+        // A -dev package only when nothing else ships it.
+        assert_eq!(pick("libR.so", &["r-base-dev"]), Some("r-base-dev"));
+        assert_eq!(pick("libx.so.1", &[]), None);
+    }
+
+    #[test]
+    fn unknown_sonames_name_what_needs_them() {
+        let e = AptLockError::UnknownSonames {
+            missing: vec![UnknownSoname {
+                soname: "libnothere.so.7".into(),
+                needed_by: vec!["r:igraph".into(), "r:sf".into()],
+                shipped_by: vec![],
+            }],
+            indexes: 2,
+        };
+        assert_eq!(
+            e.to_string(),
+            "r:igraph, r:sf need the shared library libnothere.so.7, and no package of \
+             the apt sources ships it (searched 2 Contents indexes)\n\
+             help: add the apt repository that ships it to [apt] sources, or use a base \
+             image that has it"
         );
     }
 

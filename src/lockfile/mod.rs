@@ -118,6 +118,10 @@ pub struct AptPackage {
     pub requested: bool,
     #[serde(default)]
     pub requires: Vec<String>,
+    /// `ECOSYSTEM:NAME` of the locked packages that need a shared library this package
+    /// ships (`r:sf`), whether or not something else also pulls it in; sorted.
+    #[serde(default)]
+    pub needed_by: Vec<String>,
 }
 
 /// `[[pip]]`: one wheel to install.
@@ -267,7 +271,7 @@ impl Lockfile {
         for requires in self
             .apt
             .iter_mut()
-            .map(|p| &mut p.requires)
+            .flat_map(|p| [&mut p.requires, &mut p.needed_by])
             .chain(self.pip.iter_mut().map(|p| &mut p.requires))
             .chain(self.r.iter_mut().map(|p| &mut p.requires))
         {

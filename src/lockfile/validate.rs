@@ -11,6 +11,7 @@
 //!   lock records;
 //! - no two entries install the same package (apt: name and architecture; pip and R:
 //!   the normalized name);
+//! - `[[apt]] needed-by` names packages as `ECOSYSTEM:NAME`, by that grammar;
 //! - a wheel's `file` and a .deb's `filename` encode the entry's name and version (and
 //!   architecture), and the `url` ends in that same file name;
 //! - paths and file names stay inside the directory they are joined to.
@@ -346,7 +347,34 @@ fn apt_checks(p: &AptPackage) -> EntryChecks {
         ("filename", deb_file_name(p, basename)),
         ("url", url_names("filename", &p.url, basename)),
         ("sha256", sha256(&p.sha256)),
+        ("needed-by", needed_by(&p.needed_by)),
     ]
+}
+
+/// `needed-by`: each `ECOSYSTEM:NAME`, the name by that ecosystem's grammar.
+fn needed_by(items: &[String]) -> Check {
+    for item in items {
+        let Some((ecosystem, name)) = item.split_once(':') else {
+            return Err(Problem::new(format!(
+                "`needed-by` holds {item:?}, which is not ECOSYSTEM:NAME (such as \"r:sf\")"
+            )));
+        };
+        let grammar: fn(&str) -> Check = match ecosystem {
+            "apt" => apt_name,
+            "pip" => pip_name,
+            "r" => r_name,
+            _ => {
+                return Err(Problem::new(format!(
+                    "`needed-by` holds {item:?}: `{}` is not an ecosystem of the lock \
+                     (apt, pip or r)",
+                    ecosystem.escape_debug()
+                )));
+            }
+        };
+        grammar(name)
+            .map_err(|p| Problem::new(format!("`needed-by` holds {item:?}: {}", p.message)))?;
+    }
+    Ok(())
 }
 
 fn pip_checks(p: &PipPackage) -> EntryChecks {

@@ -68,6 +68,9 @@ fn apt(w: &mut String, p: &AptPackage) {
     field(w, "sha256", &string(&p.sha256));
     field(w, "size", &p.size.to_string());
     tail(w, p.requested, &p.requires);
+    if !p.needed_by.is_empty() {
+        field(w, "needed-by", &array(&p.needed_by));
+    }
 }
 
 fn pip(w: &mut String, p: &PipPackage) {
@@ -146,4 +149,34 @@ pub(crate) fn string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn needed_by_is_written_after_requires_only_when_set() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/locks/good.lock");
+        let good = std::fs::read_to_string(&path).unwrap();
+        let with = good.replacen(
+            "requested = true\n",
+            "requested = true\nneeded-by = [\"r:sf\", \"r:igraph\", \"r:sf\"]\n",
+            1,
+        );
+        let lock = super::super::parse(&with, &path).unwrap();
+        let text = lock.to_toml();
+        assert!(
+            text.contains(
+                "requested = true\nrequires = []\nneeded-by = [\"r:igraph\", \"r:sf\"]\n\n[[apt]]\nname = \"tzdata\""
+            ),
+            "{text}"
+        );
+        // Sorted and deduplicated, it reads back as it was written.
+        let again = super::super::parse(&text, &path).unwrap();
+        assert_eq!(again.apt[0].needed_by, ["r:igraph", "r:sf"]);
+        assert_eq!(again.to_toml(), text);
+        assert!(again.apt[1].needed_by.is_empty());
+        assert_eq!(text.matches("needed-by").count(), 1);
+    }
 }

@@ -143,6 +143,22 @@ impl Repo {
             .current_dir(&binary));
     }
 
+    /// (Re)writes `dists/stable/main/Contents-amd64.gz` from the files in the pool, as
+    /// `apt-ftparchive contents` makes it (list it in the Release with
+    /// [`sign_with`](Self::sign_with) afterwards).
+    pub fn write_contents(&self) {
+        let root = self.root();
+        let contents = run(Command::new("apt-ftparchive")
+            .args(["contents", "pool"])
+            .current_dir(root));
+        let dir = root.join(DIST).join("main");
+        std::fs::write(dir.join("Contents-amd64"), &contents).unwrap();
+        let _ = std::fs::remove_file(dir.join("Contents-amd64.gz"));
+        run(Command::new("gzip")
+            .args(["-n", "Contents-amd64"])
+            .current_dir(&dir));
+    }
+
     /// (Re)writes `Release` from the files under `dists/stable`, then signs it both ways.
     pub fn sign_with(&self, key: &Key, release_options: &[&str]) {
         let dist = self.root().join(DIST);

@@ -10,6 +10,7 @@
 //!    is refused and an unchanged one is never downloaded twice), decompressed and kept
 //!    as text; [`packages`] parses it into borrowed records.
 
+pub mod contents;
 pub mod packages;
 pub mod release;
 pub mod signature;

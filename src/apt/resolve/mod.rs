@@ -119,6 +119,18 @@ pub fn resolve<'a>(
     requests: &[Relation],
     options: &ResolveOptions,
 ) -> Result<Resolution<'a>, ResolveError> {
+    resolve_with(universe, installed, requests, &[], options)
+}
+
+/// [`resolve`], then `additions` installed the same way, in the same solve, without
+/// being marked [`Planned::requested`] (the manifest does not name them).
+pub fn resolve_with<'a>(
+    universe: &[Candidate<'a>],
+    installed: &[InstalledPackage<'a>],
+    requests: &[Relation],
+    additions: &[Relation],
+    options: &ResolveOptions,
+) -> Result<Resolution<'a>, ResolveError> {
     let pool = pool::Pool::new(universe, installed, &options.native_arch)?;
-    solve::solve(&pool, requests, options)
+    solve::solve(&pool, requests, additions, options)
 }

@@ -73,9 +73,13 @@ impl Clash {
     }
 }
 
+/// `additions` are installed like `requests` (after them), but not marked `requested`:
+/// the manifest did not name them (the apt packages of the shared libraries an R
+/// package needs).
 pub fn solve<'a>(
     pool: &Pool<'a>,
     requests: &[Relation],
+    additions: &[Relation],
     options: &ResolveOptions,
 ) -> Result<Resolution<'a>, ResolveError> {
     let mut solver = Solver {
@@ -87,7 +91,10 @@ pub fn solve<'a>(
         },
     };
     for request in requests {
-        solver.request(request)?;
+        solver.request(request, true)?;
+    }
+    for addition in additions {
+        solver.request(addition, false)?;
     }
     solver.upgrade_by_source()?;
     Ok(solver.finish())
@@ -98,12 +105,13 @@ impl<'a> Solver<'_, 'a> {
         &self.pool.entries[id]
     }
 
-    fn request(&mut self, request: &Relation) -> Result<(), ResolveError> {
+    /// Installs what `request` names; `requested`: the manifest names it.
+    fn request(&mut self, request: &Relation, requested: bool) -> Result<(), ResolveError> {
         let pool = self.pool;
         let native = pool.native.clone();
         let arches = pool.arches_of(&request.name);
         if arches.is_empty() {
-            return self.request_virtual(request);
+            return self.request_virtual(request, requested);
         }
         let arch = match request.arch.as_deref() {
             None | Some("any") | Some("native") => native.clone(),
@@ -145,13 +153,13 @@ impl<'a> Solver<'_, 'a> {
             });
         };
         self.install(target)?;
-        if self.state.chosen.contains_key(&key) {
+        if requested && self.state.chosen.contains_key(&key) {
             self.state.requested.insert(key);
         }
         Ok(())
     }
 
-    fn request_virtual(&mut self, request: &Relation) -> Result<(), ResolveError> {
+    fn request_virtual(&mut self, request: &Relation, requested: bool) -> Result<(), ResolveError> {
         let native = self.pool.native.clone();
         // apt-get refuses to choose between several providers even when one of them is
         // installed; it takes the only one when there is one.
@@ -165,7 +173,7 @@ impl<'a> Solver<'_, 'a> {
                 let only = *only;
                 self.install(only)?;
                 let key = self.entry(only).key();
-                if self.state.chosen.contains_key(&key) {
+                if requested && self.state.chosen.contains_key(&key) {
                     self.state.requested.insert(key);
                 }
                 Ok(())
