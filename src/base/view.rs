@@ -75,6 +75,45 @@ pub fn view_path(cache_root: &Path, name: &str, manifest: &Digest) -> PathBuf {
         .join(format!("{}.view", manifest.hex()))
 }
 
+fn facts_path(cache_root: &Path, name: &str, manifest: &Digest) -> PathBuf {
+    cache_root
+        .join("base-files")
+        .join(name)
+        .join(format!("{}.json", manifest.hex()))
+}
+
+/// The facts called `name` (a format name that versions them) an earlier `lock` kept of
+/// the base with this manifest; facts that no longer deserialize are read again.
+pub fn read_facts<T: serde::de::DeserializeOwned>(
+    cache_root: &Path,
+    name: &str,
+    manifest: &Digest,
+) -> Option<T> {
+    let bytes = std::fs::read(facts_path(cache_root, name, manifest)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Keeps `facts` for [`read_facts`]; failing costs only a read of the layers next time.
+pub fn store_facts<T: serde::Serialize>(
+    cache_root: &Path,
+    name: &str,
+    manifest: &Digest,
+    facts: &T,
+) {
+    let path = facts_path(cache_root, name, manifest);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+        let json = serde_json::to_vec(facts).map_err(std::io::Error::other)?;
+        crate::atomic_file::write(&path, &json)
+    };
+    if let Err(e) = write() {
+        tracing::debug!(
+            "could not keep the base's facts {name} in {}: {e}",
+            path.display()
+        );
+    }
+}
+
 fn cached_path(cache_root: &Path, name: &str, manifest: &Digest) -> PathBuf {
     cache_root
         .join("base-files")

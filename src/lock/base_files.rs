@@ -1,5 +1,6 @@
 //! What the ecosystems' `lock.rs` read of the base, in one pass over its layers: apt's
-//! files (dpkg's database, apt's configuration, keyrings) and the facts of its Python.
+//! files (dpkg's database, apt's configuration, keyrings) and the facts of its Python
+//! and its R.
 //! Each is kept by the base's manifest digest ([`crate::base::view`]); so is the apt
 //! installer's view of the base, read in the same pass, so that `build` reads no layer
 //! either.
@@ -11,6 +12,7 @@ use crate::base::view;
 use crate::image::{ImageError, RootFs};
 use crate::oci::registry::Registry;
 use crate::pip::inventory::base::BasePython;
+use crate::r::inventory::base::BaseR;
 
 /// What the ecosystems lock against.
 #[derive(Debug)]
@@ -18,6 +20,7 @@ pub struct BaseFiles {
     /// The files [`crate::apt::lock::wanted`] names.
     pub apt: RootFs,
     pub python: BasePython,
+    pub r: BaseR,
 }
 
 /// The base's files for every ecosystem: from the caches when an earlier `lock` kept
@@ -35,6 +38,7 @@ pub async fn read(
         crate::task::blocking(move || {
             Some(BaseFiles {
                 python: crate::pip::inventory::base::read_cached(&root, &manifest)?,
+                r: crate::r::inventory::base::read_cached(&root, &manifest)?,
                 apt: view::read_cached(&root, crate::apt::lock::BASE_FILES, &manifest)?,
             })
         })
@@ -55,10 +59,12 @@ pub async fn read(
             crate::apt::install::base_keep(path, size)
                 .or_else(|| crate::apt::lock::keep(path, size))
                 .or_else(|| crate::pip::inventory::base::wanted(path, size))
+                .or_else(|| crate::r::inventory::base::wanted(path, size))
         };
         let rootfs = RootFs::read(&image.layers, &keep)?;
         tracing::debug!("base: layers read in {:?}", started.elapsed());
         let python = BasePython::from_rootfs(&rootfs, &image.config)?;
+        let r = BaseR::from_rootfs(&rootfs, &image.config)?;
         let apt_files = crate::apt::lock::BASE_FILES;
         view::store(
             &cache_root,
@@ -68,11 +74,13 @@ pub async fn read(
             &crate::apt::lock::wanted,
         );
         crate::pip::inventory::base::store(&cache_root, &manifest, &python);
+        crate::r::inventory::base::store(&cache_root, &manifest, &r);
         crate::apt::layer::store_apt_view(&cache_root, &manifest, &rootfs);
         drop(image.keep_alive);
         Ok(BaseFiles {
             apt: rootfs,
             python,
+            r,
         })
     })
     .await

@@ -14,7 +14,7 @@ pub mod base_files;
 pub mod epoch;
 pub mod summary;
 
-use crate::apt::lock::{AptInputs, AptLockError, dpkg_arch, lock_apt};
+use crate::apt::lock::{AptInputs, AptLockError, NeededLibrary, dpkg_arch, lock_apt};
 use crate::base::pin::{self, BaseError, ResolvedBase};
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
@@ -23,6 +23,7 @@ use crate::manifest::Manifest;
 use crate::oci::registry::Registry;
 use crate::pip::lock::{PipInputs, PipLockError, lock_pip};
 use crate::pip::same_name;
+use crate::r::lock::{RInputs, RLockError, lock_r};
 
 pub use base_files::BaseFiles;
 pub use epoch::{EpochError, EpochSource};
@@ -53,11 +54,6 @@ pub struct Locked {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "this version of rtlock cannot resolve [{0}] packages yet; remove them from the \
-         manifest to lock the base image and image config alone"
-    )]
-    NotYet(&'static str),
-    #[error(
         "`{name}` is not in the lock: `--update` takes `{UPDATE_BASE}` or the name of a locked package"
     )]
     NotLocked { name: String },
@@ -73,6 +69,8 @@ pub enum LockError {
     Apt(#[from] AptLockError),
     #[error(transparent)]
     Pip(#[from] PipLockError),
+    #[error(transparent)]
+    R(#[from] RLockError),
     #[error(transparent)]
     Epoch(#[from] EpochError),
 }
@@ -129,9 +127,6 @@ pub async fn lock(
 ) -> Result<Locked, LockError> {
     let manifest = request.manifest;
     let (previous, update) = (request.previous, request.update);
-    if Ecosystem::R.requested(manifest) {
-        return Err(LockError::NotYet("r"));
-    }
     // `--update` and the kept pins, once for every ecosystem: every locked package keeps
     // its version unless `--update` names it (cargo's `update -p`).
     if let Some(name) = update.iter().find(|name| {
@@ -146,6 +141,12 @@ pub async fn lock(
         .map_or(&[][..], |p| &p.apt[..])
         .iter()
         .filter(|p| !Ecosystem::Apt.named(update, &p.name))
+        .cloned()
+        .collect();
+    let keep_r: Vec<_> = previous
+        .map_or(&[][..], |p| &p.r[..])
+        .iter()
+        .filter(|p| !Ecosystem::R.named(update, &p.name))
         .cloned()
         .collect();
     let keep_pip: Vec<_> = previous
@@ -188,31 +189,55 @@ pub async fn lock(
             reference: base.reference.clone(),
             source,
         })?;
-    for ecosystem in requested {
-        match ecosystem {
-            Ecosystem::Apt => {
-                let native_arch = dpkg_arch(
-                    &base.platform.architecture,
-                    base.platform.variant.as_deref(),
-                );
-                let inputs = AptInputs {
-                    spec: &manifest.apt,
-                    native_arch: &native_arch,
-                    keep: &keep_apt,
-                };
-                lock.apt = lock_apt(&files.apt, fetcher, &inputs).await?;
-            }
-            Ecosystem::Pip => {
-                let inputs = PipInputs {
-                    spec: &manifest.pip,
-                    as_of: manifest.lock.as_of,
-                    architecture: &base.platform.architecture,
-                    keep: &keep_pip,
-                };
-                lock.pip = lock_pip(&files.python, fetcher, &inputs).await?;
-            }
-            Ecosystem::R => return Err(LockError::NotYet("r")),
+    // R first: the shared libraries its binary packages need become apt requests, in
+    // the same apt solve as `[apt] packages`.
+    let mut libraries = Vec::new();
+    if requested.contains(&Ecosystem::R) {
+        let inputs = RInputs {
+            spec: &manifest.r,
+            as_of: manifest.lock.as_of,
+            keep: &keep_r,
+        };
+        let locked = lock_r(&files.r, fetcher, &inputs).await?;
+        for warning in &locked.warnings {
+            tracing::warn!("{warning}");
         }
+        lock.r = locked.entries;
+        libraries = locked
+            .sonames
+            .into_iter()
+            .map(|needed| NeededLibrary {
+                soname: needed.soname,
+                needed_by: needed.needed_by,
+            })
+            .collect();
+    }
+    if requested.contains(&Ecosystem::Apt) || !libraries.is_empty() {
+        let native_arch = dpkg_arch(
+            &base.platform.architecture,
+            base.platform.variant.as_deref(),
+        );
+        let inputs = AptInputs {
+            spec: &manifest.apt,
+            native_arch: &native_arch,
+            keep: &keep_apt,
+            libraries: &libraries,
+            add_libraries: manifest.r.system_requirements,
+        };
+        let locked = lock_apt(&files.apt, fetcher, &inputs).await?;
+        for warning in &locked.warnings {
+            tracing::warn!("{warning}");
+        }
+        lock.apt = locked.entries;
+    }
+    if requested.contains(&Ecosystem::Pip) {
+        let inputs = PipInputs {
+            spec: &manifest.pip,
+            as_of: manifest.lock.as_of,
+            architecture: &base.platform.architecture,
+            keep: &keep_pip,
+        };
+        lock.pip = lock_pip(&files.python, fetcher, &inputs).await?;
     }
     Ok(Locked {
         lock,

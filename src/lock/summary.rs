@@ -31,6 +31,11 @@ pub fn text(locked: &Locked, lock_path: &Path, unchanged: bool) -> String {
             lock.pip.len(),
             lock.pip.iter().filter(|p| p.requested).count(),
         ),
+        (
+            "r",
+            lock.r.len(),
+            lock.r.iter().filter(|p| p.requested).count(),
+        ),
     ];
     for (ecosystem, all, requested) in counts.into_iter().filter(|(_, all, _)| *all > 0) {
         let _ = writeln!(

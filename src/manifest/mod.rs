@@ -83,12 +83,30 @@ pub struct PipSpec {
 }
 
 /// `[r]`
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RSpec {
     pub packages: Vec<RRequirement>,
     /// `None` means the repos option of the base image's Rprofile.site.
     pub repos: Option<Vec<url::Url>>,
     pub suggests: bool,
+    /// Base-library packages that may change version (recommended ones included);
+    /// packages of priority `base` never do.
+    pub allow_upgrade: Vec<String>,
+    /// Add the apt packages that ship the shared libraries locked R packages need
+    /// (default); `false` only warns about them.
+    pub system_requirements: bool,
+}
+
+impl Default for RSpec {
+    fn default() -> Self {
+        RSpec {
+            packages: Vec::new(),
+            repos: None,
+            suggests: false,
+            allow_upgrade: Vec::new(),
+            system_requirements: true,
+        }
+    }
 }
 
 /// `[image]`: what goes into the image config, as written (without `[runtime]`).

@@ -29,6 +29,12 @@ struct Normalized<'a> {
     r_packages: Vec<String>,
     r_repos: Option<Vec<&'a str>>,
     r_suggests: bool,
+    // Skipped at their defaults, so manifests written before these keys existed keep
+    // their hash (and their locks stay up to date).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    r_allow_upgrade: &'a [String],
+    #[serde(skip_serializing_if = "is_true")]
+    r_system_requirements: bool,
     image_env: &'a BTreeMap<String, String>,
     image_labels: &'a BTreeMap<String, String>,
     image_user: Option<&'a str>,
@@ -65,6 +71,8 @@ pub(super) fn hash(manifest: &Manifest) -> String {
             .as_ref()
             .map(|repos| repos.iter().map(url::Url::as_str).collect()),
         r_suggests: m.r.suggests,
+        r_allow_upgrade: &m.r.allow_upgrade,
+        r_system_requirements: m.r.system_requirements,
         image_env: &m.image.env,
         image_labels: &m.image.labels,
         image_user: m.image.user.as_deref(),
@@ -79,4 +87,8 @@ pub(super) fn hash(manifest: &Manifest) -> String {
     // bytes depend only on the values.
     let bytes = serde_json::to_vec(&normalized).expect("the normalized manifest serializes");
     format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }

@@ -26,7 +26,13 @@ const TOP_KEYS: [&str; 7] = ["base", "apt", "pip", "r", "image", "runtime", "loc
 const BASE_KEYS: [&str; 2] = ["image", "platform"];
 const APT_KEYS: [&str; 3] = ["packages", "install-recommends", "sources"];
 const PIP_KEYS: [&str; 4] = ["packages", "index-url", "extra-index-urls", "allow-upgrade"];
-const R_KEYS: [&str; 3] = ["packages", "repos", "suggests"];
+const R_KEYS: [&str; 5] = [
+    "packages",
+    "repos",
+    "suggests",
+    "allow-upgrade",
+    "system-requirements",
+];
 const IMAGE_KEYS: [&str; 7] = [
     "env",
     "labels",
@@ -429,6 +435,26 @@ impl Cx<'_> {
         }
         if let Some(v) = table.get("suggests") {
             spec.suggests = self.bool(v, "r.suggests")?;
+        }
+        if let Some(v) = table.get("allow-upgrade") {
+            for (s, span) in self.strings(v, "r.allow-upgrade")? {
+                if !crate::r::requirement::is_valid_package_name(s) {
+                    return Err(self
+                        .error(
+                            span,
+                            format!("`{s}` in `r.allow-upgrade` is not a valid R package name"),
+                        )
+                        .with_help(
+                            "R package names are letters, digits and `.`, starting with a letter",
+                        ));
+                }
+                if !spec.allow_upgrade.iter().any(|n| n == s) {
+                    spec.allow_upgrade.push(s.to_string());
+                }
+            }
+        }
+        if let Some(v) = table.get("system-requirements") {
+            spec.system_requirements = self.bool(v, "r.system-requirements")?;
         }
         Ok(spec)
     }

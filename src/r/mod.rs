@@ -4,7 +4,8 @@
 //! - [`resolve`]: the solver;
 //! - [`lock`]: `[r]` of the manifest + the base's R → `[[r]]` lock entries;
 //! - [`layer`]: `[[r]]` entries → the R layer of an image;
-//! - [`inventory`]: an image's files → its R installations and their packages.
+//! - [`inventory`]: an image's files → its R installations and their packages;
+//! - [`tarball`]: a package tarball's DESCRIPTION, shared objects and checked entries.
 //!
 //! Today only [`requirement`] and [`inventory`] are filled in; the others wait for R
 //! resolution. May import what lies below the ecosystems, never `apt` or `pip`.
@@ -15,3 +16,4 @@ pub mod layer;
 pub mod lock;
 pub mod requirement;
 pub mod resolve;
+pub mod tarball;

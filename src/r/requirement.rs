@@ -216,9 +216,97 @@ impl FromStr for RRequirement {
     }
 }
 
+/// A DESCRIPTION / PACKAGES dependency field (`Depends`, `Imports`, `LinkingTo`,
+/// `Suggests`) read into its entries: comma-separated, newlines and indentation being
+/// plain white space, empty entries (a trailing comma) skipped, as R's
+/// `tools:::.split_dependencies` reads them (src/library/tools/R/utils.R). The `R`
+/// entry of Depends (`R (>= 3.5.0)`) is a constraint on R itself, not a package, and is
+/// kept apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DependencyList {
+    pub packages: Vec<RRequirement>,
+    /// The constraints of `R (op version)` entries; a bare `R` adds none.
+    pub r: Vec<(ROp, RVersion)>,
+}
+
+/// Reads a dependency field; an error's `offset` is a byte offset into `field`.
+pub fn parse_dependency_list(field: &str) -> Result<DependencyList, RRequirementError> {
+    let mut list = DependencyList::default();
+    let mut start = 0;
+    for entry in field.split(',') {
+        let entry_start = start;
+        start += entry.len() + 1;
+        let trimmed = entry.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let name_end = trimmed
+            .find(|c: char| c.is_whitespace() || c == '(')
+            .unwrap_or(trimmed.len());
+        if &trimmed[..name_end] == "R" {
+            // `R` is shorter than any package name may be: read its constraint as a
+            // package's, under a stand-in name, and keep only the constraint.
+            let stand_in = format!("Rx{}", &trimmed[1..]);
+            let shift = |mut e: RRequirementError| {
+                let lead = entry.len() - entry.trim_start().len();
+                e.offset = entry_start + lead + e.offset.saturating_sub(1);
+                e
+            };
+            let parsed: RRequirement = stand_in.parse().map_err(shift)?;
+            list.r.extend(parsed.constraint);
+            continue;
+        }
+        let requirement: RRequirement = entry.parse().map_err(|mut e: RRequirementError| {
+            e.offset += entry_start;
+            e
+        })?;
+        list.packages.push(requirement);
+    }
+    Ok(list)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependency_fields_read_as_r_reads_them() {
+        let list = parse_dependency_list(
+            "R (>= 3.5.0), methods,\n        Rcpp (>= 1.0.7),  stats (>=4.0),\n        ,",
+        )
+        .unwrap();
+        let names: Vec<String> = list.packages.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["methods", "Rcpp (>= 1.0.7)", "stats (>= 4.0)"]);
+        assert_eq!(list.r.len(), 1);
+        assert_eq!(list.r[0].0, ROp::GreaterEq);
+        assert_eq!(list.r[0].1.to_string(), "3.5.0");
+        let bare = parse_dependency_list("R,utils").unwrap();
+        assert!(bare.r.is_empty());
+        assert_eq!(bare.packages.len(), 1);
+        assert_eq!(
+            parse_dependency_list("").unwrap(),
+            DependencyList::default()
+        );
+        assert_eq!(
+            parse_dependency_list("R(>= 4.1)").unwrap().r[0]
+                .1
+                .to_string(),
+            "4.1"
+        );
+    }
+
+    #[test]
+    fn dependency_field_errors_point_into_the_field() {
+        let field = "utils,\n  ggplot2 (>= 3)";
+        let e = parse_dependency_list(field).unwrap_err();
+        assert_eq!(&field[e.offset..], "3)");
+        let field = "utils, R (>= 4)";
+        let e = parse_dependency_list(field).unwrap_err();
+        assert_eq!(&field[e.offset..], "4)");
+        let field = "ab, 1bad";
+        let e = parse_dependency_list(field).unwrap_err();
+        assert_eq!(&field[e.offset..], "1bad");
+    }
 
     #[test]
     fn reads_names_and_constraints() {

@@ -5,7 +5,7 @@
 //! Read in the same pass over the base's layers as apt's files, and cached beside them
 //! by manifest digest (a small JSON file), so a warm `lock` reads no layer at all.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -149,33 +149,14 @@ fn pip_default_index_url(source: &str) -> Option<String> {
     Some(base.join("simple").ok()?.to_string())
 }
 
-fn cached_path(cache_root: &Path, manifest: &Digest) -> PathBuf {
-    cache_root
-        .join("base-files")
-        .join(FORMAT)
-        .join(format!("{}.json", manifest.hex()))
-}
-
 /// The facts an earlier `lock` of the base with this manifest kept.
 pub fn read_cached(cache_root: &Path, manifest: &Digest) -> Option<BasePython> {
-    let bytes = std::fs::read(cached_path(cache_root, manifest)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    crate::base::view::read_facts(cache_root, FORMAT, manifest)
 }
 
 /// Keeps `facts` for [`read_cached`]; failing costs only a read of the layers next time.
 pub fn store(cache_root: &Path, manifest: &Digest, facts: &BasePython) {
-    let path = cached_path(cache_root, manifest);
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-        let json = serde_json::to_vec(facts).map_err(std::io::Error::other)?;
-        crate::atomic_file::write(&path, &json)
-    };
-    if let Err(e) = write() {
-        tracing::debug!(
-            "could not keep the base's Python facts in {}: {e}",
-            path.display()
-        );
-    }
+    crate::base::view::store_facts(cache_root, FORMAT, manifest, facts)
 }
 
 #[cfg(test)]

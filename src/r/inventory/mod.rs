@@ -1,6 +1,9 @@
 //! R in an image: its home, version, library paths (as `.libPaths()` would list them),
 //! the `repos` option its `Rprofile.site` sets, and the packages installed.
 
+pub mod base;
+pub mod rprofile;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -148,7 +151,11 @@ fn one(
 
     let rprofile_path = format!("{home}/etc/Rprofile.site");
     let rprofile = read(&rprofile_path)?;
-    let repos = rprofile.as_deref().map(parse_repos).unwrap_or_default();
+    // `inspect` shows what it can read; `lock` refuses what it cannot (rprofile::repos).
+    let repos = rprofile
+        .as_deref()
+        .and_then(|text| rprofile::repos(text).ok())
+        .unwrap_or_default();
 
     let mut packages = Vec::new();
     for library in &library_paths {
@@ -222,99 +229,6 @@ fn expand_renviron(value: &str, env: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// The repositories an `Rprofile.site` sets: quoted URLs on lines that mention `repos`
-/// (`options(repos = c(CRAN = "…"))`, `r["CRAN"] <- "…"`, `local({r <- …})`), with
-/// the name written before them. A heuristic, not an R parser: it reads the common
-/// forms vendors write; commented lines are skipped.
-pub(crate) fn parse_repos(text: &str) -> Vec<Repo> {
-    let code: String = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut out: Vec<Repo> = Vec::new();
-    // Statements: split on `;` and on lines, keeping multi-line `c(…)` calls together
-    // by tracking parentheses.
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    let mut depth = 0i32;
-    for c in code.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        if (c == '\n' || c == ';') && depth <= 0 {
-            statements.push(std::mem::take(&mut current));
-            depth = 0;
-        } else {
-            current.push(c);
-        }
-    }
-    statements.push(current);
-    for statement in statements
-        .iter()
-        .filter(|s| s.contains("repos") || s.contains("r["))
-    {
-        for (name, url) in named_strings(statement) {
-            if !(url.contains("://") || url == "@CRAN@") {
-                continue;
-            }
-            match out.iter_mut().find(|r| !name.is_empty() && r.name == name) {
-                Some(existing) => existing.url = url,
-                None => out.push(Repo { name, url }),
-            }
-        }
-    }
-    out
-}
-
-/// Quoted strings of a statement with the name before each: `NAME = "…"`,
-/// `"NAME" = "…"`, `r["NAME"] <- "…"`.
-fn named_strings(statement: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let bytes = statement.as_bytes();
-    let mut i = 0;
-    let mut strings: Vec<(usize, String)> = Vec::new();
-    while i < bytes.len() {
-        let q = bytes[i];
-        if (q == b'"' || q == b'\'')
-            && let Some(len) = statement[i + 1..].find(q as char)
-        {
-            strings.push((i, statement[i + 1..i + 1 + len].to_string()));
-            i += len + 2;
-            continue;
-        }
-        i += 1;
-    }
-    for (k, (start, value)) in strings.iter().enumerate() {
-        let before = statement[..*start].trim_end();
-        let before = before
-            .strip_suffix("<-")
-            .or_else(|| before.strip_suffix('='))
-            .map(str::trim_end);
-        let name = match before {
-            Some(b) if b.ends_with(']') => k
-                .checked_sub(1)
-                .map(|j| strings[j].1.clone())
-                .unwrap_or_default(),
-            Some(b) if b.ends_with(['"', '\'']) => k
-                .checked_sub(1)
-                .map(|j| strings[j].1.clone())
-                .unwrap_or_default(),
-            Some(b) => b
-                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                .next()
-                .unwrap_or("")
-                .to_string(),
-            None => String::new(),
-        };
-        let name = if name == "repos" { String::new() } else { name };
-        out.push((name, value.clone()));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,30 +247,6 @@ mod tests {
                 "/usr/local/lib/R/site-library/:/usr/lib/R/site-library:/usr/lib/R/library"
                     .to_string()
             )
-        );
-    }
-
-    #[test]
-    fn repos_forms() {
-        let repos = parse_repos(
-            "# options(repos = c(CRAN = \"http://not\"))\noptions(repos = c(CRAN = \"http://127.0.0.1/cran\",\n  PPM = 'http://127.0.0.1/ppm/2026-11-01'))\nlocal({r <- getOption(\"repos\"); r[\"EXTRA\"] <- \"http://127.0.0.1/extra\"; options(repos = r)})\n",
-        );
-        assert_eq!(
-            repos,
-            vec![
-                Repo {
-                    name: "CRAN".into(),
-                    url: "http://127.0.0.1/cran".into()
-                },
-                Repo {
-                    name: "PPM".into(),
-                    url: "http://127.0.0.1/ppm/2026-11-01".into()
-                },
-                Repo {
-                    name: "EXTRA".into(),
-                    url: "http://127.0.0.1/extra".into()
-                },
-            ]
         );
     }
 }
