@@ -1,8 +1,8 @@
 //! `rtlock export FORMAT`: the lock in another tool's format, on standard output or,
 //! with `-o PATH`, in a file replaced atomically.
 //!
-//! `requirements` and `pylock` carry the pip packages (see [`crate::export`]); `renv` and
-//! `dockerfile` are not written yet and say so.
+//! `requirements` and `pylock` carry the pip packages, `renv` the R packages (see
+//! [`crate::export`]); `dockerfile` is not written yet and says so.
 
 use std::process::ExitCode;
 
@@ -12,7 +12,7 @@ use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
 use crate::export;
 use crate::lockfile::Lockfile;
 
-pub fn run(args: &ExportArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if let Some(output) = &args.output {
         super::refuse_overwriting(output, &args.lock, "lock")?;
     }
@@ -32,7 +32,27 @@ pub fn run(args: &ExportArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> 
                 }
             }
         }
-        ExportFormat::Renv => return super::not_yet("export renv", "renv exports"),
+        ExportFormat::Renv => {
+            let lock = Lockfile::read(&args.lock)?;
+            if lock.r.is_empty() {
+                // Said before the base is read: nothing to read it for.
+                anstream::eprintln!(
+                    "error: {}",
+                    export::RenvError::NoR {
+                        path: args.lock.clone()
+                    }
+                );
+                return Ok(ExitCode::from(super::EXIT_ERROR));
+            }
+            let r_version = base_r_version(&lock, global)?;
+            match export::renv(&lock, &args.lock, &r_version) {
+                Ok(text) => text,
+                Err(e) => {
+                    anstream::eprintln!("error: {e}");
+                    return Ok(ExitCode::from(super::EXIT_ERROR));
+                }
+            }
+        }
         ExportFormat::Dockerfile => {
             return super::not_yet("export dockerfile", "Dockerfile exports");
         }
@@ -43,4 +63,25 @@ pub fn run(args: &ExportArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> 
         None => super::print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The R version of the lock's base, which renv.lock names: from the base facts this
+/// machine keeps, else read from the base's layers through its registry.
+fn base_r_version(lock: &Lockfile, global: &GlobalArgs) -> anyhow::Result<String> {
+    let fetcher = super::context::fetcher(global)?;
+    let registry = super::context::registry(&fetcher)?;
+    let files = super::context::runtime()?
+        .block_on(crate::lock::base_files::read_locked(
+            &lock.base,
+            &registry,
+            fetcher.cache().root(),
+        ))
+        .with_context(|| format!("cannot read the base image {}", lock.base.reference))?;
+    match files.r.r {
+        Some(r) => Ok(r.version),
+        None => anyhow::bail!(
+            "the base image {} has no R, yet the lock has [[r]] entries: run `rtlock lock` again",
+            lock.base.reference
+        ),
+    }
 }

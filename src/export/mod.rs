@@ -1,5 +1,5 @@
-//! `rtlock export`: the lock's pip packages in other tools' formats, so that a team can
-//! hand the exact same pins to pip, uv or any PEP 751 installer.
+//! `rtlock export`: the lock's pip and R packages in other tools' formats, so that a
+//! team can hand the exact same pins to pip, uv, any PEP 751 installer or renv.
 //!
 //! Both formats are written from the lock alone (no network, no image): the same lock
 //! gives the same bytes. Packages that the base image provides are not in the lock, and
@@ -8,6 +8,7 @@
 //! Above the lockfile: imports only `lockfile`.
 
 mod pylock;
+mod renv;
 mod requirements;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use pep508_rs::PackageName;
 use crate::lockfile::{Lockfile, PipPackage};
 
 pub use pylock::pylock;
+pub use renv::{RenvError, renv};
 pub use requirements::requirements;
 
 /// Why a lock cannot be exported.

@@ -23,6 +23,23 @@ pub struct BaseFiles {
     pub r: BaseR,
 }
 
+/// The facts of the base a lock pins (`export renv` wants its R version): from the
+/// caches when this machine locked it, else read from its layers.
+pub async fn read_locked(
+    base: &crate::lockfile::BaseLock,
+    registry: &Registry,
+    cache_root: &Path,
+) -> Result<BaseFiles, ImageError> {
+    let resolved = ResolvedBase {
+        reference: base.reference.clone(),
+        digest: base.digest.clone(),
+        manifest: base.manifest.clone(),
+        platform: base.platform.clone(),
+        created: None,
+    };
+    read(&resolved, registry, cache_root).await
+}
+
 /// The base's files for every ecosystem: from the caches when an earlier `lock` kept
 /// them, else from its layers (downloaded into the fetch cache, where `build` finds
 /// them).

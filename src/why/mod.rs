@@ -1,6 +1,7 @@
 //! Why a package is in a lock: the shortest dependency path from each requested package
 //! that leads to it, through the lock's `requires` lists. Each ecosystem is its own graph
-//! (an apt package never requires a pip one).
+//! (an apt package never requires a pip one); an apt library that R packages link
+//! against (`needed-by`) is reached from them too.
 //!
 //! Above the lockfile: imports `lockfile` and `pip`'s name normalization.
 
@@ -11,6 +12,9 @@ use crate::lockfile::Lockfile;
 /// One ecosystem's packages as a graph: name → (version, requested, requires).
 struct Graph<'a> {
     nodes: BTreeMap<&'a str, (&'a str, bool, &'a [String])>,
+    /// Packages another ecosystem's packages need (an apt library an R package links
+    /// against: `needed-by = ["r:sf"]`), with who needs them: roots too.
+    needed_by: BTreeMap<&'a str, &'a [String]>,
 }
 
 /// The explanation for one package in one ecosystem.
@@ -43,6 +47,12 @@ pub fn explain(lock: &Lockfile, name: &str) -> Vec<Explanation> {
                         )
                     })
                     .collect(),
+                needed_by: lock
+                    .apt
+                    .iter()
+                    .filter(|p| !p.needed_by.is_empty())
+                    .map(|p| (p.name.as_str(), p.needed_by.as_slice()))
+                    .collect(),
             },
         ),
         (
@@ -58,6 +68,7 @@ pub fn explain(lock: &Lockfile, name: &str) -> Vec<Explanation> {
                         )
                     })
                     .collect(),
+                needed_by: BTreeMap::new(),
             },
         ),
         (
@@ -73,6 +84,7 @@ pub fn explain(lock: &Lockfile, name: &str) -> Vec<Explanation> {
                         )
                     })
                     .collect(),
+                needed_by: BTreeMap::new(),
             },
         ),
     ];
@@ -89,13 +101,28 @@ pub fn explain(lock: &Lockfile, name: &str) -> Vec<Explanation> {
         else {
             continue;
         };
-        let paths = graph
+        let mut paths: Vec<Vec<String>> = graph
             .nodes
             .iter()
             .filter(|(_, (_, is_requested, _))| *is_requested)
             .filter_map(|(root, _)| graph.shortest_path(root, key))
             .filter(|path| path.len() > 1)
             .collect();
+        // From the packages of other ecosystems that need a library: `sf (r) → libgdal32`.
+        for (root, by) in &graph.needed_by {
+            let Some(path) = graph.shortest_path(root, key) else {
+                continue;
+            };
+            for needer in by.iter() {
+                let shown = match needer.split_once(':') {
+                    Some((eco, name)) => format!("{name} ({eco})"),
+                    None => needer.clone(),
+                };
+                let mut full = vec![shown];
+                full.extend(path.iter().cloned());
+                paths.push(full);
+            }
+        }
         out.push(Explanation {
             ecosystem,
             name: key.to_string(),
