@@ -7,7 +7,7 @@
 //! on every machine, in every directory, under any TZ or umask, at any time.
 //! [`check`] proves it for one lock by building twice.
 //!
-//! Orchestration above the ecosystems: may import `apt`, `pip` (their `layer.rs`), `base`,
+//! Orchestration above the ecosystems: may import `apt`, `pip`, `r` (their `layer.rs`), `base`,
 //! `lockfile`, `oci`, `docker`, `fetch` and `task`; nothing imports `build` but `commands`.
 
 pub mod check;
@@ -35,6 +35,7 @@ use crate::oci::registry::image::{self as remote, RemoteImageError, Select};
 use crate::oci::registry::{Registry, RegistryError};
 use crate::oci::types::{Descriptor, ImageConfig, ImageManifest, Platform};
 use crate::pip::layer::PipLayerError;
+use crate::r::layer::RLayerError;
 use crate::task::TaskFailed;
 
 use config::AddedLayer;
@@ -87,6 +88,8 @@ pub struct BuildNotes {
     pub apt_pending_configure: Vec<String>,
     /// Whether rtlock added a pip layer.
     pub pip_layer: bool,
+    /// Whether rtlock added an R layer.
+    pub r_layer: bool,
     /// What the build left in the Docker Engine (the image the maintainer scripts ran
     /// in): remove it with [`remove_leftovers`] once the outputs are written, so that
     /// loading the image shares its layers.
@@ -126,18 +129,12 @@ pub enum BuildError {
         reference: String,
         problem: Box<WrongPlatform>,
     },
-    #[error(
-        "the lock has {count} {ecosystem} package(s), but installing {ecosystem} packages is not available \
-         yet in this version of rtlock; only locks without packages can be built"
-    )]
-    NotYet {
-        ecosystem: &'static str,
-        count: usize,
-    },
     #[error(transparent)]
     Apt(#[from] AptLayerError),
     #[error(transparent)]
     Pip(#[from] PipLayerError),
+    #[error(transparent)]
+    R(#[from] RLayerError),
     #[error(transparent)]
     Layer(#[from] LayerError),
     #[error("cannot write {destination}")]
@@ -202,20 +199,14 @@ pub async fn build_with(
         .map(|(built, _)| built)
 }
 
-/// The build; with `options`, the lock's `[[apt]]` and `[[pip]]` packages become the
-/// first of rtlock's layers.
+/// The build; with `options`, the lock's `[[apt]]`, `[[pip]]` and `[[r]]` packages become
+/// the first of rtlock's layers.
 async fn build_inner(
     lock: &Lockfile,
     ctx: &BuildContext,
     planned: Vec<PlannedLayer>,
     options: Option<&BuildOptions>,
 ) -> Result<(Built, BuildNotes), BuildError> {
-    if !lock.r.is_empty() {
-        return Err(BuildError::NotYet {
-            ecosystem: "R",
-            count: lock.r.len(),
-        });
-    }
     let compression = if options.is_some_and(|o| o.uncompressed) {
         Compression::None
     } else {
@@ -264,9 +255,14 @@ async fn build_inner(
     let wheels: futures_util::future::OptionFuture<_> = pip
         .map(|options| crate::pip::layer::fetch_wheels(&ctx.fetcher, &lock.pip, &options.mirrors))
         .into();
-    let (base_layers, debs, wheels) = tokio::join!(downloads, debs, wheels);
+    let r = options.filter(|_| !lock.r.is_empty());
+    let tarballs: futures_util::future::OptionFuture<_> = r
+        .map(|options| crate::r::layer::fetch_tarballs(&ctx.fetcher, &lock.r, &options.mirrors))
+        .into();
+    let (base_layers, debs, wheels, tarballs) = tokio::join!(downloads, debs, wheels, tarballs);
     let base_layers = base_layers.map_err(registry_error)?;
     let wheels = wheels.transpose()?;
+    let tarballs = tarballs.transpose()?;
     let mut notes = BuildNotes::default();
     let mut added = Vec::new();
     let image_with = |added: Vec<(String, Layer)>| {
@@ -296,6 +292,14 @@ async fn build_inner(
         let apt_layers: Vec<Layer> = added.iter().map(|(_, layer)| layer.clone()).collect();
         added.push(crate::pip::layer::layer(&step, &apt_layers, wheels).await?);
         notes.pip_layer = true;
+    }
+    if let (Some(options), Some(tarballs)) = (options, tarballs) {
+        let r_options = crate::r::layer::ROptions {
+            no_daemon: options.no_daemon,
+        };
+        let below = added.clone();
+        added.push(crate::r::layer::layer(&step, &below, tarballs, &r_options).await?);
+        notes.r_layer = true;
     }
     added.extend(written.await.map_err(|e| TaskFailed(e.to_string()))??);
 
