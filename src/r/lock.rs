@@ -53,23 +53,39 @@ pub enum RLockError {
     BaseVersion { version: String },
     #[error(transparent)]
     Index(#[from] RIndexError),
+    /// A repository the manifest did not name: the user must learn where it came from
+    /// (Debian's Rprofile.site names a public mirror, unreachable on a closed network).
+    #[error(
+        "cannot read the R repository {repo}, which the base image's {path} names \
+         (the manifest sets no [r] repos)\n\
+         help: set [r] repos in the manifest to a CRAN-like repository this machine can reach"
+    )]
+    RprofileRepository {
+        repo: String,
+        path: String,
+        #[source]
+        source: RIndexError,
+    },
+    // The large sources are boxed (clippy's `result_large_err`): most results are `Ok`.
     #[error("cannot resolve [r] packages (repositories: {repos}, from {from})")]
     Resolve {
         repos: String,
-        from: &'static str,
+        from: String,
         #[source]
-        source: RResolveError,
+        source: Box<RResolveError>,
     },
     #[error("{package}: cannot download {url}")]
     Download {
         package: String,
         url: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
     #[error(
         "{package}: {url} has MD5 {actual}, but the repository's PACKAGES says {expected}; \
-         the tarball is not what the index names, and nothing was written"
+         the tarball is not what the index names, and nothing was written\n\
+         help: the file changed after PACKAGES was written, or was damaged on the way: tell \
+         the repository's maintainer, or lock from another repository in [r] repos"
     )]
     Md5Mismatch {
         package: String,
@@ -94,21 +110,26 @@ pub enum RLockError {
         url: String,
         found: String,
     },
-    #[error(
-        "{package} {version} at {url} is a binary built for R {built_r} on {built_platform}, \
-         but the base image has R {base_r} on {base_platform}\n\
-         help: use a repository with binaries for this R (or a source repository), \
-         or a base with R {built_r}"
-    )]
-    BuiltFor {
-        package: String,
-        version: String,
-        url: String,
-        built_r: String,
-        built_platform: String,
-        base_r: String,
-        base_platform: String,
-    },
+    #[error(transparent)]
+    BuiltFor(Box<BuiltFor>),
+}
+
+/// A binary tarball built for another R or platform than the base's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{package} {version} at {url} is a binary built for R {built_r} on {built_platform}, \
+     but the base image has R {base_r} on {base_platform}\n\
+     help: use a repository with binaries for this R (or a source repository), \
+     or a base with R {built_r}"
+)]
+pub struct BuiltFor {
+    pub package: String,
+    pub version: String,
+    pub url: String,
+    pub built_r: String,
+    pub built_platform: String,
+    pub base_r: String,
+    pub base_platform: String,
 }
 
 fn no_repos(rprofile: &Option<String>) -> String {
@@ -186,11 +207,21 @@ pub async fn lock_r(
         .iter()
         .map(|repo| index::dated(repo, inputs.as_of))
         .collect();
-    let fetched = futures_util::future::try_join_all(
-        repos
-            .iter()
-            .map(|repo| index::fetch_repository(fetcher, repo, &options)),
-    )
+    let fetched = futures_util::future::try_join_all(repos.iter().map(|repo| {
+        let (options, from) = (&options, &from);
+        async move {
+            index::fetch_repository(fetcher, repo, options)
+                .await
+                .map_err(|source| match from {
+                    RepoSource::Manifest => RLockError::Index(source),
+                    RepoSource::Rprofile(path) => RLockError::RprofileRepository {
+                        repo: crate::fetch::redact(repo),
+                        path: path.clone(),
+                        source,
+                    },
+                })
+        }
+    }))
     .await?;
     let mut candidates = index::merge(fetched);
 
@@ -232,8 +263,8 @@ pub async fn lock_r(
             .map(crate::fetch::redact)
             .collect::<Vec<_>>()
             .join(", "),
-        from,
-        source,
+        from: from.to_string(),
+        source: Box::new(source),
     })?;
 
     let downloads = futures_util::future::try_join_all(resolved.iter().map(|resolved| {
@@ -300,11 +331,28 @@ pub async fn lock_r(
     })
 }
 
+/// Where the repositories come from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RepoSource {
+    Manifest,
+    /// The path of the base's `Rprofile.site`.
+    Rprofile(String),
+}
+
+impl std::fmt::Display for RepoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RepoSource::Manifest => f.write_str("[r] repos"),
+            RepoSource::Rprofile(path) => write!(f, "the base image's {path}"),
+        }
+    }
+}
+
 /// The repositories to resolve against and where they came from: the manifest's, else
 /// the `repos` option the base's `Rprofile.site` sets.
-fn repositories(spec: &RSpec, r: &BaseRInstall) -> Result<(Vec<Url>, &'static str), RLockError> {
+fn repositories(spec: &RSpec, r: &BaseRInstall) -> Result<(Vec<Url>, RepoSource), RLockError> {
     if let Some(repos) = &spec.repos {
-        return Ok((repos.clone(), "[r] repos"));
+        return Ok((repos.clone(), RepoSource::Manifest));
     }
     let Some((path, text)) = &r.rprofile_site else {
         return Err(RLockError::NoRepos { rprofile: None });
@@ -325,7 +373,7 @@ fn repositories(spec: &RSpec, r: &BaseRInstall) -> Result<(Vec<Url>, &'static st
             rprofile: Some(path.clone()),
         });
     }
-    Ok((urls, "the base image's Rprofile.site"))
+    Ok((urls, RepoSource::Rprofile(path.clone())))
 }
 
 fn user_agent_headers(user_agent: &str) -> HeaderMap {
@@ -363,7 +411,7 @@ async fn kept_pins(
             .map_err(|source| RLockError::Download {
                 package: kept.name.clone(),
                 url: kept.url.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let repository = repository_of(&url);
         if let Some(available) = describe(&kept.name, &url, &blob, repository).await? {
@@ -422,7 +470,7 @@ async fn archived_candidates(
                     return Err(RLockError::Download {
                         package: requirement.name.clone(),
                         url: crate::fetch::redact(&url),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             };
@@ -499,7 +547,7 @@ async fn download(
     let failed = |source| RLockError::Download {
         package: package.name.clone(),
         url: shown.clone(),
-        source,
+        source: Box::new(source),
     };
     let blob = match kept {
         Some(kept) => fetcher
@@ -613,7 +661,7 @@ fn kind_of(
     if fits {
         return Ok(RKind::Binary);
     }
-    Err(RLockError::BuiltFor {
+    Err(RLockError::BuiltFor(Box::new(BuiltFor {
         package: package.name.clone(),
         version: package.version.to_string(),
         url: crate::fetch::redact(&package.url),
@@ -625,7 +673,7 @@ fn kind_of(
         },
         base_r: r.version.clone(),
         base_platform: base_platform.to_string(),
-    })
+    })))
 }
 
 #[cfg(test)]
