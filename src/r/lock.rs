@@ -9,10 +9,8 @@
 //! that ship them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 
-use md5::Digest as _;
 use url::Url;
 
 use super::index::{self, Available, RIndexError, RepoOptions, parse_description};
@@ -276,14 +274,21 @@ pub async fn lock_r(
         download(fetcher, &resolved.package, kept, &headers)
     }))
     .await?;
+    let cache_root = fetcher.cache().root();
+    let all_facts = futures_util::future::try_join_all(
+        resolved
+            .iter()
+            .zip(&downloads)
+            .map(|(resolved, blob)| read_tarball(&resolved.package, blob, cache_root)),
+    )
+    .await?;
 
     let mut entries = Vec::with_capacity(resolved.len());
     let mut needs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut shipped: BTreeSet<String> = BTreeSet::new();
     let mut per_package: Vec<(String, Vec<String>)> = Vec::new();
-    for (resolved, blob) in resolved.iter().zip(&downloads) {
+    for ((resolved, blob), facts) in resolved.iter().zip(&downloads).zip(all_facts) {
         let package = &resolved.package;
-        let facts = read_tarball(package, blob).await?;
         let kind = kind_of(package, &facts.description, r, &platform)?;
         if kind == RKind::Binary {
             for object in &facts.shared_objects {
@@ -414,7 +419,9 @@ async fn kept_pins(
                 source: Box::new(source),
             })?;
         let repository = repository_of(&url);
-        if let Some(available) = describe(&kept.name, &url, &blob, repository).await? {
+        if let Some(available) =
+            describe(&kept.name, &url, &blob, repository, fetcher.cache().root()).await?
+        {
             candidates
                 .entry(kept.name.clone())
                 .or_default()
@@ -474,7 +481,15 @@ async fn archived_candidates(
                     });
                 }
             };
-            if let Some(available) = describe(&requirement.name, &url, &blob, repo.clone()).await? {
+            if let Some(available) = describe(
+                &requirement.name,
+                &url,
+                &blob,
+                repo.clone(),
+                fetcher.cache().root(),
+            )
+            .await?
+            {
                 candidates
                     .entry(requirement.name.clone())
                     .or_default()
@@ -505,23 +520,9 @@ async fn describe(
     url: &Url,
     blob: &Blob,
     repository: Url,
+    cache_root: &Path,
 ) -> Result<Option<Available>, RLockError> {
-    let path = blob.path.clone();
-    let facts = crate::task::blocking(move || tarball::read(&path))
-        .await
-        .map_err(|e| RLockError::Tarball {
-            package: name.to_string(),
-            url: crate::fetch::redact(url),
-            source: TarballError::Io {
-                path: blob.path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            },
-        })?
-        .map_err(|source| RLockError::Tarball {
-            package: name.to_string(),
-            url: crate::fetch::redact(url),
-            source,
-        })?;
+    let facts = facts_of(name, url, blob, cache_root).await?;
     let Ok(description) = parse_description(&facts.description) else {
         return Ok(None);
     };
@@ -549,9 +550,13 @@ async fn download(
         url: shown.clone(),
         source: Box::new(source),
     };
-    let blob = match kept {
-        Some(kept) => fetcher
-            .fetch_verified_with(&package.url, headers, &kept.sha256, Some(kept.size))
+    // Without a kept pin the server is asked again (a 304 costs little): a tarball
+    // replaced upstream must meet the index's MD5 here, not pass on a cached copy and
+    // fail at build time.
+    let known = kept.map(|kept| (kept.sha256.clone(), kept.size));
+    let blob = match &known {
+        Some((sha256, size)) => fetcher
+            .fetch_verified_with(&package.url, headers, sha256, Some(*size))
             .await
             .map_err(failed)?,
         None => fetcher
@@ -559,58 +564,28 @@ async fn download(
             .await
             .map_err(failed)?,
     };
-    if let Some(expected) = &package.md5 {
-        let path = blob.path.clone();
-        let actual = crate::task::blocking(move || md5_of(&path))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        if !actual.eq_ignore_ascii_case(expected) {
-            return Err(RLockError::Md5Mismatch {
-                package: package.name.clone(),
-                url: shown.clone(),
-                expected: expected.clone(),
-                actual,
-            });
-        }
-    }
     Ok(blob)
 }
 
-fn md5_of(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = md5::Md5::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
+/// What the tarball of `package` says of itself, checked against what the index says:
+/// its MD5 (PACKAGES' `MD5sum`), its name and version.
 async fn read_tarball(
     package: &Available,
     blob: &Blob,
+    cache_root: &Path,
 ) -> Result<tarball::TarballFacts, RLockError> {
-    let path = blob.path.clone();
     let url = crate::fetch::redact(&package.url);
-    let read = crate::task::blocking(move || tarball::read(&path)).await;
-    let facts = match read {
-        Ok(result) => result,
-        Err(e) => Err(TarballError::Io {
-            path: blob.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        }),
+    let facts = facts_of(&package.name, &package.url, blob, cache_root).await?;
+    if let Some(expected) = &package.md5
+        && !facts.md5.eq_ignore_ascii_case(expected)
+    {
+        return Err(RLockError::Md5Mismatch {
+            package: package.name.clone(),
+            url,
+            expected: expected.clone(),
+            actual: facts.md5,
+        });
     }
-    .map_err(|source| RLockError::Tarball {
-        package: package.name.clone(),
-        url: url.clone(),
-        source,
-    })?;
     let described = parse_description(&facts.description).ok();
     let matches = described
         .as_ref()
@@ -627,6 +602,33 @@ async fn read_tarball(
         });
     }
     Ok(facts)
+}
+
+/// The facts of a downloaded tarball, off the async runtime; kept by its sha256, so a
+/// second lock does not decompress it again.
+async fn facts_of(
+    name: &str,
+    url: &Url,
+    blob: &Blob,
+    cache_root: &Path,
+) -> Result<tarball::TarballFacts, RLockError> {
+    let (path, sha256, root) = (
+        blob.path.clone(),
+        blob.sha256.clone(),
+        cache_root.to_path_buf(),
+    );
+    let read = crate::task::blocking(move || tarball::read_cached(&path, &sha256, &root)).await;
+    read.unwrap_or_else(|e| {
+        Err(TarballError::Io {
+            path: blob.path.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    })
+    .map_err(|source| RLockError::Tarball {
+        package: name.to_string(),
+        url: crate::fetch::redact(url),
+        source,
+    })
 }
 
 /// Binary or source, by the tarball's content: a `Built:` field, whose R major.minor

@@ -40,8 +40,10 @@ pub enum TarballError {
 }
 
 /// What a package tarball says of itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TarballFacts {
+    /// The MD5 of the tarball's bytes (what CRAN-like PACKAGES list as `MD5sum`).
+    pub md5: String,
     /// The top directory: the package's name.
     pub top: String,
     pub description: String,
@@ -49,11 +51,44 @@ pub struct TarballFacts {
     pub shared_objects: Vec<SharedObject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedObject {
     pub path: String,
     pub needed: Vec<String>,
     pub soname: Option<String>,
+}
+
+/// Versions the facts [`read_cached`] keeps.
+const FACTS_FORMAT: &str = "v1";
+
+/// [`read`], kept under `cache_root` by the tarball's sha256 (which names its bytes
+/// forever): a second `lock` of the same packages decompresses nothing.
+pub fn read_cached(
+    path: &Path,
+    sha256: &str,
+    cache_root: &Path,
+) -> Result<TarballFacts, TarballError> {
+    let kept = cache_root
+        .join("r-tarballs")
+        .join(FACTS_FORMAT)
+        .join(format!("{sha256}.json"));
+    if let Some(facts) = std::fs::read(&kept)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    {
+        return Ok(facts);
+    }
+    let facts = read(path)?;
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(kept.parent().unwrap_or(cache_root))?;
+        let json = serde_json::to_vec(&facts).map_err(std::io::Error::other)?;
+        crate::atomic_file::write(&kept, &json)
+    };
+    if let Err(e) = write() {
+        // Costs only a second read next time.
+        tracing::debug!("could not keep the facts of {}: {e}", path.display());
+    }
+    Ok(facts)
 }
 
 /// Reads the facts of the tarball at `path`.
@@ -110,9 +145,14 @@ pub fn read(path: &Path) -> Result<TarballFacts, TarballError> {
         Ok(())
     })?;
     let top = top.ok_or_else(|| invalid(path, "it is empty"))?;
+    let md5 = md5_of(path).map_err(|source| TarballError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let description =
         description.ok_or_else(|| invalid(path, &format!("it has no {top}/DESCRIPTION")))?;
     Ok(TarballFacts {
+        md5,
         top,
         description,
         shared_objects,
@@ -211,6 +251,14 @@ fn stays_inside(top: &str, dir: &[&str], target: &str) -> bool {
         }
     }
     at.first() == Some(&top)
+}
+
+fn md5_of(path: &Path) -> std::io::Result<String> {
+    use md5::Digest as _;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = md5::Md5::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn invalid(path: &Path, problem: &str) -> TarballError {
