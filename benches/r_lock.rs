@@ -15,7 +15,7 @@
 //! R, cold and warm. Needs the test bed (`scripts/test --bed-only`). Run with
 //! `cargo bench --bench r_lock`.
 
-#[allow(dead_code)]
+// tests/common/mod.rs allows dead code itself.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
