@@ -84,7 +84,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn unfinished_commands_say_so_and_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 2] = [&["audit", "oci:img"], &["export", "renv"]];
+    let cases: [&[&str]; 2] = [&["audit", "oci:img"], &["export", "dockerfile"]];
     for args in cases {
         rtlock()
             .current_dir(dir.path())
@@ -197,18 +197,24 @@ fn a_lock_from_a_newer_rtlock_asks_for_an_upgrade() {
 }
 
 #[test]
-fn lock_without_check_does_not_pretend() {
-    // R resolution is not there yet: refused before anything is fetched or written.
+fn a_lock_that_fails_writes_nothing() {
+    // The base cannot be reached (nothing listens on port 1): refused before any lock
+    // is written, and the message says which image and why.
     let dir = tempfile::tempdir().unwrap();
-    let manifest = format!("{MANIFEST}\n[r]\npackages = [\"data.table\"]\n");
+    let manifest = MANIFEST.replace("registry.example.com", "127.0.0.1:1");
+    assert_ne!(manifest, MANIFEST, "the manifest names its base");
+    let manifest = format!("{manifest}\n[r]\npackages = [\"data.table\"]\n");
     std::fs::write(dir.path().join("runtime.toml"), manifest).unwrap();
     rtlock()
         .current_dir(dir.path())
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot resolve [r] packages yet"));
+        .stderr(predicate::str::contains(
+            "cannot resolve the base image 127.0.0.1:1/",
+        ));
     assert!(!dir.path().join("runtime.lock").exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
 /// An error whose message already says its cause (`cannot read …: No such file`) is

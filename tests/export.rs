@@ -425,16 +425,26 @@ fn a_lock_without_pip_packages_is_refused() {
 }
 
 #[test]
-fn renv_and_dockerfile_are_not_available_yet() {
+fn dockerfile_is_not_available_yet() {
     let index = Index::start();
     let dir = TempDir::new().unwrap();
-    for format in ["renv", "dockerfile"] {
-        let out = export(dir.path(), &lock_text(&index), format);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{format}: {stderr}");
-        assert!(stderr.contains("not available yet"), "{stderr}");
-        assert!(out.stdout.is_empty());
-    }
+    let out = export(dir.path(), &lock_text(&index), "dockerfile");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn renv_of_a_lock_without_r_says_what_to_add() {
+    let index = Index::start();
+    let dir = TempDir::new().unwrap();
+    let out = export(dir.path(), &lock_text(&index), "renv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has no [[r]] entries"), "{stderr}");
+    assert!(stderr.contains("[r]"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

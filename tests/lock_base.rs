@@ -335,7 +335,7 @@ fn bad_bases_are_clear_errors_and_write_nothing() {
 }
 
 #[test]
-fn packages_that_cannot_be_resolved_yet_are_refused() {
+fn r_packages_on_a_base_without_r_are_refused() {
     let bed = testbed();
     let dir = tempfile::tempdir().unwrap();
     write_manifest(
@@ -347,6 +347,6 @@ fn packages_that_cannot_be_resolved_yet_are_refused() {
         .arg("lock")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("cannot resolve [r] packages yet"));
+        .stderr(predicate::str::contains("the base image has no R"));
     assert!(!dir.path().join("runtime.lock").exists());
 }

@@ -97,7 +97,7 @@ pub enum RLayerError {
     #[error(
         "the image has no R installation{after} (looked for R_HOME/library/base and \
          R_HOME/etc/Renviron under /usr/lib/R, /usr/local/lib/R, /usr/lib64/R, /opt/R/*/lib/R)\n\
-         help: use a base image with R, or add r-base-core to the manifest's [apt] packages"
+         help: extend a base image that has R, and run `rtlock lock` on it"
     )]
     NoR { after: &'static str },
     #[error(

@@ -28,7 +28,8 @@ pub enum RLockError {
     #[error(
         "the base image has no R for [r] packages to be installed into (looked for R_HOME \
          in /usr/lib/R, /usr/local/lib/R, /opt/R/*/lib/R)\n\
-         help: add r-base-core to [apt] packages, or extend an image that has R"
+         help: extend an image that has R: R's version, libraries and repositories are read \
+         from the base itself, so r-base-core in this manifest's [apt] packages is not enough"
     )]
     NoR,
     #[error(
