@@ -23,11 +23,22 @@ fn full_run() -> bool {
 }
 
 fn lock(dir: &Path, cache: &Path, packages: &[&str], repo: &CranRepo) -> Lockfile {
+    lock_with(dir, cache, packages, repo, "")
+}
+
+/// [`lock`], with `extra` lines in the manifest's `[r]` table.
+fn lock_with(
+    dir: &Path,
+    cache: &Path,
+    packages: &[&str],
+    repo: &CranRepo,
+    extra: &str,
+) -> Lockfile {
     let bed = testbed();
     std::fs::write(
         dir.join("runtime.toml"),
         format!(
-            "[base]\nimage = \"{}@{}\"\n\n[r]\npackages = {packages:?}\nrepos = [\"{}\"]\n",
+            "[base]\nimage = \"{}@{}\"\n\n[r]\npackages = {packages:?}\nrepos = [\"{}\"]\n{extra}",
             bed.image_r,
             registry_digest(&bed.image_r),
             repo.url()
@@ -143,4 +154,41 @@ fn locked_r_packages_load_in_the_built_image_with_their_system_libraries() {
         &["build", "--check", "-l", lock_path.to_str().unwrap()],
     );
     assert!(check.status.success(), "build --check: {}", stderr(&check));
+}
+
+/// With `[r] system-requirements = false` the lock only warns that igraph's libraries
+/// are missing; the build then refuses the image the dynamic loader would fail in,
+/// naming the object, each soname and the Debian package that ships it.
+#[test]
+fn a_build_whose_r_package_lacks_its_libraries_fails_and_names_them() {
+    let repo = CranRepo::serve();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let locked = lock_with(
+        dir.path(),
+        &cache,
+        &["igraph"],
+        &repo,
+        "system-requirements = false\n",
+    );
+    assert!(
+        locked.apt.iter().all(|p| p.name != "libxml2"),
+        "the lock was told not to add system libraries: {:#?}",
+        locked.apt
+    );
+    let lock_path = dir.path().join("runtime.lock");
+    let out_dir = dir.path().join("oci");
+    let out = rtlock(
+        &cache,
+        &[
+            "build",
+            "-l",
+            lock_path.to_str().unwrap(),
+            "-o",
+            &format!("oci:{}", out_dir.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!out_dir.exists(), "nothing written");
+    insta::assert_snapshot!(stderr(&out));
 }

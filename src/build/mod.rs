@@ -13,6 +13,7 @@
 pub mod check;
 pub mod config;
 pub mod layers;
+pub mod loader;
 pub mod prefetch;
 pub mod summary;
 
@@ -137,6 +138,8 @@ pub enum BuildError {
     R(#[from] RLayerError),
     #[error(transparent)]
     Layer(#[from] LayerError),
+    #[error(transparent)]
+    Loader(#[from] loader::LoaderError),
     #[error("cannot write {destination}")]
     Output {
         destination: String,
@@ -288,9 +291,13 @@ async fn build_inner(
         notes.apt_pending_configure = layers.pending_configure;
         notes.leftovers.extend(layers.leftover);
     }
+    // Layers whose shared objects must find their libraries in the image (the index of
+    // each among the image's layers, and its name).
+    let mut checked: Vec<(usize, &'static str)> = Vec::new();
     if let Some(wheels) = wheels {
         let apt_layers: Vec<Layer> = added.iter().map(|(_, layer)| layer.clone()).collect();
         added.push(crate::pip::layer::layer(&step, &apt_layers, wheels).await?);
+        checked.push((base_layers.len() + added.len() - 1, "pip"));
         notes.pip_layer = true;
     }
     if let (Some(options), Some(tarballs)) = (options, tarballs) {
@@ -299,11 +306,15 @@ async fn build_inner(
         };
         let below = added.clone();
         added.push(crate::r::layer::layer(&step, &below, tarballs, &r_options).await?);
+        checked.push((base_layers.len() + added.len() - 1, "r"));
         notes.r_layer = true;
     }
     added.extend(written.await.map_err(|e| TaskFailed(e.to_string()))??);
 
     let image = assemble_image(lock, &base_config, base_layers, added);
+    if !checked.is_empty() {
+        check_loader(&image, checked, ctx.fetcher.cache().root()).await?;
+    }
     let built = Built {
         image,
         base,
@@ -359,6 +370,23 @@ fn assemble_image(
         layers: image_layers,
         epoch: lock.source_date_epoch,
     }
+}
+
+/// The pip and R layers' shared objects find what they link against in `image`
+/// ([`loader`]); off the async runtime, since it reads every layer.
+async fn check_loader(
+    image: &Image,
+    checked: Vec<(usize, &'static str)>,
+    cache_root: &std::path::Path,
+) -> Result<(), BuildError> {
+    let config: ImageConfig = serde_json::from_slice(&image.config)
+        .map_err(|e| TaskFailed(format!("the image config rtlock made does not parse: {e}")))?;
+    let blobs = loader::blobs_of(image)?;
+    let digest = image.config_descriptor.digest.clone();
+    let root = cache_root.to_path_buf();
+    blocking(move || loader::check(&blobs, &checked, &config, &digest, &root))
+        .await?
+        .map_err(BuildError::from)
 }
 
 /// `[base] reference` pinned to `[base] manifest`.

@@ -284,6 +284,36 @@ fn cache_path(fetcher: &Fetcher, sha256: &str) -> PathBuf {
         .join(sha256)
 }
 
+/// The packages that ship each of `sonames`, from every Contents reduction an earlier
+/// `lock` left in the cache under `cache_root` (whichever archives those were): a hint
+/// for a message, when no Release is at hand to say which index is current. A soname
+/// no cached index knows is absent.
+pub fn cached_providers(
+    cache_root: &Path,
+    sonames: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<String>> {
+    let dir = cache_root.join(CACHE_DIR).join(FORMAT);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return BTreeMap::new();
+    };
+    let mut merged = Libraries::default();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Ok(text) = std::fs::read_to_string(entry.path())
+            && let Some(libraries) = Libraries::from_cache(&text, &name)
+        {
+            merged.merge(&libraries);
+        }
+    }
+    sonames
+        .iter()
+        .filter_map(|soname| {
+            let found = merged.providers(soname);
+            (!found.is_empty()).then(|| (soname.clone(), found))
+        })
+        .collect()
+}
+
 /// A cached reduction of any variant of `file` (they hold the same lines).
 fn cached(fetcher: &Fetcher, file: &ContentsFile) -> Option<Libraries> {
     file.variants.iter().find_map(|v| {

@@ -4,26 +4,25 @@
 
 use url::Url;
 
-use super::Available;
 use super::packages::Record;
+use super::{Available, PackageFields};
 use crate::deb822;
-use crate::r::requirement::{ROp, RRequirement, RVersion};
+use crate::r::requirement::RVersion;
 
+/// A DESCRIPTION: the fields a PACKAGES entry has too (read through `Deref`), and
+/// `Built:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description {
-    pub name: String,
-    pub version: RVersion,
-    /// Without its `R` entry (that is [`r_constraints`](Self::r_constraints)).
-    pub depends: Vec<RRequirement>,
-    pub imports: Vec<RRequirement>,
-    pub linking_to: Vec<RRequirement>,
-    pub suggests: Vec<RRequirement>,
-    pub r_constraints: Vec<(ROp, RVersion)>,
-    pub needs_compilation: Option<bool>,
-    pub system_requirements: Option<String>,
-    pub os_type: Option<String>,
+    pub fields: PackageFields,
     /// Present in installed (binary) packages only.
     pub built: Option<Built>,
+}
+
+impl std::ops::Deref for Description {
+    type Target = PackageFields;
+    fn deref(&self) -> &PackageFields {
+        &self.fields
+    }
 }
 
 /// `Built: R 4.2.2; x86_64-pc-linux-gnu; 2023-01-10 12:00:00 UTC; unix`, as
@@ -100,19 +99,7 @@ pub fn parse_description(text: &str) -> Result<Description, DescriptionError> {
             })
         })
         .transpose()?;
-    Ok(Description {
-        name: fields.name,
-        version: fields.version,
-        depends: fields.depends,
-        imports: fields.imports,
-        linking_to: fields.linking_to,
-        suggests: fields.suggests,
-        r_constraints: fields.r_constraints,
-        needs_compilation: fields.needs_compilation,
-        system_requirements: fields.system_requirements,
-        os_type: fields.os_type,
-        built,
-    })
+    Ok(Description { fields, built })
 }
 
 fn line_of_field(text: &str, value: &str) -> usize {
@@ -126,17 +113,8 @@ impl Description {
     /// the index's `MD5sum`, when one lists it.
     pub fn into_available(self, url: Url, repository: Url, md5: Option<String>) -> Available {
         Available {
-            name: self.name,
-            version: self.version,
-            depends: self.depends,
-            imports: self.imports,
-            linking_to: self.linking_to,
-            suggests: self.suggests,
-            r_constraints: self.r_constraints,
+            fields: self.fields,
             md5: md5.map(|m| m.to_ascii_lowercase()),
-            needs_compilation: self.needs_compilation,
-            system_requirements: self.system_requirements,
-            os_type: self.os_type,
             url,
             repository,
         }

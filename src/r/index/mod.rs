@@ -33,9 +33,10 @@ use crate::task::TaskFailed;
 /// `.Platform$OS.type` of every R rtlock installs into: images are Linux.
 pub const OS_TYPE: &str = "unix";
 
-/// One package version a repository offers.
+/// What a PACKAGES entry and a DESCRIPTION both say of a package version: the fields
+/// the resolver reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Available {
+pub struct PackageFields {
     pub name: String,
     pub version: RVersion,
     /// Depends, without its `R` entry (that is [`r_constraints`](Self::r_constraints)).
@@ -45,13 +46,20 @@ pub struct Available {
     pub suggests: Vec<RRequirement>,
     /// The `R (op version)` entries of Depends.
     pub r_constraints: Vec<(ROp, RVersion)>,
-    /// The `MD5sum` field, lowercase hex.
-    pub md5: Option<String>,
     pub needs_compilation: Option<bool>,
     /// White space collapsed to single spaces.
     pub system_requirements: Option<String>,
     /// `unix` or `windows` when the package runs on one only.
     pub os_type: Option<String>,
+}
+
+/// One package version a repository offers: its fields (read through `Deref`), and
+/// where its tarball is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Available {
+    pub fields: PackageFields,
+    /// The `MD5sum` field, lowercase hex.
+    pub md5: Option<String>,
     /// The tarball: `REPO/src/contrib/[Path/]File`, `File` defaulting to
     /// `NAME_VERSION.tar.gz`.
     pub url: Url,
@@ -59,7 +67,14 @@ pub struct Available {
     pub repository: Url,
 }
 
-impl Available {
+impl std::ops::Deref for Available {
+    type Target = PackageFields;
+    fn deref(&self) -> &PackageFields {
+        &self.fields
+    }
+}
+
+impl PackageFields {
     /// Depends, Imports and LinkingTo (R's "strong" dependencies, what
     /// `install.packages(dependencies = NA)` follows), then Suggests when asked.
     pub fn dependencies(&self, with_suggests: bool) -> impl Iterator<Item = &RRequirement> {
@@ -102,8 +117,8 @@ impl Available {
 /// first row of that version (repositories in `repos` order). The first two need the
 /// base's R, which the resolver has: so here, versions are only deduplicated (the first
 /// repository listing a version wins, as `.remove_stale_dups` keeps the first) and
-/// ordered, and the resolver takes the newest that [`Available::fits_r`] and
-/// [`Available::fits_os`] — the very row R keeps — while the versions R would drop
+/// ordered, and the resolver takes the newest that [`PackageFields::fits_r`] and
+/// [`PackageFields::fits_os`] — the very row R keeps — while the versions R would drop
 /// stay listed, so that an error can say "needs R (>= 4.3)" instead of "unknown".
 /// [`available_packages`] gives R's own view.
 pub fn merge(repos: Vec<Vec<Available>>) -> BTreeMap<String, Vec<Available>> {

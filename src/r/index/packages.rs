@@ -6,11 +6,11 @@
 
 use url::Url;
 
-use super::Available;
 use super::repository::contrib_url;
+use super::{Available, PackageFields};
 use crate::deb822::{self, Paragraph};
 use crate::r::requirement::{
-    DependencyList, ROp, RRequirement, RVersion, is_valid_package_name, parse_dependency_list,
+    DependencyList, RVersion, is_valid_package_name, parse_dependency_list,
 };
 
 /// Why a PACKAGES index cannot be read: the line of the input, and what is wrong there.
@@ -41,17 +41,8 @@ pub fn parse_packages(text: &str, repo: &Url) -> Result<Vec<Available>, Packages
             },
         )?;
         out.push(Available {
-            name: fields.name,
-            version: fields.version,
-            depends: fields.depends,
-            imports: fields.imports,
-            linking_to: fields.linking_to,
-            suggests: fields.suggests,
-            r_constraints: fields.r_constraints,
+            fields,
             md5: record.md5.map(str::to_ascii_lowercase),
-            needs_compilation: fields.needs_compilation,
-            system_requirements: fields.system_requirements,
-            os_type: fields.os_type,
             url,
             repository: repo.clone(),
         });
@@ -125,21 +116,6 @@ pub(super) struct Record<'a> {
     pub built: Option<&'a str>,
 }
 
-/// The fields of a [`Record`] converted, with what the resolver needs.
-#[derive(Debug)]
-pub(super) struct Fields {
-    pub name: String,
-    pub version: RVersion,
-    pub depends: Vec<RRequirement>,
-    pub imports: Vec<RRequirement>,
-    pub linking_to: Vec<RRequirement>,
-    pub suggests: Vec<RRequirement>,
-    pub r_constraints: Vec<(ROp, RVersion)>,
-    pub needs_compilation: Option<bool>,
-    pub system_requirements: Option<String>,
-    pub os_type: Option<String>,
-}
-
 /// A problem at a line of the input.
 #[derive(Debug)]
 pub(super) struct LineError {
@@ -174,7 +150,7 @@ impl<'a> Record<'a> {
 
     /// The converted fields; `text` is the whole input the paragraph (at `offset`)
     /// and its values are slices of, so that an error names the line it is on.
-    pub fn read(&self, text: &str, offset: usize) -> Result<Fields, LineError> {
+    pub fn read(&self, text: &str, offset: usize) -> Result<PackageFields, LineError> {
         let at = |value: &str, within: usize| LineError {
             line: deb822::line_of(text, offset_in(text, value) + within),
             message: String::new(),
@@ -223,7 +199,7 @@ impl<'a> Record<'a> {
         let imports = packages("Imports", self.imports)?;
         let linking_to = packages("LinkingTo", self.linking_to)?;
         let suggests = packages("Suggests", self.suggests)?;
-        Ok(Fields {
+        Ok(PackageFields {
             name: name.to_string(),
             version,
             depends: depends.packages,

@@ -354,10 +354,10 @@ fn descriptions_of_installed_and_source_packages() {
         .clone()
         .into_available(tarball.clone(), repo.clone(), Some("ABC".into()));
     assert_eq!(
-        (a.url, a.repository, a.md5),
-        (tarball, repo, Some("abc".into()))
+        (&a.url, &a.repository, &a.md5),
+        (&tarball, &repo, &Some("abc".into()))
     );
-    assert_eq!(a.suggests, d.suggests);
+    assert_eq!(a.fields, d.fields);
 
     // Without compiled code, R leaves the platform empty.
     let pure = parse_description(
