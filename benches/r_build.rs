@@ -83,7 +83,10 @@ fn main() {
     std::fs::write(
         context.join("Dockerfile"),
         format!(
-            "FROM {}\nRUN Rscript -e \"install.packages(c({}), repos = '{}', Ncpus = 2)\"\n",
+            // Ncpus stays 1: with more, install.packages runs `make`, which an R base
+            // without r-base-dev lacks (every install then fails, and the build still
+            // succeeds: install.packages only warns).
+            "FROM {}\nRUN Rscript -e \"install.packages(c({}), repos = '{}')\"\n",
             bed.image_r,
             wanted.join(", "),
             repo.url()
@@ -99,6 +102,24 @@ fn main() {
             .arg(&context);
         docker.push(support::time(cmd));
     }
+    // The baseline counts only if it installed what rtlock installs (its own loading may
+    // fail: the base lacks system libraries, such as httpuv's libuv, which rtlock adds).
+    let check = format!(
+        "missing <- Filter(function(p) system.file(package = p) == '', c({})); \
+         if (length(missing)) stop('not installed: ', paste(missing, collapse = ' '))",
+        wanted.join(", ")
+    );
+    let installed = Command::new("docker")
+        .env("DOCKER_HOST", &bed.docker_host)
+        .args(["run", "--rm", "--network", "none", "rtlock-bench/docker-r"])
+        .args(["Rscript", "-e", &check])
+        .output()
+        .expect("docker run");
+    assert!(
+        installed.status.success(),
+        "the docker build's install.packages did not install everything: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
     let _ = Command::new("docker")
         .args(["rmi", "rtlock-bench/docker-r"])
         .output();
