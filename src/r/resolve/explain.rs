@@ -52,8 +52,8 @@ pub enum RResolveError {
     /// One of R's base packages fails a constraint.
     #[error(
         "{name} {version} is part of the base image's R and cannot be replaced, but:\n{}\
-         help: use a base image with a newer R, or request older versions of the packages \
-         that need more in [r] packages",
+         help: use a base image with a newer R; or, in [r] packages, relax the constraint \
+         on {name}, or request older versions of the packages that need more",
         lines(failing)
     )]
     Base {
