@@ -22,7 +22,6 @@ use crate::base::step::created_by;
 use crate::base::view;
 use crate::fetch::Fetcher;
 use crate::fetch::pinned::{PinnedFile, fetch_pinned};
-use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{AptPackage, Lockfile};
 use crate::oci::Digest;
@@ -226,22 +225,9 @@ pub fn read_base(
     }
     let blobs = base_layers
         .iter()
-        .map(|layer| {
-            let location = BlobLocation::file(&layer.path).map_err(|e| {
-                AptLayerError::Install(InstallError::Base(crate::image::ImageError::io(
-                    format!("cannot open the base layer {}", layer.path.display()),
-                    e,
-                )))
-            })?;
-            Ok(LayerBlob {
-                media_type: Some(layer.descriptor.media_type.clone()),
-                digest: Some(layer.descriptor.digest.clone()),
-                size: Some(layer.descriptor.size),
-                diff_id: Some(layer.diff_id.clone()),
-                location,
-            })
-        })
-        .collect::<Result<Vec<_>, AptLayerError>>()?;
+        .map(LayerBlob::of_image_layer)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AptLayerError::Install(InstallError::Base(e)))?;
     let base = RootFs::read(&blobs, &install::base_keep)
         .map_err(|e| AptLayerError::Install(InstallError::Base(e)))?;
     tracing::debug!("apt layer: base layers read in {:?}", started.elapsed());

@@ -441,22 +441,9 @@ pub fn blobs_of(image: &crate::oci::output::Image) -> Result<Vec<LayerBlob>, Loa
     image
         .layers
         .iter()
-        .map(|layer| {
-            let location = crate::image::store::BlobLocation::file(&layer.path).map_err(|e| {
-                LoaderError::Read(ImageError::io(
-                    format!("cannot open the layer {}", layer.path.display()),
-                    e,
-                ))
-            })?;
-            Ok(LayerBlob {
-                media_type: Some(layer.descriptor.media_type.clone()),
-                digest: Some(layer.descriptor.digest.clone()),
-                size: Some(layer.descriptor.size),
-                diff_id: Some(layer.diff_id.clone()),
-                location,
-            })
-        })
-        .collect()
+        .map(LayerBlob::of_image_layer)
+        .collect::<Result<_, _>>()
+        .map_err(LoaderError::Read)
 }
 
 /// Checks the objects of the `checked` layers (their index in `layers`, bottom first,

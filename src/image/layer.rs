@@ -37,6 +37,59 @@ pub struct LayerBlob {
     pub location: BlobLocation,
 }
 
+impl LayerBlob {
+    /// The layer whose blob is the file `path` (a downloaded base layer, one rtlock
+    /// wrote), as its descriptor and the config's diff_id describe it.
+    pub fn in_file(
+        path: &std::path::Path,
+        media_type: &str,
+        digest: &Digest,
+        size: u64,
+        diff_id: &Digest,
+    ) -> Result<LayerBlob, ImageError> {
+        let location = BlobLocation::file(path)
+            .map_err(|e| ImageError::io(format!("cannot open the layer {}", path.display()), e))?;
+        Ok(LayerBlob {
+            media_type: Some(media_type.to_string()),
+            digest: Some(digest.clone()),
+            size: Some(size),
+            diff_id: Some(diff_id.clone()),
+            location,
+        })
+    }
+
+    /// [`in_file`](Self::in_file) for a layer of an image rtlock assembled.
+    pub fn of_image_layer(layer: &crate::oci::output::ImageLayer) -> Result<LayerBlob, ImageError> {
+        Self::in_file(
+            &layer.path,
+            &layer.descriptor.media_type,
+            &layer.descriptor.digest,
+            layer.descriptor.size,
+            &layer.diff_id,
+        )
+    }
+
+    /// The layers of `base` (bottom first) with `above` (rtlock's) on top.
+    pub fn stack(
+        base: &[crate::oci::output::ImageLayer],
+        above: &[crate::oci::layer::Layer],
+    ) -> Result<Vec<LayerBlob>, ImageError> {
+        let base = base.iter().map(Self::of_image_layer);
+        base.chain(above.iter().map(Self::of_layer)).collect()
+    }
+
+    /// [`in_file`](Self::in_file) for a layer rtlock wrote.
+    pub fn of_layer(layer: &crate::oci::layer::Layer) -> Result<LayerBlob, ImageError> {
+        Self::in_file(
+            &layer.path,
+            &layer.media_type,
+            &layer.digest,
+            layer.size,
+            &layer.diff_id,
+        )
+    }
+}
+
 impl fmt::Display for LayerBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.digest, &self.diff_id) {

@@ -9,7 +9,6 @@ pub use crate::base::step::Step;
 use crate::base::step::created_by;
 use crate::fetch::Fetcher;
 use crate::fetch::pinned::{PinnedFile, fetch_pinned};
-use crate::image::store::BlobLocation;
 use crate::image::{LayerBlob, RootFs};
 use crate::lockfile::{Lockfile, PipPackage};
 use crate::oci::Digest;
@@ -129,54 +128,13 @@ pub fn make_layer(
     config: &ImageConfig,
     wheels: &[Wheel],
 ) -> Result<PipLayer, PipLayerError> {
-    let mut blobs = base_layers
-        .iter()
-        .map(|layer| {
-            blob(
-                &layer.path,
-                &layer.descriptor.media_type,
-                &layer.descriptor.digest,
-                layer.descriptor.size,
-                &layer.diff_id,
-            )
-        })
-        .collect::<Result<Vec<_>, PipLayerError>>()?;
-    for apt in apt {
-        blobs.push(blob(
-            &apt.path,
-            &apt.media_type,
-            &apt.digest,
-            apt.size,
-            &apt.diff_id,
-        )?);
-    }
+    let blobs = LayerBlob::stack(base_layers, apt)
+        .map_err(|e| PipLayerError::Install(InstallError::Base(e)))?;
     let base = RootFs::read(&blobs, &install::base_keep)
         .map_err(|e| PipLayerError::Install(InstallError::Base(e)))?;
     let target = Target::of_image(&base, config, !apt.is_empty())?;
     tracing::debug!("pip layer: installing into {target:?}");
     Ok(install::make_layer(&base, &target, wheels)?)
-}
-
-fn blob(
-    path: &std::path::Path,
-    media_type: &str,
-    digest: &Digest,
-    size: u64,
-    diff_id: &Digest,
-) -> Result<LayerBlob, PipLayerError> {
-    let location = BlobLocation::file(path).map_err(|e| {
-        PipLayerError::Install(InstallError::Base(crate::image::ImageError::io(
-            format!("cannot open the layer {}", path.display()),
-            e,
-        )))
-    })?;
-    Ok(LayerBlob {
-        media_type: Some(media_type.to_string()),
-        digest: Some(digest.clone()),
-        size: Some(size),
-        diff_id: Some(diff_id.clone()),
-        location,
-    })
 }
 
 /// The pip layer (history line, layer), from the layer cache when a layer of the same

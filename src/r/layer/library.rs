@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::image::rootfs::{Keep, join_path};
-use crate::image::store::BlobLocation;
-use crate::image::{ImageError, LayerBlob, RootFs};
+use crate::image::{LayerBlob, RootFs};
 use crate::oci::layer::{Entry, EntryKind, Layer};
 use crate::oci::output::ImageLayer;
 use crate::oci::types::ImageConfig;
@@ -143,44 +142,8 @@ impl Library {
 /// The merged filesystem of `base` plus `below` (rtlock's layers), with
 /// [`base_keep`]'s files kept.
 pub fn read_image(base: &[ImageLayer], below: &[Layer]) -> Result<RootFs, RLayerError> {
-    let mut blobs = Vec::with_capacity(base.len() + below.len());
-    for layer in base {
-        blobs.push(blob(
-            &layer.path,
-            &layer.descriptor.media_type,
-            &layer.descriptor.digest,
-            layer.descriptor.size,
-            &layer.diff_id,
-        )?);
-    }
-    for layer in below {
-        blobs.push(blob(
-            &layer.path,
-            &layer.media_type,
-            &layer.digest,
-            layer.size,
-            &layer.diff_id,
-        )?);
-    }
+    let blobs = LayerBlob::stack(base, below)?;
     Ok(RootFs::read(&blobs, &base_keep)?)
-}
-
-fn blob(
-    path: &std::path::Path,
-    media_type: &str,
-    digest: &crate::oci::Digest,
-    size: u64,
-    diff_id: &crate::oci::Digest,
-) -> Result<LayerBlob, RLayerError> {
-    let location = BlobLocation::file(path)
-        .map_err(|e| ImageError::io(format!("cannot open the layer {}", path.display()), e))?;
-    Ok(LayerBlob {
-        media_type: Some(media_type.to_string()),
-        digest: Some(digest.clone()),
-        size: Some(size),
-        diff_id: Some(diff_id.clone()),
-        location,
-    })
 }
 
 #[cfg(test)]
