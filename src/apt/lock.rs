@@ -21,8 +21,8 @@ use crate::apt::index::{self, IndexError, IndexOptions, Repository, SourceError,
 use crate::apt::relation::Relation;
 use crate::apt::resolve::pins::{ImagePinsError, PinSource, Preferences};
 use crate::apt::resolve::{
-    Candidate, InstalledPackage, ResolveError, ResolveOptions, default_priority, parse_status,
-    resolve_with,
+    Candidate, InstalledPackage, ResolveError, ResolveOptions, Resolver, default_priority,
+    parse_status,
 };
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
@@ -380,7 +380,8 @@ pub fn resolve_libraries_on(
     let mut options = ResolveOptions::new(inputs.native_arch);
     options.install_recommends = inputs.spec.install_recommends;
     let requests = &inputs.spec.packages;
-    let mut resolution = resolve_with(&universe, &installed, requests, &[], &options)?;
+    let resolver = Resolver::new(&universe, &installed, &options)?;
+    let mut resolution = resolver.resolve(requests, &[])?;
 
     // What provides the needed libraries: the base, the closure of the requests, else
     // one chosen package per soname.
@@ -458,7 +459,7 @@ pub fn resolve_libraries_on(
                     constraint: None,
                 })
                 .collect();
-            resolution = resolve_with(&universe, &installed, requests, &additions, &options)?;
+            resolution = resolver.resolve(requests, &additions)?;
         }
     }
     tracing::debug!("apt: solved in {:?}", started.elapsed());

@@ -131,6 +131,35 @@ pub fn resolve_with<'a>(
     additions: &[Relation],
     options: &ResolveOptions,
 ) -> Result<Resolution<'a>, ResolveError> {
-    let pool = pool::Pool::new(universe, installed, &options.native_arch)?;
-    solve::solve(&pool, requests, additions, options)
+    Resolver::new(universe, installed, options)?.resolve(requests, additions)
+}
+
+/// The universe indexed once, for several resolutions against the same base: `lock`
+/// solves `[apt] packages` first, then again with the libraries R packages need.
+#[derive(Debug)]
+pub struct Resolver<'a, 'o> {
+    pool: pool::Pool<'a>,
+    options: &'o ResolveOptions,
+}
+
+impl<'a, 'o> Resolver<'a, 'o> {
+    pub fn new(
+        universe: &[Candidate<'a>],
+        installed: &[InstalledPackage<'a>],
+        options: &'o ResolveOptions,
+    ) -> Result<Self, ResolveError> {
+        Ok(Resolver {
+            pool: pool::Pool::new(universe, installed, &options.native_arch)?,
+            options,
+        })
+    }
+
+    /// [`resolve_with`] over the indexed universe.
+    pub fn resolve(
+        &self,
+        requests: &[Relation],
+        additions: &[Relation],
+    ) -> Result<Resolution<'a>, ResolveError> {
+        solve::solve(&self.pool, requests, additions, self.options)
+    }
 }

@@ -1,7 +1,9 @@
 //! Every version the resolver may pick, installed ones included, with the indexes it
 //! asks: versions by name, providers by virtual name, and apt's candidate version.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use debversion::Version;
 
@@ -15,8 +17,9 @@ use crate::apt::relation::{Relation, VersionOp};
 pub type EntryId = usize;
 
 /// A package identity: name and architecture (`all` counted as the native one, as apt
-/// does, so an `all` upgrade replaces a native installed version).
-pub type Key = (String, String);
+/// does, so an `all` upgrade replaces a native installed version). Both borrowed: the
+/// solver builds and compares keys on every step, so they must cost no allocation.
+pub type Key<'a> = (&'a str, &'a str);
 
 /// One version of one package.
 #[derive(Debug, Clone)]
@@ -24,18 +27,18 @@ pub struct Entry<'a> {
     pub record: PackageRecord<'a>,
     pub version: Version,
     /// `all` mapped to the native architecture.
-    pub arch: String,
+    pub arch: &'a str,
     pub priority: i32,
     pub installed: bool,
     /// From an index (`false` for a status entry no source carries any more).
     pub downloadable: bool,
-    /// `(virtual name, provided version)`.
+    /// `(virtual name, provided version)`; empty (no allocation) for most packages.
     pub provides: Vec<(String, Option<Version>)>,
 }
 
-impl Entry<'_> {
-    pub fn key(&self) -> Key {
-        (self.record.package.to_string(), self.arch.clone())
+impl<'a> Entry<'a> {
+    pub fn key(&self) -> Key<'a> {
+        (self.record.package, self.arch)
     }
 
     fn multi_arch(&self) -> &str {
@@ -83,17 +86,19 @@ pub fn field_name(field: RelationField) -> &'static str {
     }
 }
 
-/// The universe, indexed.
+/// The universe, indexed. Built once per lock and shared by its solves: with a Debian
+/// suite this is tens of thousands of versions, and building it is most of the cost of
+/// a small resolution.
 #[derive(Debug)]
 pub struct Pool<'a> {
-    pub native: String,
+    pub native: &'static str,
     pub entries: Vec<Entry<'a>>,
-    /// Versions of each real package name, by architecture.
-    pub by_name: BTreeMap<&'a str, BTreeMap<String, Vec<EntryId>>>,
+    /// Versions of each real package name, by architecture (sorted by architecture).
+    pub by_name: FxHashMap<&'a str, Vec<(&'a str, Vec<EntryId>)>>,
     /// Entries providing each virtual name.
-    pub providers: BTreeMap<String, Vec<EntryId>>,
+    pub providers: FxHashMap<String, Vec<EntryId>>,
     /// The installed entry of each installed package.
-    pub installed: BTreeMap<Key, EntryId>,
+    pub installed: BTreeMap<Key<'a>, EntryId>,
 }
 
 fn parse_version(record: &PackageRecord<'_>) -> Result<Version, ResolveError> {
@@ -105,6 +110,27 @@ fn parse_version(record: &PackageRecord<'_>) -> Result<Version, ResolveError> {
     })
 }
 
+/// `arch` as a `&'static str`, so that `all` entries can carry the native architecture
+/// in their borrowed [`Key`]. Debian's architectures are few; a name outside the list
+/// is kept once for the life of the process.
+fn interned(arch: &str) -> &'static str {
+    const KNOWN: [&str; 12] = [
+        "amd64", "arm64", "armel", "armhf", "i386", "loong64", "mips64el", "mipsel", "ppc64el",
+        "riscv64", "s390x", "all",
+    ];
+    if let Some(known) = KNOWN.iter().find(|k| **k == arch) {
+        return known;
+    }
+    static OTHERS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut others = OTHERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(other) = others.iter().find(|o| **o == arch) {
+        return other;
+    }
+    let leaked: &'static str = Box::leak(arch.to_string().into_boxed_str());
+    others.push(leaked);
+    leaked
+}
+
 impl<'a> Pool<'a> {
     pub fn new(
         universe: &[Candidate<'a>],
@@ -112,18 +138,18 @@ impl<'a> Pool<'a> {
         native: &str,
     ) -> Result<Self, ResolveError> {
         let mut pool = Pool {
-            native: native.to_string(),
+            native: interned(native),
             entries: Vec::with_capacity(universe.len() + installed.len()),
-            by_name: BTreeMap::new(),
-            providers: BTreeMap::new(),
+            by_name: FxHashMap::with_capacity_and_hasher(universe.len(), Default::default()),
+            providers: FxHashMap::default(),
             installed: BTreeMap::new(),
         };
         // The same (name, version, arch) listed by several sources is one version with
         // the highest of their priorities, as in apt's cache.
         // Keyed by the record's own architecture (`all` included): no allocation for
         // each of the index's tens of thousands of versions.
-        let mut seen: HashMap<(&'a str, &'a str, &'a str), EntryId> =
-            HashMap::with_capacity(universe.len());
+        let mut seen: FxHashMap<(&'a str, &'a str, &'a str), EntryId> =
+            FxHashMap::with_capacity_and_hasher(universe.len(), Default::default());
         for candidate in universe {
             let record = candidate.record;
             let id_key = (record.package, record.version, record.architecture);
@@ -132,13 +158,11 @@ impl<'a> Pool<'a> {
                 e.priority = e.priority.max(candidate.priority);
                 continue;
             }
-            let arch = pool.arch_of(record.architecture);
-            let id = pool.push(record, arch, candidate.priority, false, true)?;
+            let id = pool.push(record, candidate.priority, false, true)?;
             seen.insert(id_key, id);
         }
         for package in installed {
             let record = package.record;
-            let arch = pool.arch_of(record.architecture);
             let id_key = (record.package, record.version, record.architecture);
             let id = match seen.get(&id_key) {
                 Some(&id) => {
@@ -147,31 +171,30 @@ impl<'a> Pool<'a> {
                     e.installed = true;
                     id
                 }
-                None => pool.push(record, arch, PRIORITY_INSTALLED, true, false)?,
+                None => pool.push(record, PRIORITY_INSTALLED, true, false)?,
             };
             let key = pool.entries[id].key();
             pool.installed.insert(key, id);
         }
-        Ok(pool)
-    }
-
-    fn arch_of(&self, arch: &str) -> String {
-        if arch == "all" {
-            self.native.clone()
-        } else {
-            arch.to_string()
+        for arches in pool.by_name.values_mut() {
+            arches.sort_by_key(|(arch, _)| *arch);
         }
+        Ok(pool)
     }
 
     fn push(
         &mut self,
         record: PackageRecord<'a>,
-        arch: String,
         priority: i32,
         installed: bool,
         downloadable: bool,
     ) -> Result<EntryId, ResolveError> {
         let version = parse_version(&record)?;
+        let arch = if record.architecture == "all" {
+            self.native
+        } else {
+            record.architecture
+        };
         let mut entry = Entry {
             record,
             version,
@@ -192,32 +215,34 @@ impl<'a> Pool<'a> {
         }
         let id = self.entries.len();
         for (name, _) in &entry.provides {
-            self.providers.entry(name.clone()).or_default().push(id);
+            match self.providers.get_mut(name.as_str()) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.providers.insert(name.clone(), vec![id]);
+                }
+            }
         }
         let arches = self.by_name.entry(record.package).or_default();
-        match arches.get_mut(&entry.arch) {
-            Some(ids) => ids.push(id),
-            None => {
-                arches.insert(entry.arch.clone(), vec![id]);
-            }
+        match arches.iter_mut().find(|(a, _)| *a == arch) {
+            Some((_, ids)) => ids.push(id),
+            None => arches.push((arch, vec![id])),
         }
         self.entries.push(entry);
         Ok(id)
     }
 
     /// Every version of `key`.
-    pub fn versions(&self, key: &Key) -> &[EntryId] {
+    pub fn versions(&self, key: &Key<'_>) -> &[EntryId] {
         self.by_name
-            .get(key.0.as_str())
-            .and_then(|arches| arches.get(&key.1))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .get(key.0)
+            .and_then(|arches| arches.iter().find(|(arch, _)| *arch == key.1))
+            .map_or(&[], |(_, ids)| ids.as_slice())
     }
 
     /// apt's candidate: the highest pin priority, then the highest version; a version
     /// older than the installed one is never a candidate below priority 1000 (apt does
     /// not downgrade unless pinned to).
-    pub fn candidate(&self, key: &Key) -> Option<EntryId> {
+    pub fn candidate(&self, key: &Key<'_>) -> Option<EntryId> {
         let installed = self.installed.get(key).map(|&id| &self.entries[id].version);
         self.versions(key)
             .iter()
@@ -234,18 +259,24 @@ impl<'a> Pool<'a> {
     }
 
     /// The architectures `name` exists in, as a real package.
-    pub fn arches_of(&self, name: &str) -> Vec<String> {
+    pub fn arches_of(&self, name: &str) -> impl Iterator<Item = &'a str> + '_ {
         self.by_name
             .get(name)
-            .map(|a| a.keys().cloned().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .map(|(arch, _)| *arch)
+    }
+
+    /// The entries providing the virtual `name`.
+    pub fn providers_of(&self, name: &str) -> &[EntryId] {
+        self.providers.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// Does entry `id` satisfy `relation` as a real package (name, arch and version)?
     pub fn satisfies_real(&self, id: EntryId, relation: &Relation, from_arch: &str) -> bool {
         let e = &self.entries[id];
         e.record.package == relation.name
-            && e.arch_fits(relation.arch.as_deref(), from_arch, &self.native)
+            && e.arch_fits(relation.arch.as_deref(), from_arch, self.native)
             && relation
                 .constraint
                 .as_ref()
@@ -257,7 +288,7 @@ impl<'a> Pool<'a> {
     /// unversioned one, as dpkg and apt decide.
     pub fn satisfies_provided(&self, id: EntryId, relation: &Relation, from_arch: &str) -> bool {
         let e = &self.entries[id];
-        e.arch_fits(relation.arch.as_deref(), from_arch, &self.native)
+        e.arch_fits(relation.arch.as_deref(), from_arch, self.native)
             && e.provides.iter().any(|(name, version)| {
                 *name == relation.name
                     && match (&relation.constraint, version) {

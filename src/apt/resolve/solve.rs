@@ -33,7 +33,11 @@
 //! Simplified against apt: no problem resolver. Where apt's pkgProblemResolver would
 //! search further after a clash between two new packages, this fails with both names.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use super::error::{ConflictError, ResolveError};
 use super::order::{Edge, install_order};
@@ -43,22 +47,29 @@ use crate::apt::index::RelationField;
 use crate::apt::relation::Relation;
 
 /// What can be rolled back when an alternative or a Recommends does not work out.
+/// Cloned before each alternative and Recommends is tried: its keys are borrowed, so a
+/// clone copies the maps' nodes and allocates no strings.
 #[derive(Debug, Clone, Default)]
-struct State {
+struct State<'a> {
     /// Installed packages, with chosen versions laid over them.
-    current: BTreeMap<Key, EntryId>,
-    chosen: BTreeMap<Key, EntryId>,
-    requested: BTreeSet<Key>,
-    requires: BTreeMap<Key, BTreeSet<String>>,
+    current: BTreeMap<Key<'a>, EntryId>,
+    chosen: BTreeMap<Key<'a>, EntryId>,
+    requested: BTreeSet<Key<'a>>,
+    requires: BTreeMap<Key<'a>, BTreeSet<&'a str>>,
 }
+
+/// The Breaks and Conflicts of one entry, parsed once per solve: every install checks
+/// them for each current package.
+type Clashes = Rc<[(Clash, Relation)]>;
 
 struct Solver<'p, 'a> {
     pool: &'p Pool<'a>,
     options: &'p ResolveOptions,
-    state: State,
+    state: State<'a>,
+    clashes: RefCell<FxHashMap<EntryId, Clashes>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Clash {
     Breaks,
     Conflicts,
@@ -89,6 +100,7 @@ pub fn solve<'a>(
             current: pool.installed.clone(),
             ..State::default()
         },
+        clashes: RefCell::default(),
     };
     for request in requests {
         solver.request(request, true)?;
@@ -108,24 +120,21 @@ impl<'a> Solver<'_, 'a> {
     /// Installs what `request` names; `requested`: the manifest names it.
     fn request(&mut self, request: &Relation, requested: bool) -> Result<(), ResolveError> {
         let pool = self.pool;
-        let native = pool.native.clone();
-        let arches = pool.arches_of(&request.name);
-        if arches.is_empty() {
+        if pool.arches_of(&request.name).next().is_none() {
             return self.request_virtual(request, requested);
         }
         let arch = match request.arch.as_deref() {
-            None | Some("any") | Some("native") => native.clone(),
-            Some(a) => a.to_string(),
+            None | Some("any") | Some("native") => pool.native,
+            Some(a) => a,
         };
-        let key: Key = (request.name.clone(), arch);
-        let versions = pool.versions(&key);
+        let versions = pool.versions(&(request.name.as_str(), arch));
         let fits = |id: EntryId| {
             request
                 .constraint
                 .as_ref()
                 .is_none_or(|(op, v)| op.matches(&pool.entries[id].version, v))
         };
-        let candidate = pool.candidate(&key);
+        let candidate = pool.candidate(&(request.name.as_str(), arch));
         let target = match candidate.filter(|&c| fits(c)) {
             Some(c) => Some(c),
             None if request.constraint.is_some() => versions
@@ -153,6 +162,7 @@ impl<'a> Solver<'_, 'a> {
             });
         };
         self.install(target)?;
+        let key = self.entry(target).key();
         if requested && self.state.chosen.contains_key(&key) {
             self.state.requested.insert(key);
         }
@@ -160,10 +170,9 @@ impl<'a> Solver<'_, 'a> {
     }
 
     fn request_virtual(&mut self, request: &Relation, requested: bool) -> Result<(), ResolveError> {
-        let native = self.pool.native.clone();
         // apt-get refuses to choose between several providers even when one of them is
         // installed; it takes the only one when there is one.
-        let providers = self.providers(request, &native);
+        let providers = self.providers(request, self.pool.native);
         match providers.as_slice() {
             [] => Err(ResolveError::Unknown {
                 request: request.to_string(),
@@ -211,13 +220,13 @@ impl<'a> Solver<'_, 'a> {
             for id in chosen {
                 done.insert(id);
                 let (source, version) = source_of(&self.entry(id).record);
-                let siblings: Vec<(Key, EntryId)> = self
+                let siblings: Vec<(Key<'a>, EntryId)> = self
                     .pool
                     .installed
                     .iter()
                     .filter(|(k, _)| !self.state.chosen.contains_key(*k))
                     .filter(|&(_, &i)| self.entry(i).record.source_name() == source)
-                    .map(|(k, &i)| (k.clone(), i))
+                    .map(|(k, &i)| (*k, i))
                     .collect();
                 for (key, installed) in siblings {
                     let Some(c) = self.pool.candidate(&key).filter(|&c| c != installed) else {
@@ -263,14 +272,14 @@ impl<'a> Solver<'_, 'a> {
         }
         if let Some(&other) = self.state.chosen.get(&key) {
             return Err(ResolveError::Unsatisfiable {
-                package: key.0.clone(),
+                package: key.0.to_string(),
                 version: self.entry(other).record.version.to_string(),
                 dependency: format!("{} (= {})", key.0, self.entry(id).record.version),
                 why: "two versions of the same package are needed".into(),
             });
         }
-        let previous = self.state.current.insert(key.clone(), id);
-        self.state.chosen.insert(key.clone(), id);
+        let previous = self.state.current.insert(key, id);
+        self.state.chosen.insert(key, id);
         self.check_clashes(id)?;
         if previous.is_some() {
             self.fix_installed_dependents(&key)?;
@@ -286,9 +295,10 @@ impl<'a> Solver<'_, 'a> {
                 None => Vec::new(),
             };
             for group in self.entry(id).relations(RelationField::Recommends)? {
-                let names =
-                    |g: &Vec<Relation>| g.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
-                if old.iter().any(|o| names(o) == names(&group)) {
+                let same_names = |o: &Vec<Relation>| {
+                    o.len() == group.len() && o.iter().zip(&group).all(|(a, b)| a.name == b.name)
+                };
+                if old.iter().any(same_names) {
                     continue;
                 }
                 let saved = self.state.clone();
@@ -303,18 +313,15 @@ impl<'a> Solver<'_, 'a> {
     /// The current package satisfying `relation`, if any.
     fn satisfied_now(&self, relation: &Relation, from_arch: &str) -> Option<EntryId> {
         for arch in self.pool.arches_of(&relation.name) {
-            let key = (relation.name.clone(), arch);
-            if let Some(&id) = self.state.current.get(&key)
+            if let Some(&id) = self.state.current.get(&(relation.name.as_str(), arch))
                 && self.pool.satisfies_real(id, relation, from_arch)
             {
                 return Some(id);
             }
         }
         self.pool
-            .providers
-            .get(&relation.name)
-            .into_iter()
-            .flatten()
+            .providers_of(&relation.name)
+            .iter()
             .copied()
             .find(|&p| {
                 self.state.current.get(&self.entry(p).key()) == Some(&p)
@@ -326,10 +333,8 @@ impl<'a> Solver<'_, 'a> {
     fn providers(&self, relation: &Relation, from_arch: &str) -> Vec<EntryId> {
         let mut found: Vec<EntryId> = self
             .pool
-            .providers
-            .get(&relation.name)
-            .into_iter()
-            .flatten()
+            .providers_of(&relation.name)
+            .iter()
             .copied()
             .filter(|&p| self.pool.candidate(&self.entry(p).key()) == Some(p))
             .filter(|&p| self.pool.satisfies_provided(p, relation, from_arch))
@@ -356,11 +361,11 @@ impl<'a> Solver<'_, 'a> {
         group: &[Relation],
         field: RelationField,
     ) -> Result<(), ResolveError> {
-        let from_arch = self.entry(from).arch.clone();
+        let from_arch = self.entry(from).arch;
         let from_key = self.entry(from).key();
         for relation in group {
-            if let Some(id) = self.satisfied_now(relation, &from_arch) {
-                self.note_requires(&from_key, id);
+            if let Some(id) = self.satisfied_now(relation, from_arch) {
+                self.note_requires(from_key, id);
                 return Ok(());
             }
         }
@@ -368,16 +373,15 @@ impl<'a> Solver<'_, 'a> {
         for relation in group {
             let mut options = Vec::new();
             for arch in self.pool.arches_of(&relation.name) {
-                let key = (relation.name.clone(), arch);
-                if let Some(c) = self.pool.candidate(&key)
-                    && self.pool.satisfies_real(c, relation, &from_arch)
+                if let Some(c) = self.pool.candidate(&(relation.name.as_str(), arch))
+                    && self.pool.satisfies_real(c, relation, from_arch)
                 {
                     options.push(c);
                 }
             }
             options.sort_by_key(|&c| self.entry(c).arch != from_arch);
             if options.is_empty() {
-                options = self.providers(relation, &from_arch);
+                options = self.providers(relation, from_arch);
             }
             let Some(&choice) = options.first() else {
                 continue;
@@ -385,7 +389,7 @@ impl<'a> Solver<'_, 'a> {
             let saved = self.state.clone();
             match self.install(choice) {
                 Ok(()) => {
-                    self.note_requires(&from_key, choice);
+                    self.note_requires(from_key, choice);
                     return Ok(());
                 }
                 Err(e) => {
@@ -417,8 +421,8 @@ impl<'a> Solver<'_, 'a> {
             let mut versions: Vec<&debversion::Version> = self
                 .pool
                 .arches_of(&relation.name)
-                .into_iter()
-                .flat_map(|a| self.pool.versions(&(relation.name.clone(), a)).to_vec())
+                .flat_map(|a| self.pool.versions(&(relation.name.as_str(), a)))
+                .copied()
                 .map(|id| &self.entry(id).version)
                 .collect();
             versions.sort();
@@ -433,18 +437,17 @@ impl<'a> Solver<'_, 'a> {
         parts.join("; ")
     }
 
-    fn note_requires(&mut self, from: &Key, target: EntryId) {
+    fn note_requires(&mut self, from: Key<'a>, target: EntryId) {
         let name = self.entry(target).record.package;
         if name != from.0 {
-            self.state
-                .requires
-                .entry(from.clone())
-                .or_default()
-                .insert(name.to_string());
+            self.state.requires.entry(from).or_default().insert(name);
         }
     }
 
-    fn clashes_of(&self, id: EntryId) -> Result<Vec<(Clash, Relation)>, ResolveError> {
+    fn clashes_of(&self, id: EntryId) -> Result<Clashes, ResolveError> {
+        if let Some(known) = self.clashes.borrow().get(&id) {
+            return Ok(known.clone());
+        }
         let mut out = Vec::new();
         for (field, kind) in [
             (RelationField::Breaks, Clash::Breaks),
@@ -454,6 +457,8 @@ impl<'a> Solver<'_, 'a> {
                 out.extend(group.into_iter().map(|r| (kind, r)));
             }
         }
+        let out: Clashes = out.into();
+        self.clashes.borrow_mut().insert(id, out.clone());
         Ok(out)
     }
 
@@ -462,25 +467,23 @@ impl<'a> Solver<'_, 'a> {
     fn matching_current(&self, id: EntryId, relation: &Relation) -> Vec<EntryId> {
         let e = self.entry(id);
         let key = e.key();
+        // The current versions named `relation.name`, whatever their architecture: the
+        // keys of one name are adjacent in the map.
+        let named = (relation.name.as_str(), "")..;
         let mut out: Vec<EntryId> = self
             .state
             .current
-            .iter()
-            .filter(|(k, _)| k.0 == relation.name && **k != key)
+            .range(named)
+            .take_while(|(k, _)| k.0 == relation.name)
+            .filter(|(k, _)| **k != key)
             .map(|(_, &x)| x)
-            .filter(|&x| self.pool.satisfies_real(x, relation, &e.arch))
+            .filter(|&x| self.pool.satisfies_real(x, relation, e.arch))
             .collect();
-        for &p in self
-            .pool
-            .providers
-            .get(&relation.name)
-            .into_iter()
-            .flatten()
-        {
+        for &p in self.pool.providers_of(&relation.name) {
             let pk = self.entry(p).key();
             if pk != key
                 && self.state.current.get(&pk) == Some(&p)
-                && self.pool.satisfies_provided(p, relation, &e.arch)
+                && self.pool.satisfies_provided(p, relation, e.arch)
             {
                 out.push(p);
             }
@@ -493,12 +496,12 @@ impl<'a> Solver<'_, 'a> {
     /// Breaks and Conflicts in both directions between `id` and the current packages.
     fn check_clashes(&mut self, id: EntryId) -> Result<(), ResolveError> {
         // `id`'s own Breaks/Conflicts against what is there.
-        for (kind, relation) in self.clashes_of(id)? {
-            for other in self.matching_current(id, &relation) {
+        for (kind, relation) in self.clashes_of(id)?.iter() {
+            for other in self.matching_current(id, relation) {
                 if self.state.current.get(&self.entry(id).key()) != Some(&id) {
                     break;
                 }
-                self.move_aside(other, id, kind, &relation, true)?;
+                self.move_aside(other, id, *kind, relation, true)?;
             }
         }
         // What is there against `id`.
@@ -507,12 +510,12 @@ impl<'a> Solver<'_, 'a> {
             if other == id || self.entry(other).key() == self.entry(id).key() {
                 continue;
             }
-            for (kind, relation) in self.clashes_of(other)? {
-                let other_arch = self.entry(other).arch.clone();
-                if self.pool.satisfies(id, &relation, &other_arch)
+            let other_arch = self.entry(other).arch;
+            for (kind, relation) in self.clashes_of(other)?.iter() {
+                if self.pool.satisfies(id, relation, other_arch)
                     && self.state.current.get(&self.entry(other).key()) == Some(&other)
                 {
-                    self.move_aside(other, id, kind, &relation, false)?;
+                    self.move_aside(other, id, *kind, relation, false)?;
                 }
             }
         }
@@ -534,13 +537,12 @@ impl<'a> Solver<'_, 'a> {
         let installed = !self.state.chosen.contains_key(&other_key);
         if installed && let Some(c) = self.pool.candidate(&other_key).filter(|&c| c != other) {
             let still = if forward {
-                let arch = self.entry(id).arch.clone();
-                self.pool.satisfies(c, relation, &arch)
+                self.pool.satisfies(c, relation, self.entry(id).arch)
             } else {
-                let arch = self.entry(c).arch.clone();
+                let arch = self.entry(c).arch;
                 self.clashes_of(c)?
                     .iter()
-                    .any(|(_, r)| self.pool.satisfies(id, r, &arch))
+                    .any(|(_, r)| self.pool.satisfies(id, r, arch))
             };
             if !still {
                 return self.install(c);
@@ -574,24 +576,24 @@ impl<'a> Solver<'_, 'a> {
 
     /// After `key` was upgraded: installed packages whose Depends it no longer
     /// satisfies are upgraded to their candidates too, as apt does.
-    fn fix_installed_dependents(&mut self, key: &Key) -> Result<(), ResolveError> {
-        let installed: Vec<(Key, EntryId)> = self
+    fn fix_installed_dependents(&mut self, key: &Key<'a>) -> Result<(), ResolveError> {
+        let installed: Vec<(Key<'a>, EntryId)> = self
             .state
             .current
             .iter()
             .filter(|(k, _)| !self.state.chosen.contains_key(*k))
-            .map(|(k, &id)| (k.clone(), id))
+            .map(|(k, &id)| (*k, id))
             .collect();
         for (k, id) in installed {
             if self.state.chosen.contains_key(&k) {
                 continue;
             }
-            let arch = self.entry(id).arch.clone();
+            let arch = self.entry(id).arch;
             let mut broken = false;
             for field in [RelationField::PreDepends, RelationField::Depends] {
                 for group in self.entry(id).relations(field)? {
                     if group.iter().any(|r| r.name == key.0)
-                        && group.iter().all(|r| self.satisfied_now(r, &arch).is_none())
+                        && group.iter().all(|r| self.satisfied_now(r, arch).is_none())
                     {
                         broken = true;
                     }
@@ -605,7 +607,7 @@ impl<'a> Solver<'_, 'a> {
                         return Err(ResolveError::Unsatisfiable {
                             package: e.record.package.to_string(),
                             version: e.record.version.to_string(),
-                            dependency: key.0.clone(),
+                            dependency: key.0.to_string(),
                             why: format!(
                                 "it is installed in the base image and no available \
                                  version of it accepts the upgrade of {}",
@@ -621,16 +623,11 @@ impl<'a> Solver<'_, 'a> {
 
     fn finish(self) -> Resolution<'a> {
         let pool = self.pool;
-        let keys: Vec<(Key, EntryId)> = self
-            .state
-            .chosen
-            .iter()
-            .map(|(k, &id)| (k.clone(), id))
-            .collect();
+        let keys: Vec<(Key<'a>, EntryId)> =
+            self.state.chosen.iter().map(|(k, &id)| (*k, id)).collect();
         let mut packages = Vec::with_capacity(keys.len());
         for (key, id) in &keys {
-            let id = *id;
-            let e = &pool.entries[id];
+            let e = &pool.entries[*id];
             packages.push(Planned {
                 record: e.record,
                 arch: e.record.architecture.to_string(),
@@ -639,7 +636,7 @@ impl<'a> Solver<'_, 'a> {
                     .state
                     .requires
                     .get(key)
-                    .map(|s| s.iter().cloned().collect())
+                    .map(|s| s.iter().map(|n| n.to_string()).collect())
                     .unwrap_or_default(),
                 upgrades: pool
                     .installed
@@ -647,11 +644,21 @@ impl<'a> Solver<'_, 'a> {
                     .map(|&old| pool.entries[old].record.version.to_string()),
             });
         }
-        let index_of: BTreeMap<EntryId, usize> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (_, id))| (*id, i))
-            .collect();
+        // The chosen packages by every name a relation can reach them by (their own
+        // and what they provide), so that each relation is tested only against the
+        // packages it names, not against the whole closure.
+        let mut by_name: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        for (i, (_, id)) in keys.iter().enumerate() {
+            let e = &pool.entries[*id];
+            by_name.entry(e.record.package).or_default().push(i);
+            for (name, _) in &e.provides {
+                let ids = by_name.entry(name.as_str()).or_default();
+                // Pushed in order: a second Provides of the same name is one edge.
+                if ids.last() != Some(&i) {
+                    ids.push(i);
+                }
+            }
+        }
         let mut edges = Vec::new();
         for (i, (_, id)) in keys.iter().enumerate() {
             let e = &pool.entries[*id];
@@ -663,8 +670,9 @@ impl<'a> Solver<'_, 'a> {
                 // stopped it.
                 for group in e.relations(field).unwrap_or_default() {
                     for relation in &group {
-                        for (&other, &j) in &index_of {
-                            if j != i && pool.satisfies(other, relation, &e.arch) {
+                        let named = by_name.get(relation.name.as_str()).map_or(&[][..], |v| v);
+                        for &j in named {
+                            if j != i && pool.satisfies(keys[j].1, relation, e.arch) {
                                 edges.push(Edge {
                                     dependency: j,
                                     dependent: i,
