@@ -56,6 +56,10 @@ pub enum Keep {
     Headers,
 }
 
+/// The predicate of [`RootFs::read`]: what to keep of the file at a path of a size.
+/// `Sync`, since the layers are read on several threads.
+pub type KeepFn<'a> = dyn Fn(&str, u64) -> Option<Keep> + Sync + 'a;
+
 /// The largest file whose content is kept in memory (a big dpkg status is a few MB).
 pub const MAX_KEPT: u64 = 64 << 20;
 
@@ -104,17 +108,19 @@ pub struct RootFs {
 impl RootFs {
     /// Reads `layers` (bottom first), keeping the content of each file for which
     /// `keep(path, size)` says so.
-    pub fn read(
-        layers: &[LayerBlob],
-        keep: &dyn Fn(&str, u64) -> Option<Keep>,
-    ) -> Result<RootFs, ImageError> {
+    pub fn read(layers: &[LayerBlob], keep: &KeepFn<'_>) -> Result<RootFs, ImageError> {
         Self::read_with_progress(layers, keep, &Progress::hidden())
     }
 
     /// [`read`](Self::read), with a bar per layer on `progress`.
+    ///
+    /// The layers are inflated and scanned on every core at once (inflating is nearly
+    /// all of the cost, and a base has several large layers), then applied one after
+    /// the other, bottom first, so the result and the first error are those of one
+    /// pass in order.
     pub fn read_with_progress(
         layers: &[LayerBlob],
-        keep: &dyn Fn(&str, u64) -> Option<Keep>,
+        keep: &KeepFn<'_>,
         progress: &Progress,
     ) -> Result<RootFs, ImageError> {
         let mut rootfs = RootFs {
@@ -122,110 +128,40 @@ impl RootFs {
             layers: layers.to_vec(),
             detached: None,
         };
-        for index in 0..layers.len() {
-            let bar = progress.bytes(
-                format!("reading layer {}/{}", index + 1, layers.len()),
-                Some(layers[index].location.len),
-            );
-            rootfs.apply_layer(index, keep, bar)?;
+        let bars: Vec<_> = (0..layers.len())
+            .map(|index| {
+                progress.bytes(
+                    format!("reading layer {}/{}", index + 1, layers.len()),
+                    Some(layers[index].location.len),
+                )
+            })
+            .collect();
+        let scanned = scan_layers(layers, keep, bars);
+        for (index, changes) in scanned.into_iter().enumerate() {
+            rootfs.apply(index, changes?)?;
         }
         Ok(rootfs)
     }
 
-    /// How a layer is named in errors: `2/3 (sha256:…)`.
-    fn layer_name(&self, index: usize) -> String {
-        format!(
-            "{}/{} ({})",
-            index + 1,
-            self.layers.len(),
-            self.layers[index]
-        )
-    }
-
-    fn layer_error(&self, index: usize, entry: Option<&str>, problem: String) -> ImageError {
-        ImageError::Layer {
-            layer: self.layer_name(index),
-            entry: entry.map(str::to_string),
-            problem,
+    /// Applies one layer's changes over the layers below it.
+    fn apply(&mut self, index: usize, changes: Vec<Change>) -> Result<(), ImageError> {
+        for change in changes {
+            match change {
+                Change::Opaque { dir } => self.remove_under(&dir, index),
+                Change::Whiteout { path } => self.remove_path(&path, index),
+                Change::Put { path, node } => self.insert(path, node, index),
+                Change::HardLink {
+                    path,
+                    raw,
+                    target,
+                    mode,
+                } => {
+                    let node = self.hard_link(index, &raw, &target, mode)?;
+                    self.insert(path, node, index);
+                }
+            }
         }
-    }
-
-    fn apply_layer(
-        &mut self,
-        index: usize,
-        keep: &dyn Fn(&str, u64) -> Option<Keep>,
-        bar: crate::progress::Bar,
-    ) -> Result<(), ImageError> {
-        let reader = self.layers[index]
-            .open_with_progress(Some(bar))?
-            .read_ahead();
-        let mut archive = tar::Archive::new(reader);
-        let read_error = |this: &Self, entry: Option<&str>, e: io::Error| {
-            this.layer_error(index, entry, describe_read_error(&e))
-        };
-        let entries = archive.entries().map_err(|e| read_error(self, None, e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| read_error(self, None, e))?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(path) = entry_path(&raw)
-                .map_err(|why| self.layer_error(index, Some(&raw), why.to_string()))?
-            else {
-                continue; // the root directory itself
-            };
-            let (parent, name) = split_parent(&path);
-            if name == ".wh..wh..opq" {
-                self.remove_under(parent, index);
-                continue;
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let target = join_path(parent, hidden);
-                self.remove_path(&target, index);
-                continue;
-            }
-            let header = entry.header();
-            let mode = header.mode().unwrap_or(0);
-            let mut node = Node {
-                kind: Kind::Other,
-                mode,
-                size: 0,
-                link: None,
-                layer: index,
-                data_path: None,
-                content: None,
-            };
-            match header.entry_type() {
-                tar::EntryType::Directory => node.kind = Kind::Dir,
-                tar::EntryType::Regular
-                | tar::EntryType::Continuous
-                | tar::EntryType::GNUSparse => {
-                    node.kind = Kind::File;
-                    node.size = entry.size();
-                    if let Some(how) = keep(&path, node.size).filter(|_| node.size <= MAX_KEPT) {
-                        node.content = Some(
-                            read_kept(&mut entry, how)
-                                .map_err(|e| read_error(self, Some(&raw), e))?,
-                        );
-                    }
-                }
-                tar::EntryType::Symlink => {
-                    node.kind = Kind::Symlink;
-                    let target = entry.link_name_bytes().unwrap_or_default();
-                    node.link = Some(String::from_utf8_lossy(&target).into());
-                }
-                tar::EntryType::Link => {
-                    let target = entry.link_name_bytes().unwrap_or_default();
-                    let target = String::from_utf8_lossy(&target).into_owned();
-                    node = self.hard_link(index, &raw, &target, mode)?;
-                }
-                tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
-                _ => node.kind = Kind::Other,
-            }
-            self.insert(path, node, index);
-        }
-        archive
-            .into_inner()
-            .finish()
-            .map_err(|e| read_error(self, None, e))
+        Ok(())
     }
 
     /// The node a hard link stands for: its target's data under the link's mode.
@@ -236,7 +172,7 @@ impl RootFs {
         target: &str,
         mode: u32,
     ) -> Result<Node, ImageError> {
-        let fail = |why: String| self.layer_error(index, Some(raw), why);
+        let fail = |why: String| layer_error(&self.layers, index, Some(raw), why);
         let normalized = entry_path(target.trim_start_matches('/'))
             .map_err(|why| fail(format!("its hard link target `{target}`: {why}")))?
             .ok_or_else(|| fail(format!("a hard link to the root `{target}`")))?;
@@ -422,7 +358,8 @@ impl RootFs {
         }
         let reader = self.layers[index].open()?;
         let mut archive = tar::Archive::new(reader);
-        let fail = |e: io::Error| self.layer_error(index, Some(path), describe_read_error(&e));
+        let fail =
+            |e: io::Error| layer_error(&self.layers, index, Some(path), describe_read_error(&e));
         for entry in archive.entries().map_err(fail)? {
             let mut entry = entry.map_err(fail)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -432,7 +369,8 @@ impl RootFs {
                 return Ok(bytes);
             }
         }
-        Err(self.layer_error(
+        Err(layer_error(
+            &self.layers,
             index,
             Some(path),
             "the entry is gone on a second read".into(),
@@ -490,10 +428,7 @@ impl RootFs {
 
     /// The filesystem of one uncompressed tar file at `path` (a cache's, a test's), read
     /// as a single layer.
-    pub fn read_tar(
-        path: &std::path::Path,
-        keep: &dyn Fn(&str, u64) -> Option<Keep>,
-    ) -> Result<RootFs, ImageError> {
+    pub fn read_tar(path: &std::path::Path, keep: &KeepFn<'_>) -> Result<RootFs, ImageError> {
         let location = super::store::BlobLocation::file(path)
             .map_err(|e| ImageError::io(format!("cannot open {}", path.display()), e))?;
         let blob = LayerBlob {
@@ -589,6 +524,177 @@ enum UnsafePath {
          this layer was made by a broken or hostile tool"
     )]
     Parent,
+}
+
+/// How a layer is named in errors: `2/3 (sha256:…)`.
+fn layer_name(layers: &[LayerBlob], index: usize) -> String {
+    format!("{}/{} ({})", index + 1, layers.len(), layers[index])
+}
+
+fn layer_error(
+    layers: &[LayerBlob],
+    index: usize,
+    entry: Option<&str>,
+    problem: String,
+) -> ImageError {
+    ImageError::Layer {
+        layer: layer_name(layers, index),
+        entry: entry.map(str::to_string),
+        problem,
+    }
+}
+
+/// One entry of a layer, as [`RootFs::apply`] applies it.
+enum Change {
+    /// `DIR/.wh..wh..opq`: what the layers below have under `dir` goes.
+    Opaque {
+        dir: String,
+    },
+    /// `DIR/.wh.NAME`: `path` and what is under it in the layers below go.
+    Whiteout {
+        path: String,
+    },
+    Put {
+        path: String,
+        node: Node,
+    },
+    /// Resolved when applied: its target may come from a lower layer.
+    HardLink {
+        path: String,
+        raw: String,
+        target: String,
+        mode: u32,
+    },
+}
+
+/// Every layer scanned, at most one per core at a time, in the layers' order.
+fn scan_layers(
+    layers: &[LayerBlob],
+    keep: &KeepFn<'_>,
+    bars: Vec<crate::progress::Bar>,
+) -> Vec<Result<Vec<Change>, ImageError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(layers.len());
+    if threads <= 1 {
+        return bars
+            .into_iter()
+            .enumerate()
+            .map(|(index, bar)| scan_layer(layers, index, keep, bar))
+            .collect();
+    }
+    let work: std::sync::Mutex<Vec<(usize, crate::progress::Bar)>> =
+        std::sync::Mutex::new(bars.into_iter().enumerate().rev().collect());
+    let mut done: Vec<(usize, Result<Vec<Change>, ImageError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    // Bottom layers first. The lock is released before the scan (a
+                    // guard in the `while let` itself would live through the body).
+                    let next = || work.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    while let Some((index, bar)) = next() {
+                        out.push((index, scan_layer(layers, index, keep, bar)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    done.sort_by_key(|(index, _)| *index);
+    done.into_iter().map(|(_, scanned)| scanned).collect()
+}
+
+/// Streams layer `index` once: its entries as changes, with the content of the files
+/// `keep` selects.
+fn scan_layer(
+    layers: &[LayerBlob],
+    index: usize,
+    keep: &KeepFn<'_>,
+    bar: crate::progress::Bar,
+) -> Result<Vec<Change>, ImageError> {
+    let reader = layers[index].open_with_progress(Some(bar))?.read_ahead();
+    let mut archive = tar::Archive::new(reader);
+    let read_error = |entry: Option<&str>, e: io::Error| {
+        layer_error(layers, index, entry, describe_read_error(&e))
+    };
+    let mut changes = Vec::new();
+    let entries = archive.entries().map_err(|e| read_error(None, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| read_error(None, e))?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(path) = entry_path(&raw)
+            .map_err(|why| layer_error(layers, index, Some(&raw), why.to_string()))?
+        else {
+            continue; // the root directory itself
+        };
+        let (parent, name) = split_parent(&path);
+        if name == ".wh..wh..opq" {
+            changes.push(Change::Opaque {
+                dir: parent.to_string(),
+            });
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            changes.push(Change::Whiteout {
+                path: join_path(parent, hidden),
+            });
+            continue;
+        }
+        let header = entry.header();
+        let mode = header.mode().unwrap_or(0);
+        let mut node = Node {
+            kind: Kind::Other,
+            mode,
+            size: 0,
+            link: None,
+            layer: index,
+            data_path: None,
+            content: None,
+        };
+        match header.entry_type() {
+            tar::EntryType::Directory => node.kind = Kind::Dir,
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                node.kind = Kind::File;
+                node.size = entry.size();
+                if let Some(how) = keep(&path, node.size).filter(|_| node.size <= MAX_KEPT) {
+                    node.content =
+                        Some(read_kept(&mut entry, how).map_err(|e| read_error(Some(&raw), e))?);
+                }
+            }
+            tar::EntryType::Symlink => {
+                node.kind = Kind::Symlink;
+                let target = entry.link_name_bytes().unwrap_or_default();
+                node.link = Some(String::from_utf8_lossy(&target).into());
+            }
+            tar::EntryType::Link => {
+                let target = entry.link_name_bytes().unwrap_or_default();
+                let target = String::from_utf8_lossy(&target).into_owned();
+                changes.push(Change::HardLink {
+                    path,
+                    raw,
+                    target,
+                    mode,
+                });
+                continue;
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            _ => node.kind = Kind::Other,
+        }
+        changes.push(Change::Put { path, node });
+    }
+    archive
+        .into_inner()
+        .finish()
+        .map_err(|e| read_error(None, e))?;
+    Ok(changes)
 }
 
 /// An entry's path, normalized (`./a//b/` → `a/b`); `None` for the root itself. A `..`
