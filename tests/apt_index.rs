@@ -154,7 +154,8 @@ async fn fetches_verifies_and_parses_a_signed_repository() {
     assert_eq!(repository.release.architectures, ["amd64"]);
     assert_eq!(repository.packages.len(), 1);
     let index = &repository.packages[0];
-    assert!(index.url.path().ends_with("main/binary-amd64/Packages.xz"));
+    // `.gz` is preferred when the Release lists it.
+    assert!(index.url.path().ends_with("main/binary-amd64/Packages.gz"));
     // The decompressed text is what apt-ftparchive wrote.
     let written = std::fs::read_to_string(repo.root().join(BINARY).join("Packages")).unwrap();
     assert_eq!(index.text, written);
@@ -326,6 +327,7 @@ async fn a_wrong_key_is_an_error_naming_the_url_and_keyrings() {
     assert!(message.contains("source test:1"), "{message}");
     // No Packages file is fetched from a repository that failed its check.
     assert_eq!(srv.requests(&format!("/{BINARY}/Packages.xz")), 0);
+    assert_eq!(srv.requests(&format!("/{BINARY}/Packages.gz")), 0);
 
     // A named keyring that is not in the image is an error of its own.
     let e = fetch(
@@ -393,8 +395,10 @@ async fn an_unsigned_repository_is_refused_unless_trusted() {
 async fn a_tampered_packages_file_is_a_hash_error_naming_its_url() {
     let key = Key::new("ed25519");
     let repo = Repo::build(&key, &debs(), &[]);
-    // After signing, someone slips a package into the index.
+    // After signing, someone slips a package into the index. The `.gz` the reader
+    // prefers is gone, so the `.xz` it falls back to is the one read.
     let binary = repo.root().join(BINARY);
+    std::fs::remove_file(binary.join("Packages.gz")).unwrap();
     let original = std::fs::read(binary.join("Packages.xz")).unwrap();
     let mut text = std::fs::read_to_string(binary.join("Packages")).unwrap();
     text.push_str("\nPackage: evil\nVersion: 1\nArchitecture: all\nFilename: pool/evil.deb\nSize: 1\nSHA256: 00\n");
@@ -467,7 +471,7 @@ async fn a_second_run_revalidates_the_release_and_reuses_packages_by_hash() {
     assert_eq!(srv.responses("/dists/stable/InRelease", 200), 1);
     assert_eq!(srv.responses("/dists/stable/InRelease", 304), 1);
     // The Packages file is pinned by the signed hash: found in the cache, not asked for.
-    assert_eq!(srv.requests(&format!("/{BINARY}/Packages.xz")), 1);
+    assert_eq!(srv.requests(&format!("/{BINARY}/Packages.gz")), 1);
 }
 
 #[tokio::test]
@@ -479,6 +483,8 @@ async fn acquire_by_hash_asks_for_the_file_by_its_signed_hash() {
         &["APT::FTPArchive::Release::Acquire-By-Hash=yes"],
     );
     let binary = repo.root().join(BINARY);
+    // Only the `.xz` form, so that the request by hash is the first one made.
+    std::fs::remove_file(binary.join("Packages.gz")).unwrap();
     let xz = std::fs::read(binary.join("Packages.xz")).unwrap();
     let by_hash = format!("{BINARY}/by-hash/SHA256/{}", sha256_hex(&xz));
     std::fs::create_dir_all(repo.root().join(&by_hash).parent().unwrap()).unwrap();

@@ -283,7 +283,7 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
 
     // A tampered Packages file (after signing): the hash check names its URL.
     let tampered = Repo::build(&f.key, &f.debs, &[]);
-    let index = tampered.root().join(apt_repo::BINARY).join("Packages.xz");
+    let index = tampered.root().join(apt_repo::BINARY).join("Packages.gz");
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -293,7 +293,7 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     manifest(dir.path(), &srv, &["jq"], "");
     let assert = rtlock(dir.path()).arg("lock").assert().failure();
     let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert!(err.contains("Packages.xz"), "{err}");
+    assert!(err.contains("Packages.gz"), "{err}");
     assert!(!dir.path().join("runtime.lock").exists());
 
     // Signed by a key the image does not trust: refused, naming the keyring.

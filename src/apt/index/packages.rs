@@ -91,10 +91,75 @@ pub struct PackagesError {
 
 /// Parses a whole `Packages` file. A stanza without `Package`, `Version`,
 /// `Architecture`, `Filename`, `Size` or `SHA256` is an error: it could not be pinned.
+///
+/// A large index (Debian's main is 45 MB, 63,000 stanzas) is cut at blank lines, which
+/// end a stanza whatever else the file holds, and its parts are parsed on every core:
+/// the parse is a third of a warm lock's time. The records come back in the file's
+/// order, and an error is the first one in the file, as from a single pass.
 pub fn parse_packages(text: &str) -> Result<Vec<PackageRecord<'_>>, PackagesError> {
-    // About 750 bytes per stanza in Debian's indexes: one allocation up front.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = split_at_stanzas(text, cores.min(text.len() / PART_MIN + 1));
+    if parts.len() == 1 {
+        return parse_part(text, 0..text.len());
+    }
+    let parsed: Vec<_> = std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .into_iter()
+            .map(|range| scope.spawn(move || parse_part(text, range)))
+            .collect();
+        running
+            .into_iter()
+            .map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut out = Vec::with_capacity(text.len() / 700 + 1);
-    for paragraph in deb822::paragraphs(text) {
+    for part in parsed {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// The smallest part worth a thread of its own.
+const PART_MIN: usize = 4 << 20;
+
+/// `text` cut into at most `n` ranges of about equal size, each ending after a blank
+/// line (or at the end).
+fn split_at_stanzas(text: &str, n: usize) -> Vec<std::ops::Range<usize>> {
+    let mut parts = Vec::with_capacity(n.max(1));
+    let mut start = 0;
+    for i in 1..n.max(1) {
+        let goal = (text.len() * i / n).max(start);
+        match memchr::memmem::find(&text.as_bytes()[goal..], b"\n\n") {
+            Some(at) => {
+                let end = goal + at + 2;
+                parts.push(start..end);
+                start = end;
+            }
+            None => break,
+        }
+    }
+    parts.push(start..text.len());
+    parts
+}
+
+/// The records of the stanzas in `text[range]`, with offsets (and error lines) in the
+/// whole of `text`.
+fn parse_part(
+    text: &str,
+    range: std::ops::Range<usize>,
+) -> Result<Vec<PackageRecord<'_>>, PackagesError> {
+    let start = range.start;
+    let part = &text[range];
+    // About 750 bytes per stanza in Debian's indexes: one allocation up front.
+    let mut out = Vec::with_capacity(part.len() / 700 + 1);
+    for paragraph in deb822::paragraphs(part) {
+        let paragraph = deb822::Paragraph {
+            offset: paragraph.offset + start,
+            ..paragraph
+        };
         out.push(parse_stanza(text, paragraph)?);
     }
     Ok(out)
@@ -226,5 +291,46 @@ mod tests {
         let e = parse_packages("Package: a\n\nPackage: b\nVersion: 1\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.contains("a has no Version"), "{e}");
+    }
+
+    /// `n` parts parsed apart give what one pass gives, errors included.
+    fn parsed_in(text: &str, n: usize) -> Result<Vec<PackageRecord<'_>>, PackagesError> {
+        let parts = split_at_stanzas(text, n);
+        assert!(parts.len() <= n.max(1));
+        assert_eq!(parts.first().unwrap().start, 0);
+        assert_eq!(parts.last().unwrap().end, text.len());
+        let mut out = Vec::new();
+        for range in parts {
+            out.extend(parse_part(text, range)?);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn an_index_parsed_in_parts_is_the_index_parsed_whole() {
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&format!(
+                "Package: p{i}\nVersion: 1.{i}\nArchitecture: amd64\nDepends: a,\n b\n\
+                 Filename: pool/p{i}.deb\nSize: {i}\nSHA256: {i:064}\n\n"
+            ));
+            if i % 7 == 0 {
+                text.push('\n');
+            }
+        }
+        let whole = parse_part(&text, 0..text.len()).unwrap();
+        assert_eq!(whole.len(), 200);
+        for n in 1..=9 {
+            assert_eq!(parsed_in(&text, n).unwrap(), whole, "{n} parts");
+        }
+        // A broken stanza late in the file: the same line, however it is cut.
+        let broken = text.replacen("Size: 150\n", "", 1);
+        let line = parse_part(&broken, 0..broken.len()).unwrap_err().line;
+        assert!(line > 1000, "{line}");
+        for n in 1..=9 {
+            assert_eq!(parsed_in(&broken, n).unwrap_err().line, line, "{n} parts");
+        }
+        let empty = split_at_stanzas("", 4);
+        assert_eq!((empty.len(), empty[0].clone()), (1, 0..0));
     }
 }
