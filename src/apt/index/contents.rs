@@ -95,15 +95,6 @@ impl Libraries {
         *seen |= default_dir;
     }
 
-    /// Every entry of `other` added to these.
-    pub fn merge(&mut self, other: &Libraries) {
-        for (name, packages) in &other.files {
-            for (package, &default_dir) in packages {
-                self.add(name, package, default_dir);
-            }
-        }
-    }
-
     /// How many shared-object file names are known.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -148,28 +139,53 @@ impl Libraries {
         out.push_str(&format!("end {count}\n"));
         out
     }
+}
 
-    /// The reduction cached for the Contents file `sha256`; `None` when it is absent,
-    /// of another format, or not whole (then it is made again).
-    fn from_cache(text: &str, sha256: &str) -> Option<Libraries> {
-        let mut lines = text.lines();
-        if lines.next()? != format!("rtlock apt-contents {FORMAT} {sha256}") {
+/// One Contents index's reduction as the cache keeps it ([`Libraries::to_cache`]):
+/// read as text, never rebuilt into maps, since a lock asks it about a handful of
+/// sonames (one pass over a few MB) where building the maps would cost more than the
+/// whole question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Table {
+    /// The `NAME\tPACKAGE\t{d,o}` lines, without the header and the count.
+    lines: String,
+}
+
+impl Table {
+    /// The reduction cached for the Contents file `sha256`; `None` when it is of
+    /// another format or file, or not whole (then it is made again).
+    fn parse(mut text: String, sha256: &str) -> Option<Table> {
+        let header = format!("rtlock apt-contents {FORMAT} {sha256}\n");
+        if !text.starts_with(&header) {
             return None;
         }
-        let mut out = Libraries::default();
-        for (count, line) in lines.enumerate() {
-            if let Some(n) = line.strip_prefix("end ") {
-                return (n.parse() == Ok(count)).then_some(out);
-            }
-            let mut fields = line.split('\t');
-            let (Some(name), Some(package), Some(flag), None) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return None;
-            };
-            out.add(name, package, flag == "d");
+        let body = text.strip_suffix('\n')?;
+        let (body, last) = body.rsplit_once('\n')?;
+        let count: usize = last.strip_prefix("end ")?.parse().ok()?;
+        let lines = body.get(header.len()..).unwrap_or_default();
+        let lines_seen = if lines.is_empty() {
+            0
+        } else {
+            memchr::memchr_iter(b'\n', lines.as_bytes()).count() + 1
+        };
+        if lines_seen != count {
+            return None;
         }
-        None
+        let end = header.len() + lines.len() + usize::from(!lines.is_empty());
+        text.truncate(end);
+        text.drain(..header.len());
+        Some(Table { lines: text })
+    }
+
+    /// `(name, package, in a default directory)` of every line.
+    fn entries(&self) -> impl Iterator<Item = (&str, &str, bool)> {
+        self.lines.lines().filter_map(|line| {
+            let mut fields = line.split('\t');
+            match (fields.next(), fields.next(), fields.next(), fields.next()) {
+                (Some(name), Some(package), Some(flag), None) => Some((name, package, flag == "d")),
+                _ => None,
+            }
+        })
     }
 }
 
@@ -296,38 +312,35 @@ pub fn cached_providers(
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return BTreeMap::new();
     };
-    let mut merged = Libraries::default();
+    let mut tables = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Ok(text) = std::fs::read_to_string(entry.path())
-            && let Some(libraries) = Libraries::from_cache(&text, &name)
+            && let Some(table) = Table::parse(text, &name)
         {
-            merged.merge(&libraries);
+            tables.push(table);
         }
     }
-    sonames
-        .iter()
-        .filter_map(|soname| {
-            let found = merged.providers(soname);
-            (!found.is_empty()).then(|| (soname.clone(), found))
-        })
-        .collect()
+    let indexes = tables.len();
+    SharedObjects { tables, indexes }.providers_of(sonames)
 }
 
 /// A cached reduction of any variant of `file` (they hold the same lines).
-fn cached(fetcher: &Fetcher, file: &ContentsFile) -> Option<Libraries> {
+fn cached(fetcher: &Fetcher, file: &ContentsFile) -> Option<Table> {
     file.variants.iter().find_map(|v| {
         let text = std::fs::read_to_string(cache_path(fetcher, &v.sha256)).ok()?;
-        Libraries::from_cache(&text, &v.sha256)
+        Table::parse(text, &v.sha256)
     })
 }
 
-/// Keeps a reduction; a cache that cannot be written only costs a re-read next time.
-fn keep(fetcher: &Fetcher, sha256: &str, libraries: &Libraries) {
+/// Keeps a reduction, and gives it in the form a cached one is read in. A cache that
+/// cannot be written only costs a re-read next time.
+fn keep(fetcher: &Fetcher, sha256: &str, libraries: &Libraries) -> Table {
+    let text = libraries.to_cache(sha256);
     let path = cache_path(fetcher, sha256);
     let kept = (|| -> Option<()> {
         let mut temp = fetcher.cache().temp_file().ok()?;
-        temp.write_all(libraries.to_cache(sha256).as_bytes()).ok()?;
+        temp.write_all(text.as_bytes()).ok()?;
         std::fs::create_dir_all(path.parent()?).ok()?;
         temp.persist(&path).ok()?;
         Some(())
@@ -335,13 +348,14 @@ fn keep(fetcher: &Fetcher, sha256: &str, libraries: &Libraries) {
     if kept.is_none() {
         tracing::debug!("could not keep {} in the cache", path.display());
     }
+    Table::parse(text, sha256).expect("to_cache writes what Table::parse reads")
 }
 
 /// The shared objects of one Contents index: the cached reduction, else the file
 /// fetched by its signed sha256 and reduced.
-async fn read_contents(fetcher: &Fetcher, file: &ContentsFile) -> Result<Libraries, IndexError> {
-    if let Some(libraries) = cached(fetcher, file) {
-        return Ok(libraries);
+async fn read_contents(fetcher: &Fetcher, file: &ContentsFile) -> Result<Table, IndexError> {
+    if let Some(table) = cached(fetcher, file) {
+        return Ok(table);
     }
     for variant in &file.variants {
         let mut paths = Vec::with_capacity(2);
@@ -387,8 +401,7 @@ async fn read_contents(fetcher: &Fetcher, file: &ContentsFile) -> Result<Librari
                 started.elapsed(),
                 libraries.len()
             );
-            keep(fetcher, &variant.sha256, &libraries);
-            return Ok(libraries);
+            return Ok(keep(fetcher, &variant.sha256, &libraries));
         }
     }
     Err(IndexError::Release {
@@ -423,6 +436,16 @@ pub struct SonameProviders {
     pub indexes: usize,
 }
 
+impl SonameProviders {
+    /// The packages that ship each of `sonames`, by `shared_objects`.
+    pub fn of(shared_objects: &SharedObjects, sonames: &BTreeSet<String>) -> SonameProviders {
+        SonameProviders {
+            providers: shared_objects.providers_of(sonames),
+            indexes: shared_objects.indexes,
+        }
+    }
+}
+
 /// The packages of `repositories` that ship each of `sonames` for `arch`, from their
 /// `Contents-ARCH` indexes (each checked against its signed Release).
 pub async fn soname_providers(
@@ -431,27 +454,71 @@ pub async fn soname_providers(
     arch: &str,
     sonames: &BTreeSet<String>,
 ) -> Result<SonameProviders, IndexError> {
-    let libraries = libraries(fetcher, repositories, arch).await?;
-    let providers = sonames
-        .iter()
-        .filter_map(|soname| {
-            let found = libraries.0.providers(soname);
-            (!found.is_empty()).then(|| (soname.clone(), found))
-        })
-        .collect();
-    Ok(SonameProviders {
-        providers,
-        indexes: libraries.1,
-    })
+    let shared_objects = libraries(fetcher, repositories, arch).await?;
+    Ok(SonameProviders::of(&shared_objects, sonames))
 }
 
-/// The shared objects of every Contents index of `repositories` for `arch`, merged, and
-/// how many indexes that was.
+/// The shared objects of every Contents index of some archives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedObjects {
+    tables: Vec<Table>,
+    /// How many Contents indexes were read (0: no repository lists any).
+    pub indexes: usize,
+}
+
+impl SharedObjects {
+    /// [`Libraries::providers`] over every index at once.
+    pub fn providers(&self, soname: &str) -> Vec<String> {
+        self.providers_of(&BTreeSet::from([soname.to_string()]))
+            .remove(soname)
+            .unwrap_or_default()
+    }
+
+    /// The providers of each of `sonames` that some index knows, in one pass.
+    pub fn providers_of(&self, sonames: &BTreeSet<String>) -> BTreeMap<String, Vec<String>> {
+        let mut found: BTreeMap<&str, Libraries> = BTreeMap::new();
+        for table in &self.tables {
+            for (name, package, default_dir) in table.entries() {
+                if let Some(soname) = sonames.get(name) {
+                    found
+                        .entry(soname.as_str())
+                        .or_default()
+                        .add(name, package, default_dir);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .map(|(soname, libraries)| (soname.to_string(), libraries.providers(soname)))
+            .collect()
+    }
+
+    /// How many distinct shared-object file names the indexes know.
+    pub fn len(&self) -> usize {
+        let mut names = BTreeSet::new();
+        for table in &self.tables {
+            names.extend(table.entries().map(|(name, _, _)| name));
+        }
+        names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(|t| t.lines.is_empty())
+    }
+
+    /// These and `other`'s, as if read together.
+    pub fn merge(&mut self, other: SharedObjects) {
+        self.tables.extend(other.tables);
+        self.indexes += other.indexes;
+    }
+}
+
+/// The shared objects of every Contents index of `repositories` for `arch`, merged.
 pub async fn libraries(
     fetcher: &Fetcher,
     repositories: &[Repository],
     arch: &str,
-) -> Result<(Libraries, usize), IndexError> {
+) -> Result<SharedObjects, IndexError> {
     let mut files = Vec::new();
     for repository in repositories {
         let found = contents_files(repository, arch)?;
@@ -464,21 +531,18 @@ pub async fn libraries(
         files.extend(found);
     }
     let started = std::time::Instant::now();
-    let read: Vec<Libraries> = futures_util::stream::iter(files.iter())
+    let tables: Vec<Table> = futures_util::stream::iter(files.iter())
         .map(|file| read_contents(fetcher, file))
         .buffered(PARALLEL)
         .try_collect()
         .await?;
-    let mut merged = Libraries::default();
-    for libraries in &read {
-        merged.merge(libraries);
-    }
     tracing::debug!(
         "apt: {} Contents indexes in {:?}",
-        read.len(),
+        tables.len(),
         started.elapsed()
     );
-    Ok((merged, read.len()))
+    let indexes = tables.len();
+    Ok(SharedObjects { tables, indexes })
 }
 
 #[cfg(test)]
@@ -574,14 +638,40 @@ usr/share/doc/libglpk40/changelog.Debian.gz             doc/libglpk40
         let libraries = Libraries::from_contents(CONTENTS.as_bytes()).unwrap();
         let sha = "a".repeat(64);
         let text = libraries.to_cache(&sha);
-        assert_eq!(Libraries::from_cache(&text, &sha), Some(libraries.clone()));
-        assert_eq!(Libraries::from_cache(&text, &"b".repeat(64)), None);
-        // Cut short (a torn write): not whole.
-        let cut = &text[..text.len() - 10];
-        assert_eq!(Libraries::from_cache(cut, &sha), None);
-        let mut merged = Libraries::default();
-        merged.merge(&libraries);
-        merged.merge(&libraries);
-        assert_eq!(merged, libraries);
+        let table = Table::parse(text.clone(), &sha).unwrap();
+        assert_eq!(Table::parse(text.clone(), &"b".repeat(64)), None);
+        // Cut short (a torn write), or a line lost: not whole.
+        assert_eq!(
+            Table::parse(text[..text.len() - 10].to_string(), &sha),
+            None
+        );
+        let lost = text.replacen("libglpk.so.40\tlibglpk40\td\n", "", 1);
+        assert_ne!(lost, text);
+        assert_eq!(Table::parse(lost, &sha), None);
+        // Read back, it answers as the reduction does, also with an index twice.
+        let once = SharedObjects {
+            tables: vec![table.clone()],
+            indexes: 1,
+        };
+        let twice = SharedObjects {
+            tables: vec![table.clone(), table],
+            indexes: 2,
+        };
+        for name in [
+            "libglpk.so.40",
+            "libz.so.1",
+            "libblas.so.3",
+            "libodd.so.1",
+            "libnothere.so.1",
+        ] {
+            assert_eq!(once.providers(name), libraries.providers(name), "{name}");
+            assert_eq!(twice.providers(name), libraries.providers(name), "{name}");
+        }
+        assert_eq!(once.len(), libraries.len());
+        assert_eq!(twice.len(), libraries.len());
+        let empty = Libraries::default().to_cache(&sha);
+        let empty = Table::parse(empty, &sha).unwrap();
+        assert!(empty.lines.is_empty());
+        assert_eq!(empty.entries().count(), 0);
     }
 }
