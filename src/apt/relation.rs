@@ -233,6 +233,17 @@ fn parse_constraint_version(text: &str, offset: usize) -> Result<Version, Relati
 /// index (60,000 versions). Same result as its `FromStr`: the epoch is the number before
 /// the first `:`, the revision what follows the last `-`.
 pub fn parse_debian_version(text: &str) -> Result<Version, &'static str> {
+    let (epoch, upstream, revision) = split_debian_version(text)?;
+    Ok(Version {
+        epoch,
+        upstream_version: upstream.to_string(),
+        debian_revision: revision.map(str::to_string),
+    })
+}
+
+/// The epoch, upstream version and revision of a Debian version, borrowed: the check of
+/// [`parse_debian_version`] without its allocations.
+pub fn split_debian_version(text: &str) -> Result<(Option<u32>, &str, Option<&str>), &'static str> {
     // As the crate's pattern `^(?:(\d+):)?([A-Za-z0-9.+:~-]+?)(?:-([A-Za-z0-9+.~]+))?$`
     // decides: an epoch only when the rest still parses, a revision only when valid.
     if let Some((epoch, rest)) = text.split_once(':')
@@ -241,19 +252,11 @@ pub fn parse_debian_version(text: &str) -> Result<Version, &'static str> {
         && let Some((upstream, revision)) = split_revision(rest)
     {
         let epoch = epoch.parse::<u32>().map_err(|_| "the epoch is too large")?;
-        return Ok(version(Some(epoch), upstream, revision));
+        return Ok((Some(epoch), upstream, revision));
     }
     match split_revision(text) {
-        Some((upstream, revision)) => Ok(version(None, upstream, revision)),
+        Some((upstream, revision)) => Ok((None, upstream, revision)),
         None => Err("a version is letters, digits and `.+~-:`, and not empty"),
-    }
-}
-
-fn version(epoch: Option<u32>, upstream: &str, revision: Option<&str>) -> Version {
-    Version {
-        epoch,
-        upstream_version: upstream.to_string(),
-        debian_revision: revision.map(str::to_string),
     }
 }
 

@@ -132,7 +132,7 @@ impl<'a> Solver<'_, 'a> {
             request
                 .constraint
                 .as_ref()
-                .is_none_or(|(op, v)| op.matches(&pool.entries[id].version, v))
+                .is_none_or(|(op, v)| op.matches(pool.entries[id].version(), v))
         };
         let candidate = pool.candidate(&(request.name.as_str(), arch));
         let target = match candidate.filter(|&c| fits(c)) {
@@ -144,14 +144,14 @@ impl<'a> Solver<'_, 'a> {
                 .filter(|&id| pool.entries[id].downloadable || pool.entries[id].installed)
                 .max_by(|&a, &b| {
                     let (a, b) = (&pool.entries[a], &pool.entries[b]);
-                    (a.priority, &a.version).cmp(&(b.priority, &b.version))
+                    (a.priority, a.version()).cmp(&(b.priority, b.version()))
                 }),
             None => None,
         };
         let Some(target) = target else {
             let mut all: Vec<&debversion::Version> = versions
                 .iter()
-                .map(|&id| &pool.entries[id].version)
+                .map(|&id| pool.entries[id].version())
                 .collect();
             all.sort();
             all.dedup();
@@ -423,7 +423,7 @@ impl<'a> Solver<'_, 'a> {
                 .arches_of(&relation.name)
                 .flat_map(|a| self.pool.versions(&(relation.name.as_str(), a)))
                 .copied()
-                .map(|id| &self.entry(id).version)
+                .map(|id| self.entry(id).version())
                 .collect();
             versions.sort();
             versions.dedup();
