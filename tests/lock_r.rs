@@ -852,6 +852,38 @@ fn relocking_keeps_every_pin_until_update_names_it() {
         .success();
 }
 
+/// `lock` fetches the apt archives while R resolves, before it knows whether apt is
+/// needed: archives out of reach cost a lock that needs no apt package nothing, and fail
+/// one that does, naming the source.
+#[test]
+fn apt_archives_fetched_ahead_matter_only_when_r_needs_apt() {
+    let repo = CranRepo::serve();
+    // Port 9 (discard) on 127.0.0.1: nothing listens there.
+    let unreachable = "[apt]\nsources = [\"deb http://127.0.0.1:9/debian bookworm main\"]\n";
+    let dir = TempDir::new().unwrap();
+    let cache = dir.path().join("cache");
+    // R6 is plain R code: no shared library to find.
+    manifest(dir.path(), Some(&repo.url()), &["R6"], unreachable);
+    let out = rtlock(dir.path(), &cache).arg("lock").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let lock = read_lock(dir.path());
+    assert!(lock.apt.is_empty(), "{:#?}", lock.apt);
+    assert_eq!(names(&lock.r), BTreeSet::from(["R6".to_string()]));
+
+    // igraph needs libglpk, which the base lacks: now apt is needed.
+    manifest(dir.path(), Some(&repo.url()), &["igraph"], unreachable);
+    let before = std::fs::read(dir.path().join("runtime.lock")).unwrap();
+    let out = rtlock(dir.path(), &cache).arg("lock").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("http://127.0.0.1:9/debian"),
+        "{}",
+        stderr_of(&out)
+    );
+    let after = std::fs::read(dir.path().join("runtime.lock")).unwrap();
+    assert_eq!(before, after, "a failed lock leaves the lock as it was");
+}
+
 /// The text from the first `error:` line on, with `replace` applied.
 fn error_text(out: &Output, replace: &[(&str, &str)]) -> String {
     let stderr = stderr_of(out);

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use futures_util::{StreamExt, TryStreamExt};
 use url::Url;
 
-use crate::apt::index::contents::{self, SonameProviders};
+use crate::apt::index::contents::{self, SharedObjects, SonameProviders};
 use crate::apt::index::{self, IndexError, IndexOptions, Repository, SourceError, sources};
 use crate::apt::relation::Relation;
 use crate::apt::resolve::pins::{ImagePinsError, PinSource, Preferences};
@@ -233,6 +233,117 @@ pub fn dpkg_arch(oci_arch: &str, variant: Option<&str>) -> String {
     }
 }
 
+/// What the apt lock reads before anything is resolved: the base's dpkg state and apt
+/// configuration, and every suite of its sources fetched and verified. It depends on
+/// the base and `[apt] sources` only, not on what is requested, so `lock` fetches it
+/// while the R part resolves (which decides whether apt is needed at all).
+#[derive(Debug)]
+pub struct AptArchives {
+    pub repositories: Vec<Repository>,
+    /// dpkg's status file of the base, as text.
+    pub status: String,
+    pub preferences: Preferences,
+}
+
+impl AptArchives {
+    /// Reads the base's apt configuration and fetches (and verifies) every suite.
+    pub async fn fetch(
+        rootfs: &RootFs,
+        fetcher: &Fetcher,
+        spec: &AptSpec,
+        native_arch: &str,
+    ) -> Result<AptArchives, AptLockError> {
+        let (archives, _) = Self::fetch_with(rootfs, fetcher, spec, native_arch, false).await?;
+        Ok(archives)
+    }
+
+    /// [`fetch`](Self::fetch), and with `contents` the shared objects of the suites'
+    /// `Contents-ARCH` indexes too (see [`contents::libraries`]), each suite's read
+    /// alongside its Packages indexes: both are large downloads to decompress.
+    pub async fn fetch_with(
+        rootfs: &RootFs,
+        fetcher: &Fetcher,
+        spec: &AptSpec,
+        native_arch: &str,
+        contents: bool,
+    ) -> Result<(AptArchives, Option<SharedObjects>), AptLockError> {
+        let configured = match &spec.sources {
+            Some(lines) => sources::from_manifest(lines)?,
+            None => sources::from_image(rootfs).map_err(|e| match e {
+                sources::ImageSourcesError::Image(e) => AptLockError::Image(e),
+                sources::ImageSourcesError::Source(e) => AptLockError::Source(e),
+            })?,
+        };
+        if configured.is_empty() {
+            return Err(AptLockError::NoSources);
+        }
+        let status = rootfs
+            .read_file(DPKG_STATUS)?
+            .ok_or(AptLockError::NoStatus)?;
+        let status = String::from_utf8_lossy(&status).into_owned();
+        let architectures = architectures(rootfs, native_arch)?;
+        let preferences = Preferences::from_image(rootfs)?;
+
+        let started = std::time::Instant::now();
+        let options =
+            IndexOptions::new(&architectures.iter().map(String::as_str).collect::<Vec<_>>());
+        let fetched: Vec<(Repository, Option<SharedObjects>)> =
+            futures_util::stream::iter(configured.iter().map(|source| {
+                let options = &options;
+                async move {
+                    let mut repository =
+                        index::fetch_release(fetcher, source, rootfs, options).await?;
+                    let packages = index::fetch_packages_of(fetcher, &repository, options);
+                    let shared_objects = async {
+                        if !contents {
+                            return Ok(None);
+                        }
+                        let one = std::slice::from_ref(&repository);
+                        contents::libraries(fetcher, one, native_arch)
+                            .await
+                            .map(Some)
+                    };
+                    let (packages, shared_objects) = tokio::join!(packages, shared_objects);
+                    let (packages, shared_objects) = (packages?, shared_objects?);
+                    repository.packages = packages;
+                    Ok::<_, IndexError>((repository, shared_objects))
+                }
+            }))
+            .buffered(PARALLEL_SUITES)
+            .try_collect()
+            .await?;
+        tracing::debug!(
+            "apt: {} suites fetched in {:?}",
+            fetched.len(),
+            started.elapsed()
+        );
+        let mut repositories = Vec::with_capacity(fetched.len());
+        let mut all_objects = contents.then(SharedObjects::default);
+        for (repository, shared_objects) in fetched {
+            repositories.push(repository);
+            if let (Some(all), Some(one)) = (all_objects.as_mut(), shared_objects) {
+                all.merge(one);
+            }
+        }
+        let archives = AptArchives {
+            repositories,
+            status,
+            preferences,
+        };
+        Ok((archives, all_objects))
+    }
+
+    /// The shared objects of the archives' `Contents-ARCH` indexes (see
+    /// [`contents::libraries`]): what [`lock_apt_on`] needs when libraries are asked for.
+    pub async fn shared_objects(
+        &self,
+        fetcher: &Fetcher,
+        native_arch: &str,
+    ) -> Result<SharedObjects, AptLockError> {
+        Ok(contents::libraries(fetcher, &self.repositories, native_arch).await?)
+    }
+}
+
 /// The `[[apt]]` entries for `inputs` on the base image `rootfs`, sorted as the lock
 /// writes them, with the packages that provide the needed libraries (or warnings
 /// naming them).
@@ -244,48 +355,40 @@ pub async fn lock_apt(
     if inputs.spec.packages.is_empty() && inputs.libraries.is_empty() {
         return Ok(AptLock::default());
     }
-    let configured = match &inputs.spec.sources {
-        Some(lines) => sources::from_manifest(lines)?,
-        None => sources::from_image(rootfs).map_err(|e| match e {
-            sources::ImageSourcesError::Image(e) => AptLockError::Image(e),
-            sources::ImageSourcesError::Source(e) => AptLockError::Source(e),
-        })?,
-    };
-    if configured.is_empty() {
-        return Err(AptLockError::NoSources);
+    let archives = AptArchives::fetch(rootfs, fetcher, inputs.spec, inputs.native_arch).await?;
+    lock_apt_on(&archives, None, fetcher, inputs).await
+}
+
+/// [`lock_apt`] on archives fetched before, with their shared objects when those were
+/// read before too (else they are read here, when `inputs` needs libraries).
+pub async fn lock_apt_on(
+    archives: &AptArchives,
+    shared_objects: Option<SharedObjects>,
+    fetcher: &Fetcher,
+    inputs: &AptInputs<'_>,
+) -> Result<AptLock, AptLockError> {
+    if inputs.spec.packages.is_empty() && inputs.libraries.is_empty() {
+        return Ok(AptLock::default());
     }
-    let status = rootfs
-        .read_file(DPKG_STATUS)?
-        .ok_or(AptLockError::NoStatus)?;
-    let status = String::from_utf8_lossy(&status).into_owned();
-    let architectures = architectures(rootfs, inputs.native_arch)?;
-    let preferences = Preferences::from_image(rootfs)?;
-
-    let started = std::time::Instant::now();
-    let options = IndexOptions::new(&architectures.iter().map(String::as_str).collect::<Vec<_>>());
-    let repositories: Vec<Repository> =
-        futures_util::stream::iter(configured.iter().map(|source| {
-            let options = &options;
-            async move { index::fetch_repository(fetcher, source, rootfs, options).await }
-        }))
-        .buffered(PARALLEL_SUITES)
-        .try_collect()
-        .await?;
-    tracing::debug!(
-        "apt: {} suites fetched in {:?}",
-        repositories.len(),
-        started.elapsed()
-    );
-
     let providers = if inputs.libraries.is_empty() {
         SonameProviders::default()
     } else {
         let sonames: BTreeSet<String> = inputs.libraries.iter().map(|l| l.soname.clone()).collect();
-        contents::soname_providers(fetcher, &repositories, inputs.native_arch, &sonames).await?
+        let shared_objects = match shared_objects {
+            Some(read) => read,
+            None => archives.shared_objects(fetcher, inputs.native_arch).await?,
+        };
+        SonameProviders::of(&shared_objects, &sonames)
     };
 
     let started = std::time::Instant::now();
-    let resolved = resolve_libraries_on(&repositories, &status, &preferences, inputs, &providers)?;
+    let resolved = resolve_libraries_on(
+        &archives.repositories,
+        &archives.status,
+        &archives.preferences,
+        inputs,
+        &providers,
+    )?;
     tracing::debug!("apt: resolved in {:?}", started.elapsed());
     Ok(resolved)
 }
@@ -340,6 +443,7 @@ pub fn resolve_libraries_on(
     inputs: &AptInputs<'_>,
     providers: &SonameProviders,
 ) -> Result<AptLock, AptLockError> {
+    let started = std::time::Instant::now();
     let kept: HashMap<(&str, &str), &str> = inputs
         .keep
         .iter()
@@ -374,7 +478,11 @@ pub fn resolve_libraries_on(
         }
     }
 
-    tracing::debug!("apt: {} candidates", universe.len());
+    tracing::debug!(
+        "apt: {} candidates read in {:?}",
+        universe.len(),
+        started.elapsed()
+    );
     let started = std::time::Instant::now();
     let installed = parse_status(status);
     let mut options = ResolveOptions::new(inputs.native_arch);
@@ -387,12 +495,27 @@ pub fn resolve_libraries_on(
     // one chosen package per soname.
     let mut present: HashSet<&str> = installed_names(&installed, inputs.native_arch);
     present.extend(resolution.packages.iter().map(|p| p.record.package));
-    let offered: HashSet<&str> = universe
-        .iter()
-        .filter(|c| c.priority > 0)
-        .filter(|c| c.record.architecture == inputs.native_arch || c.record.architecture == "all")
-        .map(|c| c.record.package)
+    // Which of the packages the Contents indexes name the Packages indexes offer: one
+    // pass, asking only about those names (a handful, not the suite's 60,000).
+    let named: HashSet<&str> = providers
+        .providers
+        .values()
+        .flatten()
+        .map(String::as_str)
         .collect();
+    let offered: HashSet<&str> = if named.is_empty() {
+        HashSet::new()
+    } else {
+        universe
+            .iter()
+            .filter(|c| named.contains(c.record.package))
+            .filter(|c| c.priority > 0)
+            .filter(|c| {
+                c.record.architecture == inputs.native_arch || c.record.architecture == "all"
+            })
+            .map(|c| c.record.package)
+            .collect()
+    };
     // One decision per soname, for everything that needs it.
     let mut needs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for library in inputs.libraries {

@@ -14,7 +14,9 @@ pub mod base_files;
 pub mod epoch;
 pub mod summary;
 
-use crate::apt::lock::{AptInputs, AptLockError, NeededLibrary, dpkg_arch, lock_apt};
+use crate::apt::lock::{
+    AptArchives, AptInputs, AptLockError, NeededLibrary, dpkg_arch, lock_apt, lock_apt_on,
+};
 use crate::base::pin::{self, BaseError, ResolvedBase};
 use crate::fetch::Fetcher;
 use crate::image::ImageError;
@@ -189,16 +191,27 @@ pub async fn lock(
             reference: base.reference.clone(),
             source,
         })?;
+    let native_arch = dpkg_arch(
+        &base.platform.architecture,
+        base.platform.variant.as_deref(),
+    );
     // R first: the shared libraries its binary packages need become apt requests, in
-    // the same apt solve as `[apt] packages`.
+    // the same apt solve as `[apt] packages`. The apt archives (and, for R's libraries,
+    // their Contents indexes) do not depend on R's answer, so they are fetched while R
+    // resolves: what R's tarball downloads and apt's index downloads cost overlaps.
     let mut libraries = Vec::new();
+    let mut prefetched = None;
     if requested.contains(&Ecosystem::R) {
         let inputs = RInputs {
             spec: &manifest.r,
             as_of: manifest.lock.as_of,
             keep: &keep_r,
         };
-        let locked = lock_r(&files.r, fetcher, &inputs).await?;
+        let contents = manifest.r.system_requirements;
+        let prefetch =
+            AptArchives::fetch_with(&files.apt, fetcher, &manifest.apt, &native_arch, contents);
+        let (locked, archives) = tokio::join!(lock_r(&files.r, fetcher, &inputs), prefetch);
+        let locked = locked?;
         for warning in &locked.warnings {
             tracing::warn!("{warning}");
         }
@@ -211,12 +224,11 @@ pub async fn lock(
                 needed_by: needed.needed_by,
             })
             .collect();
+        // A base without apt (or an archive out of reach) matters only when apt is
+        // needed; then the error is the one a lock without R would give.
+        prefetched = Some(archives);
     }
     if requested.contains(&Ecosystem::Apt) || !libraries.is_empty() {
-        let native_arch = dpkg_arch(
-            &base.platform.architecture,
-            base.platform.variant.as_deref(),
-        );
         let inputs = AptInputs {
             spec: &manifest.apt,
             native_arch: &native_arch,
@@ -224,7 +236,13 @@ pub async fn lock(
             libraries: &libraries,
             add_libraries: manifest.r.system_requirements,
         };
-        let locked = lock_apt(&files.apt, fetcher, &inputs).await?;
+        let locked = match prefetched {
+            Some(archives) => {
+                let (archives, shared_objects) = archives?;
+                lock_apt_on(&archives, shared_objects, fetcher, &inputs).await?
+            }
+            None => lock_apt(&files.apt, fetcher, &inputs).await?,
+        };
         for warning in &locked.warnings {
             tracing::warn!("{warning}");
         }
