@@ -8,8 +8,11 @@
 //! - R: `available.packages()` + `tools::package_dependencies(…, recursive = TRUE)` in a
 //!   container of debian-r, timed inside R (`system.time`, so the container's start is
 //!   not charged to R), first call (cold: R fetches PACKAGES) and second call in the same
-//!   session (warm: R's per-session cache of PACKAGES). R downloads no tarball here, so
-//!   R does less work than rtlock; the container start is printed apart.
+//!   session (warm: R's per-session cache of PACKAGES). R downloads no tarball there, so
+//!   R does less work than rtlock; a second row adds `download.packages` of the same
+//!   tarballs (what rtlock must do to pin their sha256), and the whole container run
+//!   (docker run, R's start and both resolutions, the download left out) is printed
+//!   apart.
 //!
 //! Median of `RTLOCK_BENCH_RUNS` runs (default 3). Target (issue 13): rtlock faster than
 //! R, cold and warm. Needs the test bed (`scripts/test --bed-only`). Run with
@@ -66,16 +69,20 @@ fn main() {
         }
         cold <- system.time(n <- resolve())[["elapsed"]]
         warm <- system.time(resolve())[["elapsed"]]
-        cat(cold, warm, length(n), "\n")
+        dir <- tempfile(); dir.create(dir)
+        fetched <- system.time(download.packages(n, destdir = dir, repos = repo,
+            quiet = TRUE))[["elapsed"]]
+        cat(cold, warm, length(n), fetched, "\n")
     "#;
     let (mut r_cold, mut r_warm, mut r_total, mut r_pins) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut r_fetch_cold, mut r_fetch_warm) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let mut args = vec![repo.url().to_string()];
         args.extend(PACKAGES.iter().map(|p| p.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let started = Instant::now();
         let out = rscript(&bed.image_r, true, code, &args);
-        r_total.push(started.elapsed());
+        let total = started.elapsed();
         assert!(
             out.status.success(),
             "R failed: {}",
@@ -83,14 +90,27 @@ fn main() {
         );
         let text = String::from_utf8_lossy(&out.stdout);
         let fields: Vec<&str> = text.split_whitespace().collect();
-        r_cold.push(Duration::from_secs_f64(fields[0].parse().unwrap()));
-        r_warm.push(Duration::from_secs_f64(fields[1].parse().unwrap()));
+        let seconds = |i: usize| Duration::from_secs_f64(fields[i].parse().unwrap());
+        r_cold.push(seconds(0));
+        r_warm.push(seconds(1));
         r_pins = fields[2].parse().unwrap();
+        r_fetch_cold.push(seconds(0) + seconds(3));
+        r_fetch_warm.push(seconds(1) + seconds(3));
+        // The container run as before the download was added to it.
+        r_total.push(total.saturating_sub(seconds(3)));
     }
     row(
         "R: available.packages + package_dependencies",
         &mut r_cold,
         &mut r_warm,
+        r_pins,
+    );
+    // What rtlock's lock does of R's work: it downloads every tarball to pin its sha256
+    // (R has no cache of tarballs, so warm downloads them again).
+    row(
+        "R: the same + download.packages of the pins",
+        &mut r_fetch_cold,
+        &mut r_fetch_warm,
         r_pins,
     );
     println!(
