@@ -193,14 +193,22 @@ pub enum DiffFormat {
     Json,
 }
 
-/// Explain why a package is in the lock
+/// Explain why a package is in the runtime
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
+Every shortest path from a package the manifest requests to NAME, across ecosystems (an
+apt library an R or pip package links against counts as its dependency). A package the
+lock does not hold is looked up in the base image (its dpkg database, Python
+distributions and R library, from the cache when this machine locked it, else read from
+the registry); a name in neither gets the nearest name there is.
+
 Examples:
   rtlock why libgvc6                   # the paths from requested packages to libgvc6
+  rtlock why libgdal32                 # sf (r) → libgdal32: an R package needs it
+  rtlock why apt:bash                  # provided by the base image: bash 5.2.15-2+b7
   rtlock why numpy -l team/runtime.lock")]
 pub struct WhyArgs {
-    /// The package to explain
+    /// The package to explain: NAME, or apt:NAME, pip:NAME, r:NAME for one ecosystem
     pub name: String,
     /// The lock to read
     #[arg(short, long, default_value = "runtime.lock", value_name = "PATH")]
