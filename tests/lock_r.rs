@@ -882,6 +882,31 @@ fn apt_archives_fetched_ahead_matter_only_when_r_needs_apt() {
     );
     let after = std::fs::read(dir.path().join("runtime.lock")).unwrap();
     assert_eq!(before, after, "a failed lock leaves the lock as it was");
+
+    // An archive that accepts connections and never answers: a lock that needs no apt
+    // package does not wait for it (a read times out after 60 s, then is retried), it
+    // drops the fetch when R is done.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming().flatten() {
+            held.push(connection);
+        }
+    });
+    let silent_source =
+        format!("[apt]\nsources = [\"deb http://127.0.0.1:{port}/debian bookworm main\"]\n");
+    manifest(dir.path(), Some(&repo.url()), &["R6"], &silent_source);
+    let out = rtlock(dir.path(), &cache)
+        .arg("lock")
+        .timeout(std::time::Duration::from_secs(45))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        names(&read_lock(dir.path()).r),
+        BTreeSet::from(["R6".to_string()])
+    );
 }
 
 /// The text from the first `error:` line on, with `replace` applied.

@@ -199,19 +199,32 @@ pub async fn lock(
     // the same apt solve as `[apt] packages`. The apt archives (and, for R's libraries,
     // their Contents indexes) do not depend on R's answer, so they are fetched while R
     // resolves: what R's tarball downloads and apt's index downloads cost overlaps.
-    let mut libraries = Vec::new();
+    // When R is done and apt is not needed, the fetch is dropped where it stands.
+    let prefetch = AptArchives::fetch_with(
+        &files.apt,
+        fetcher,
+        &manifest.apt,
+        &native_arch,
+        manifest.r.system_requirements,
+    );
+    tokio::pin!(prefetch);
     let mut prefetched = None;
+    let mut libraries = Vec::new();
     if requested.contains(&Ecosystem::R) {
         let inputs = RInputs {
             spec: &manifest.r,
             as_of: manifest.lock.as_of,
             keep: &keep_r,
         };
-        let contents = manifest.r.system_requirements;
-        let prefetch =
-            AptArchives::fetch_with(&files.apt, fetcher, &manifest.apt, &native_arch, contents);
-        let (locked, archives) = tokio::join!(lock_r(&files.r, fetcher, &inputs), prefetch);
-        let locked = locked?;
+        let r = lock_r(&files.r, fetcher, &inputs);
+        tokio::pin!(r);
+        let locked = loop {
+            tokio::select! {
+                biased;
+                locked = &mut r => break locked?,
+                archives = &mut prefetch, if prefetched.is_none() => prefetched = Some(archives),
+            }
+        };
         for warning in &locked.warnings {
             tracing::warn!("{warning}");
         }
@@ -224,9 +237,6 @@ pub async fn lock(
                 needed_by: needed.needed_by,
             })
             .collect();
-        // A base without apt (or an archive out of reach) matters only when apt is
-        // needed; then the error is the one a lock without R would give.
-        prefetched = Some(archives);
     }
     if requested.contains(&Ecosystem::Apt) || !libraries.is_empty() {
         let inputs = AptInputs {
@@ -236,12 +246,16 @@ pub async fn lock(
             libraries: &libraries,
             add_libraries: manifest.r.system_requirements,
         };
-        let locked = match prefetched {
-            Some(archives) => {
-                let (archives, shared_objects) = archives?;
-                lock_apt_on(&archives, shared_objects, fetcher, &inputs).await?
-            }
-            None => lock_apt(&files.apt, fetcher, &inputs).await?,
+        let locked = if requested.contains(&Ecosystem::R) {
+            // A base without apt (or an archive out of reach) matters only now that apt
+            // is needed; the error is the one a lock without R would give.
+            let (archives, shared_objects) = match prefetched {
+                Some(archives) => archives,
+                None => prefetch.await,
+            }?;
+            lock_apt_on(&archives, shared_objects, fetcher, &inputs).await?
+        } else {
+            lock_apt(&files.apt, fetcher, &inputs).await?
         };
         for warning in &locked.warnings {
             tracing::warn!("{warning}");
