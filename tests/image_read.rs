@@ -304,6 +304,23 @@ fn an_entry_with_dotdot_is_refused_naming_layer_and_entry() {
     );
 }
 
+/// The layers are scanned on several threads at once; the error is still the lowest
+/// bad layer's, as one pass bottom first would find it.
+#[test]
+fn of_several_bad_layers_the_lowest_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = gz_blob(&layer(&[E::File("etc/ok", b"x")]));
+    let first_bad = gz_blob(&layer(&[E::RawName("/etc/absolute", b"evil")]));
+    let second_bad = gz_blob(&layer(&[E::RawName("../escape", b"evil")]));
+    let root = layout(dir.path(), &[good, first_bad, second_bad]);
+    let err = read_all(&root)
+        .expect_err("the image must be refused")
+        .to_string();
+    assert!(err.contains("layer 2/3"), "{err}");
+    assert!(err.contains("`/etc/absolute`"), "{err}");
+    assert!(!err.contains("../escape"), "{err}");
+}
+
 #[test]
 fn an_absolute_entry_is_refused() {
     let dir = tempfile::tempdir().unwrap();
