@@ -175,15 +175,28 @@ Examples:
   rtlock diff main:runtime.lock runtime.lock --format markdown   # for a pull request
   rtlock diff HEAD~1:runtime.lock HEAD:runtime.lock --format json
 
-OLD and NEW are paths, or REV:PATH to read a file from git.")]
+OLD and NEW are paths, or REV:PATH to read a file from git.
+
+Per ecosystem: added, removed, upgraded and downgraded packages (in apt's, PEP 440's or
+R's own version order), artifacts replaced or moved under the same version, the download
+size before and after, and for each added package that the manifest does not name, the
+requested packages that pulled it in (`rtlock why NAME` shows the whole path).
+
+When the base image changed, the diff also says what changed inside it (dpkg packages,
+Python distributions, R packages), read from both images' own databases: from the cache
+when this machine locked them, else pulled (their layers are read, never unpacked).
+`--no-base-contents` skips that. The exit code is 0 whether or not anything changed.")]
 pub struct DiffArgs {
     /// The old lock (PATH or REV:PATH)
     pub old: String,
     /// The new lock (PATH or REV:PATH)
     pub new: String,
-    /// Output format
+    /// Output format: `markdown` is ready to paste as a pull-request comment
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
+    /// Do not read the base images to compare what is inside them
+    #[arg(long)]
+    pub no_base_contents: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

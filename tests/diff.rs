@@ -57,15 +57,48 @@ fn lock(base: char, apt_pkgs: Vec<AptPackage>, pip_pkgs: Vec<PipPackage>) -> Loc
     }
 }
 
+/// Marks a package requested, requiring `requires`.
+fn requested(mut p: AptPackage, requires: &[&str]) -> AptPackage {
+    p.requested = true;
+    p.requires = requires.iter().map(|r| r.to_string()).collect();
+    p
+}
+
+fn requested_pip(mut p: PipPackage, requires: &[&str]) -> PipPackage {
+    p.requested = true;
+    p.requires = requires.iter().map(|r| r.to_string()).collect();
+    p
+}
+
+fn dependency(mut p: PipPackage) -> PipPackage {
+    p.requested = false;
+    p
+}
+
+fn sized_apt(mut p: AptPackage, size: u64) -> AptPackage {
+    p.size = size;
+    p
+}
+
+fn sized_pip(mut p: PipPackage, size: u64) -> PipPackage {
+    p.size = size;
+    p
+}
+
+/// curl upgraded, libfoo removed, graphviz requested with libcgraph6 behind it; pandas
+/// upgraded and now pulling in pytz, numpy downgraded.
 fn old() -> Lockfile {
     lock(
         'a',
         vec![
-            apt("curl", "7.88.1-10", "amd64"),
-            apt("libfoo", "1.0", "amd64"),
+            requested(sized_apt(apt("curl", "7.88.1-10", "amd64"), 400_000), &[]),
+            sized_apt(apt("libfoo", "1.0", "amd64"), 20_000),
             apt("libc6", "2.36", "i386"),
         ],
-        vec![pip("pandas", "2.2.2")],
+        vec![
+            requested_pip(sized_pip(pip("pandas", "2.2.2"), 12_000_000), &["numpy"]),
+            dependency(sized_pip(pip("numpy", "2.1.0"), 16_000_000)),
+        ],
     )
 }
 
@@ -73,11 +106,25 @@ fn new() -> Lockfile {
     lock(
         'b',
         vec![
-            apt("curl", "7.88.1-10+deb12u5", "amd64"),
-            apt("graphviz", "2.42.2-7", "amd64"),
+            requested(
+                sized_apt(apt("curl", "7.88.1-10+deb12u5", "amd64"), 401_000),
+                &[],
+            ),
+            requested(
+                sized_apt(apt("graphviz", "2.42.2-7", "amd64"), 600_000),
+                &["libcgraph6"],
+            ),
+            sized_apt(apt("libcgraph6", "2.42.2-7", "amd64"), 50_000),
             apt("libc6", "2.36", "i386"),
         ],
-        vec![pip("pandas", "2.2.3"), pip("numpy", "2.1.0")],
+        vec![
+            requested_pip(
+                sized_pip(pip("pandas", "2.2.3"), 12_100_000),
+                &["numpy", "pytz"],
+            ),
+            dependency(sized_pip(pip("numpy", "2.0.2"), 15_900_000)),
+            dependency(sized_pip(pip("pytz", "2024.1"), 500_000)),
+        ],
     )
 }
 
@@ -86,11 +133,15 @@ fn write_pair(dir: &Path) {
     new().write(&dir.join("new.lock")).unwrap();
 }
 
+/// `rtlock diff ARGS`, its standard output; the base images of these locks exist
+/// nowhere, so their contents are not compared (a test below covers that path).
 fn rtlock_diff(dir: &Path, args: &[&str]) -> String {
     let out = Command::cargo_bin("rtlock")
         .unwrap()
         .current_dir(dir)
+        .env("NO_COLOR", "1")
         .arg("diff")
+        .arg("--no-base-contents")
         .args(args)
         .assert()
         .success();
@@ -98,41 +149,102 @@ fn rtlock_diff(dir: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn text_lists_each_change_once() {
+fn text_lists_each_change_once_aligned() {
     let dir = tempfile::tempdir().unwrap();
     write_pair(dir.path());
     let out = rtlock_diff(dir.path(), &["old.lock", "new.lock"]);
-    let expected = format!(
-        "base: sha256:{} -> sha256:{}\napt:\n  + graphviz 2.42.2-7\n  - libfoo 1.0\n  ~ curl 7.88.1-10 -> 7.88.1-10+deb12u5\npip:\n  + numpy 2.1.0\n  ~ pandas 2.2.2 -> 2.2.3\n",
-        "a".repeat(64),
-        "b".repeat(64)
+    assert!(
+        out.contains("+ libcgraph6  2.42.2-7  pulled in by graphviz"),
+        "{out}"
     );
-    assert_eq!(out, expected);
+    assert!(out.contains("↓ numpy   2.1.0 → 2.0.2"), "{out}");
+    insta::assert_snapshot!(out);
 }
 
 #[test]
-fn json_has_the_spec_shape() {
+fn colours_mark_each_kind_and_never_and_no_color_drop_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path());
+    let run = |color: &str, no_color: bool| {
+        let mut cmd = Command::cargo_bin("rtlock").unwrap();
+        cmd.current_dir(dir.path()).env_remove("NO_COLOR").args([
+            "--color",
+            color,
+            "diff",
+            "--no-base-contents",
+            "old.lock",
+            "new.lock",
+        ]);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let coloured = run("always", false);
+    // Green for added, red for removed.
+    assert!(
+        coloured.contains("\x1b[32m+\x1b[0m libcgraph6"),
+        "{coloured:?}"
+    );
+    assert!(coloured.contains("\x1b[31m-\x1b[0m libfoo"), "{coloured:?}");
+    let plain = run("never", false);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    // Not a terminal, and NO_COLOR: plain either way.
+    assert!(!run("auto", true).contains('\x1b'));
+}
+
+#[test]
+fn json_has_the_spec_shape_and_the_extra_fields() {
     let dir = tempfile::tempdir().unwrap();
     write_pair(dir.path());
     let out = rtlock_diff(dir.path(), &["old.lock", "new.lock", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["base"]["from"], format!("sha256:{}", "a".repeat(64)));
+    assert_eq!(v["base"]["to"], format!("sha256:{}", "b".repeat(64)));
+    // Not compared (`--no-base-contents`): null, not an empty comparison.
+    assert!(v["base"]["contents"].is_null(), "{v:#}");
     assert_eq!(
         v["apt"]["added"],
-        serde_json::json!([{"name": "graphviz", "version": "2.42.2-7"}])
+        serde_json::json!([
+            {"name": "graphviz", "version": "2.42.2-7", "requested": true},
+            {"name": "libcgraph6", "version": "2.42.2-7", "pulled_in_by": ["graphviz"]},
+        ])
     );
     assert_eq!(
         v["apt"]["removed"],
         serde_json::json!([{"name": "libfoo", "version": "1.0"}])
     );
+    let curl =
+        serde_json::json!([{"name": "curl", "from": "7.88.1-10", "to": "7.88.1-10+deb12u5"}]);
+    assert_eq!(v["apt"]["changed"], curl);
+    assert_eq!(v["apt"]["upgraded"], curl);
+    assert_eq!(v["apt"]["downgraded"], serde_json::json!([]));
     assert_eq!(
-        v["apt"]["changed"],
-        serde_json::json!([{"name": "curl", "from": "7.88.1-10", "to": "7.88.1-10+deb12u5"}])
+        v["apt"]["size"],
+        serde_json::json!({"from": 420_001, "to": 1_051_001})
     );
-    assert_eq!(v["pip"]["changed"][0]["to"], "2.2.3");
+    // pandas up, numpy down (PEP 440's order), pytz pulled in by pandas.
+    assert_eq!(
+        v["pip"]["upgraded"],
+        serde_json::json!([{"name": "pandas", "from": "2.2.2", "to": "2.2.3"}])
+    );
+    assert_eq!(
+        v["pip"]["downgraded"],
+        serde_json::json!([{"name": "numpy", "from": "2.1.0", "to": "2.0.2"}])
+    );
+    assert_eq!(v["pip"]["changed"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["pip"]["added"][0]["pulled_in_by"],
+        serde_json::json!(["pandas"])
+    );
+    assert_eq!(
+        v["size"],
+        serde_json::json!({"from": 28_420_001, "to": 29_551_001})
+    );
     assert_eq!(
         v["r"],
-        serde_json::json!({"added": [], "removed": [], "changed": [], "replaced": [], "moved": []})
+        serde_json::json!({"added": [], "removed": [], "changed": [], "upgraded": [],
+            "downgraded": [], "replaced": [], "moved": [], "size": {"from": 0, "to": 0}})
     );
 
     // Same lock on both sides: nothing changed, and base is null.
@@ -143,20 +255,101 @@ fn json_has_the_spec_shape() {
 }
 
 #[test]
-fn markdown_is_a_table_per_ecosystem() {
+fn markdown_is_a_summary_line_and_a_table_per_ecosystem() {
     let dir = tempfile::tempdir().unwrap();
     write_pair(dir.path());
     let out = rtlock_diff(
         dir.path(),
         &["old.lock", "new.lock", "--format", "markdown"],
     );
-    assert!(out.contains("**Base image changed**"), "{out}");
     assert!(
-        out.contains("apt: 1 added, 1 removed, 1 changed · pip: 1 added, 0 removed, 1 changed"),
+        out.contains(
+            "**apt** 2 added, 1 removed, 1 upgraded · **pip** 1 added, 1 upgraded, 1 downgraded · **base image** changed · download 27.1 MiB → 28.2 MiB (+1.1 MiB)"
+        ),
         "{out}"
     );
-    assert!(out.contains("#### apt\n\n| package | before | after |\n|---|---|---|\n| `graphviz` | — | 2.42.2-7 |\n| `libfoo` | 1.0 | — |\n| `curl` | 7.88.1-10 | 7.88.1-10+deb12u5 |\n"), "{out}");
+    assert!(
+        out.contains("| added | `libcgraph6` | — | 2.42.2-7 | pulled in by graphviz |"),
+        "{out}"
+    );
     assert!(!out.contains("#### r"), "{out}");
+    assert!(
+        !out.contains("<details>"),
+        "short tables are not folded: {out}"
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_long_table_is_folded_into_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let many = |version: &str| {
+        let apt = (0..20)
+            .map(|i| apt(&format!("lib{i:02}"), version, "amd64"))
+            .collect();
+        lock('a', apt, vec![])
+    };
+    many("1.0").write(&dir.path().join("old.lock")).unwrap();
+    many("1.1").write(&dir.path().join("new.lock")).unwrap();
+    let out = rtlock_diff(
+        dir.path(),
+        &["old.lock", "new.lock", "--format", "markdown"],
+    );
+    assert!(
+        out.contains(
+            "#### apt: 20 upgraded\n\n<details><summary>20 changes in apt</summary>\n\n| | package |"
+        ),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("</details>"), "{out}");
+}
+
+/// The base changed, but neither image can be read: the lock's own changes are still
+/// shown, with a warning that says what is left out and how to skip it; exit 0.
+#[test]
+fn an_unreadable_base_leaves_its_contents_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = old();
+    let mut after = new();
+    // A registry on 127.0.0.1 that refuses connections, so nothing waits.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    before.base.reference = format!("127.0.0.1:{port}/ml/runtime:1");
+    after.base.reference = format!("127.0.0.1:{port}/ml/runtime:2");
+    before.write(&dir.path().join("old.lock")).unwrap();
+    after.write(&dir.path().join("new.lock")).unwrap();
+    let out = Command::cargo_bin("rtlock")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .args(["diff", "old.lock", "new.lock", "--format", "json"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains(
+            "warning: what changed inside the base is not shown: cannot read the base image 127.0.0.1:"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`--no-base-contents` skips the comparison"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["base"]["contents"].is_null(), "{v:#}");
+    assert_eq!(
+        v["base"]["reference"],
+        serde_json::json!({"from": format!("127.0.0.1:{port}/ml/runtime:1"),
+            "to": format!("127.0.0.1:{port}/ml/runtime:2")})
+    );
+    assert_eq!(v["pip"]["downgraded"][0]["name"], "numpy");
 }
 
 #[test]
@@ -181,7 +374,7 @@ fn reads_locks_from_git_revisions() {
     git(&["commit", "-qm", "old"]);
     new().write(&dir.path().join("runtime.lock")).unwrap();
     let out = rtlock_diff(dir.path(), &["HEAD:runtime.lock", "runtime.lock"]);
-    assert!(out.contains("~ pandas 2.2.2 -> 2.2.3"), "{out}");
+    assert!(out.contains("↑ pandas  2.2.2 → 2.2.3"), "{out}");
 
     let missing = Command::cargo_bin("rtlock")
         .unwrap()
@@ -224,14 +417,17 @@ fn diff_of_swapped(format: &str) -> String {
 #[test]
 fn a_replaced_artifact_and_a_moved_url_show_in_text() {
     let out = diff_of_swapped("text");
-    assert!(out.contains("six 1.17.0: artifact replaced"), "{out}");
+    assert!(
+        out.contains("! six  1.17.0  artifact replaced: sha256 111111111111 → 999999999999"),
+        "{out}"
+    );
     insta::assert_snapshot!(out);
 }
 
 #[test]
 fn a_replaced_artifact_and_a_moved_url_show_in_markdown() {
     let out = diff_of_swapped("markdown");
-    assert!(out.contains("**artifact replaced**"), "{out}");
+    assert!(out.contains("| **replaced** | `six` |"), "{out}");
     insta::assert_snapshot!(out);
 }
 
@@ -277,7 +473,7 @@ fn the_native_architecture_goes_without_saying_on_every_platform() {
             lock.base.platform = platform.parse().unwrap();
             lock
         };
-        let changes = rtlock::diff::diff(&on("1.0"), &on("1.1"));
+        let changes = rtlock::diff::diff(&on("1.0"), &on("1.1"), None);
         let names: Vec<&str> = changes
             .apt
             .changed

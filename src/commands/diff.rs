@@ -10,13 +10,33 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 
 use crate::cli::{DiffArgs, DiffFormat, GlobalArgs};
-use crate::diff::{diff, render};
-use crate::lockfile::{self, Lockfile};
+use crate::diff::{BaseContents, diff, render};
+use crate::lockfile::{self, BaseLock, Lockfile};
+use crate::oci::registry::Registry;
+use crate::why::BasePackages;
 
-pub fn run(args: &DiffArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &DiffArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let old = load(&args.old)?;
     let new = load(&args.new)?;
-    let changes = diff(&old, &new);
+    let base_changed = old.base.manifest != new.base.manifest;
+    let contents = if base_changed && !args.no_base_contents {
+        match base_contents(&old, &new, global) {
+            Ok(contents) => Some(contents),
+            // The lock's own changes are still worth showing: say what is left out.
+            Err(e) => {
+                anstream::eprintln!(
+                    "warning: what changed inside the base is not shown: {}\n\
+                     help: `--offline` reads only this machine's cache; \
+                     `--no-base-contents` skips the comparison",
+                    crate::fetch::error_chain(e.as_ref())
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let changes = diff(&old, &new, contents);
     let out = match args.format {
         DiffFormat::Text => render::text(&changes),
         DiffFormat::Markdown => render::markdown(&changes),
@@ -24,6 +44,34 @@ pub fn run(args: &DiffArgs, _global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     };
     super::print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Both bases' packages, read at once (each from the cache, else its registry).
+fn base_contents(
+    old: &Lockfile,
+    new: &Lockfile,
+    global: &GlobalArgs,
+) -> anyhow::Result<BaseContents> {
+    let fetcher = super::context::fetcher(global)?;
+    let registry = super::context::registry(&fetcher)?;
+    let root = fetcher.cache().root();
+    let (before, after) = super::context::runtime()?.block_on(async {
+        tokio::try_join!(
+            read_base(&old.base, &registry, root),
+            read_base(&new.base, &registry, root)
+        )
+    })?;
+    Ok(crate::diff::base_contents(&before, &after))
+}
+
+async fn read_base(
+    base: &BaseLock,
+    registry: &Registry,
+    root: &Path,
+) -> anyhow::Result<BasePackages> {
+    super::base_packages::read(base, registry, root)
+        .await
+        .with_context(|| format!("cannot read the base image {}", base.reference))
 }
 
 /// Reads a lock from a path, or from git when the argument is `REV:PATH` and no such file

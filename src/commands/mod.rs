@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
+pub mod base_packages;
 pub mod build;
 pub mod context;
 pub mod diff;

@@ -96,30 +96,9 @@ fn render_provided(found: &[Provided], lock: &Lockfile) -> String {
 fn base_packages(lock: &Lockfile, global: &GlobalArgs) -> anyhow::Result<BasePackages> {
     let fetcher = super::context::fetcher(global)?;
     let registry = super::context::registry(&fetcher)?;
-    let files = super::context::runtime()?.block_on(crate::lock::base_files::read_locked(
+    super::context::runtime()?.block_on(super::base_packages::read(
         &lock.base,
         &registry,
         fetcher.cache().root(),
-    ))?;
-    let status = crate::base::dpkg::status_text(&files.apt)?;
-    let apt = crate::base::dpkg::parse_packages(&status)
-        .into_iter()
-        .filter(|p| p.status == "installed")
-        .map(|p| (p.name, p.version))
-        .collect();
-    let r = files
-        .r
-        .r
-        .map(|r| {
-            r.packages
-                .into_iter()
-                .map(|p| (p.name, p.version))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(BasePackages {
-        apt,
-        pip: files.python.distributions,
-        r,
-    })
+    ))
 }

@@ -290,6 +290,66 @@ pub fn explain(lock: &Lockfile, query: &Query) -> Vec<Explanation> {
     out
 }
 
+/// For every locked package nobody requested: the requested packages that pulled it in,
+/// those at the shortest distance from it (as [`explain`]'s paths start), keyed by
+/// (ecosystem, name) as the lock names it. A root of another ecosystem than the
+/// package's carries it: `sf (r)`.
+pub fn pulled_in_by(lock: &Lockfile) -> BTreeMap<(&'static str, String), Vec<String>> {
+    let lock_graph = LockGraph::new(lock);
+    let graph = &lock_graph.graph;
+    let mut roots: Vec<NodeIndex> = graph
+        .node_indices()
+        .filter(|&n| graph[n].requested)
+        .collect();
+    roots.sort_by_key(|&n| lock_graph.sort_key(n));
+    // One breadth-first pass per requested package: a manifest names tens of them, the
+    // lock holds hundreds of packages, so this stays far below a millisecond.
+    let mut nearest: BTreeMap<NodeIndex, (usize, Vec<NodeIndex>)> = BTreeMap::new();
+    for &root in &roots {
+        let mut distance: BTreeMap<NodeIndex, usize> = BTreeMap::from([(root, 0)]);
+        let mut queue = VecDeque::from([root]);
+        while let Some(node) = queue.pop_front() {
+            let d = distance[&node];
+            for next in graph.neighbors(node) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = distance.entry(next) {
+                    slot.insert(d + 1);
+                    queue.push_back(next);
+                }
+            }
+        }
+        for (node, d) in distance {
+            if graph[node].requested {
+                continue;
+            }
+            let best = nearest.entry(node).or_insert((d, Vec::new()));
+            if d < best.0 {
+                *best = (d, Vec::new());
+            }
+            if d == best.0 {
+                best.1.push(root);
+            }
+        }
+    }
+    nearest
+        .into_iter()
+        .map(|(node, (_, by))| {
+            let n = graph[node];
+            let by = by
+                .into_iter()
+                .map(|root| {
+                    let r = graph[root];
+                    if r.ecosystem == n.ecosystem {
+                        r.name.to_string()
+                    } else {
+                        format!("{} ({})", r.name, r.ecosystem)
+                    }
+                })
+                .collect();
+            ((n.ecosystem, n.name.to_string()), by)
+        })
+        .collect()
+}
+
 /// The packages of the base that `query` names.
 pub fn provided(base: &BasePackages, query: &Query) -> Vec<Provided> {
     let mut out = Vec::new();
