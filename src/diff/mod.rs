@@ -21,9 +21,6 @@ use crate::lockfile::Lockfile;
 use crate::oci::Digest;
 use crate::why::BasePackages;
 
-/// The ecosystems, in the order they are shown.
-pub const ECOSYSTEMS: [&str; 3] = ["apt", "pip", "r"];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockDiff {
     /// `None` when the base did not change.
@@ -241,12 +238,7 @@ pub fn diff(old: &Lockfile, new: &Lockfile, base_contents: Option<BaseContents>)
 pub fn base_contents(old: &BasePackages, new: &BasePackages) -> BaseContents {
     let none = |_: &'static str, _: &str| Vec::new();
     let side = |base: &BasePackages, ecosystem: &'static str| -> Vec<(String, Pinned)> {
-        let packages = match ecosystem {
-            "apt" => &base.apt,
-            "pip" => &base.pip,
-            _ => &base.r,
-        };
-        packages
+        base.of(ecosystem)
             .iter()
             .map(|(name, version)| {
                 let key = match ecosystem {

@@ -94,7 +94,8 @@ pub struct BasePackages {
 }
 
 impl BasePackages {
-    fn of(&self, ecosystem: &str) -> &[(String, String)] {
+    /// The packages of `ecosystem` (`apt`, `pip` or `r`).
+    pub fn of(&self, ecosystem: &str) -> &[(String, String)] {
         match ecosystem {
             "apt" => &self.apt,
             "pip" => &self.pip,
@@ -181,19 +182,12 @@ impl<'a> LockGraph<'a> {
         LockGraph { graph, index }
     }
 
-    /// Every shortest path from `root` to `target` (at most `limit`), and how many more
-    /// of that length there are.
-    fn shortest_paths(
-        &self,
-        root: NodeIndex,
-        target: NodeIndex,
-        limit: usize,
-    ) -> (Vec<Vec<NodeIndex>>, usize) {
-        // Breadth-first distances from the root.
+    /// Breadth-first distances from `root`, up to `target` when one is given.
+    fn distances(&self, root: NodeIndex, target: Option<NodeIndex>) -> BTreeMap<NodeIndex, usize> {
         let mut distance: BTreeMap<NodeIndex, usize> = BTreeMap::from([(root, 0)]);
         let mut queue = VecDeque::from([root]);
         while let Some(node) = queue.pop_front() {
-            if node == target {
+            if Some(node) == target {
                 break;
             }
             let d = distance[&node];
@@ -204,6 +198,18 @@ impl<'a> LockGraph<'a> {
                 }
             }
         }
+        distance
+    }
+
+    /// Every shortest path from `root` to `target` (at most `limit`), and how many more
+    /// of that length there are.
+    fn shortest_paths(
+        &self,
+        root: NodeIndex,
+        target: NodeIndex,
+        limit: usize,
+    ) -> (Vec<Vec<NodeIndex>>, usize) {
+        let distance = self.distances(root, Some(target));
         if !distance.contains_key(&target) {
             return (Vec::new(), 0);
         }
@@ -306,18 +312,7 @@ pub fn pulled_in_by(lock: &Lockfile) -> BTreeMap<(&'static str, String), Vec<Str
     // lock holds hundreds of packages, so this stays far below a millisecond.
     let mut nearest: BTreeMap<NodeIndex, (usize, Vec<NodeIndex>)> = BTreeMap::new();
     for &root in &roots {
-        let mut distance: BTreeMap<NodeIndex, usize> = BTreeMap::from([(root, 0)]);
-        let mut queue = VecDeque::from([root]);
-        while let Some(node) = queue.pop_front() {
-            let d = distance[&node];
-            for next in graph.neighbors(node) {
-                if let std::collections::btree_map::Entry::Vacant(slot) = distance.entry(next) {
-                    slot.insert(d + 1);
-                    queue.push_back(next);
-                }
-            }
-        }
-        for (node, d) in distance {
+        for (node, d) in lock_graph.distances(root, None) {
             if graph[node].requested {
                 continue;
             }
