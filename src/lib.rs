@@ -7,6 +7,7 @@
 
 pub mod apt;
 pub mod atomic_file;
+pub mod audit;
 pub mod base;
 pub mod build;
 pub mod cli;

@@ -8,38 +8,14 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
+use common::cli::{rtlock_in as rtlock, succeed};
 use common::cran::CranRepo;
 use common::pip_index::{PipIndex, exact};
 use common::testbed::{docker, ok, testbed};
-
-fn rtlock(dir: &Path, cache: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rtlock"))
-        .current_dir(dir)
-        .envs(testbed().env())
-        .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("PIP_INDEX_URL")
-        .env_remove("PIP_EXTRA_INDEX_URL")
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn succeed(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Locks `manifest` in `dir` as `name`.lock, with the shared `cache`.
 fn lock(dir: &Path, cache: &Path, name: &str, manifest: &str) {

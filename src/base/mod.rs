@@ -7,6 +7,7 @@
 //! - [`os`]: which OS and C library the image has; [`dpkg`]: its package database,
 //!   which apt resolves against and which Python and R read for their versions;
 //! - [`env`]: the image config's environment, as a container sees it.
+//! - [`recorded`]: the files a package's own record (md5sums, RECORD, MD5) names.
 //!
 //! Each ecosystem reads its own facts from these in its `inventory.rs`. May import
 //! `image`, `oci`, `fetch`, `deb822`, `manifest` and `lockfile`; never an ecosystem.
@@ -15,5 +16,6 @@ pub mod dpkg;
 pub mod env;
 pub mod os;
 pub mod pin;
+pub mod recorded;
 pub mod step;
 pub mod view;

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 
+pub mod audit;
 pub mod base_packages;
 pub mod build;
 pub mod context;
@@ -32,7 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(args, global),
         Command::Diff(args) => diff::run(args, global),
         Command::Why(args) => why::run(args, global),
-        Command::Audit(_) => not_yet("audit", "image audits"),
+        Command::Audit(args) => audit::run(args, global),
         Command::Inspect(args) => inspect::run(args, global),
         Command::Export(args) => export::run(args, global),
     }

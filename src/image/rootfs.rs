@@ -54,6 +54,45 @@ pub enum Keep {
     /// Only the header block: up to the first empty line (RFC 822-style metadata such
     /// as a Python distribution's `METADATA`, whose description can be long).
     Headers,
+    /// No content, only its MD5 and SHA-256, computed as the entry streams by (what
+    /// `audit` compares with dpkg's md5sums, pip's RECORD and R's MD5 files). Any size.
+    Digests,
+}
+
+/// A file's digests, as [`Keep::Digests`] computes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileDigests {
+    pub md5: [u8; 16],
+    pub sha256: [u8; 32],
+}
+
+impl FileDigests {
+    pub fn of(bytes: &[u8]) -> FileDigests {
+        use sha2::Digest as _;
+        FileDigests {
+            md5: md5::Md5::digest(bytes).into(),
+            sha256: sha2::Sha256::digest(bytes).into(),
+        }
+    }
+
+    /// Both digests of everything `reader` yields.
+    fn of_reader(reader: &mut (impl Read + ?Sized)) -> io::Result<FileDigests> {
+        use sha2::Digest as _;
+        let (mut md5, mut sha256) = (md5::Md5::new(), sha2::Sha256::new());
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            let n = reader.read(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            md5.update(&chunk[..n]);
+            sha256.update(&chunk[..n]);
+        }
+        Ok(FileDigests {
+            md5: md5.finalize().into(),
+            sha256: sha256.finalize().into(),
+        })
+    }
 }
 
 /// The predicate of [`RootFs::read`]: what to keep of the file at a path of a size.
@@ -82,6 +121,7 @@ pub struct Node {
     /// For a hard link: the path of the entry holding the data in `layer`.
     data_path: Option<Box<str>>,
     content: Option<Kept>,
+    digests: Option<Box<FileDigests>>,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +377,31 @@ impl RootFs {
         self.reread(node.layer, data_path).map(Some)
     }
 
+    /// The digests of the regular file `path` leads to, or `None` when there is no such
+    /// file: those [`Keep::Digests`] computed, else those of its whole kept content, else
+    /// of its content read again from its layer (slow: for the odd file only).
+    pub fn digests(&self, path: &str) -> Result<Option<FileDigests>, ImageError> {
+        let Some((resolved, node)) = self.stat(path)? else {
+            return Ok(None);
+        };
+        if node.kind != Kind::File {
+            return Ok(None);
+        }
+        if let Some(digests) = &node.digests {
+            return Ok(Some(**digests));
+        }
+        if let Some(bytes) = node.kept() {
+            return Ok(Some(FileDigests::of(bytes)));
+        }
+        let data_path = node.data_path.as_deref().unwrap_or(&resolved);
+        let mut digests = None;
+        self.reread_with(node.layer, data_path, &mut |entry| {
+            digests = Some(FileDigests::of_reader(entry)?);
+            Ok(())
+        })?;
+        Ok(digests)
+    }
+
     /// Like [`read_file`](Self::read_file), but for a file kept with [`Keep::Headers`]
     /// returns just what was kept (at least the header block).
     pub fn read_head(&self, path: &str) -> Result<Option<Vec<u8>>, ImageError> {
@@ -350,6 +415,20 @@ impl RootFs {
 
     /// Streams layer `index` again up to the entry `path` and returns its content.
     fn reread(&self, index: usize, path: &str) -> Result<Vec<u8>, ImageError> {
+        let mut bytes = Vec::new();
+        self.reread_with(index, path, &mut |entry| {
+            entry.read_to_end(&mut bytes).map(|_| ())
+        })?;
+        Ok(bytes)
+    }
+
+    /// Streams layer `index` again up to the entry `path` and hands its content to `read`.
+    fn reread_with(
+        &self,
+        index: usize,
+        path: &str,
+        read: &mut dyn FnMut(&mut dyn Read) -> io::Result<()>,
+    ) -> Result<(), ImageError> {
         if let Some(origin) = &self.detached {
             return Err(ImageError::Layout(format!(
                 "/{path}: {origin} holds this file's metadata but not its content, and there \
@@ -364,9 +443,7 @@ impl RootFs {
             let mut entry = entry.map_err(fail)?;
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             if entry_path(&raw).ok().flatten().as_deref() == Some(path) {
-                let mut bytes = Vec::with_capacity(entry.size().min(MAX_KEPT) as usize);
-                entry.read_to_end(&mut bytes).map_err(fail)?;
-                return Ok(bytes);
+                return read(&mut entry).map_err(fail);
             }
         }
         Err(layer_error(
@@ -499,6 +576,7 @@ impl Node {
             layer: 0,
             data_path: None,
             content: None,
+            digests: None,
         }
     }
 
@@ -658,15 +736,25 @@ fn scan_layer(
             layer: index,
             data_path: None,
             content: None,
+            digests: None,
         };
         match header.entry_type() {
             tar::EntryType::Directory => node.kind = Kind::Dir,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 node.kind = Kind::File;
                 node.size = entry.size();
-                if let Some(how) = keep(&path, node.size).filter(|_| node.size <= MAX_KEPT) {
-                    node.content =
-                        Some(read_kept(&mut entry, how).map_err(|e| read_error(Some(&raw), e))?);
+                match keep(&path, node.size) {
+                    Some(Keep::Digests) => {
+                        let digests = FileDigests::of_reader(&mut entry)
+                            .map_err(|e| read_error(Some(&raw), e))?;
+                        node.digests = Some(Box::new(digests));
+                    }
+                    Some(how) if node.size <= MAX_KEPT => {
+                        node.content = Some(
+                            read_kept(&mut entry, how).map_err(|e| read_error(Some(&raw), e))?,
+                        );
+                    }
+                    _ => {}
                 }
             }
             tar::EntryType::Symlink => {
@@ -747,6 +835,7 @@ fn read_kept(entry: &mut impl Read, how: Keep) -> io::Result<Kept> {
                 complete: true,
             })
         }
+        Keep::Digests => unreachable!("digests are computed by the caller, no content is kept"),
         Keep::Headers => {
             let mut bytes = Vec::new();
             let mut chunk = [0u8; 8192];

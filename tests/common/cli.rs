@@ -70,3 +70,31 @@ pub fn assert_same_lines(expected: &str, actual: &str, oracle: &str, what: &str)
         dump.display()
     );
 }
+
+/// `rtlock --cache-dir CACHE ARGS…` run in `dir`, with the test bed's environment,
+/// no colours, and none of the caller's `SOURCE_DATE_EPOCH` or pip index settings.
+pub fn rtlock_in(dir: &Path, cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtlock"))
+        .current_dir(dir)
+        .envs(testbed().env())
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("PIP_INDEX_URL")
+        .env_remove("PIP_EXTRA_INDEX_URL")
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .expect("run rtlock")
+}
+
+/// The standard output of a run that must have succeeded (else its standard error, in
+/// the panic).
+pub fn succeed(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::base::dpkg::DpkgPackage;
+use crate::base::recorded::{Recorded, RecordedDigest};
 use crate::deb822::owned::headers;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, Kind, RootFs};
@@ -85,6 +86,10 @@ pub struct Distribution {
     pub location: String,
     /// The `INSTALLER` file (`pip`, `debian`, `uv`), when there is one.
     pub installer: Option<String>,
+    /// Its metadata directory (`…/site-packages/idna-3.7.dist-info`), or `.egg-info`
+    /// file or directory, absolute.
+    #[serde(skip)]
+    pub metadata_path: String,
 }
 
 /// Where interpreters are looked for: the directories of a default PATH.
@@ -344,9 +349,104 @@ fn distributions_in(rootfs: &RootFs, dir: &str) -> Result<Vec<Distribution>, Ima
             version: version.to_string(),
             location: dir.to_string(),
             installer,
+            metadata_path: format!("{}/{name}", dir.trim_end_matches('/')),
         });
     }
     Ok(out)
+}
+
+/// The distributions in the users' own site directories (`~/.local/lib/python3.X/
+/// site-packages` of root and of each home under `/home`), where `pip install --user`,
+/// or a pip.conf with `user = true` (as Cloudera's runtimes have), puts what a session
+/// installs. Python reads them before the system's.
+pub fn user_distributions(
+    rootfs: &RootFs,
+    python: &Python,
+) -> Result<Vec<Distribution>, ImageError> {
+    let mut homes = vec!["root".to_string()];
+    for (name, _) in rootfs.list_dir("home")? {
+        homes.push(format!("home/{name}"));
+    }
+    let mut shorts: Vec<&str> = python
+        .interpreters
+        .iter()
+        .map(|i| i.version_short.as_str())
+        .collect();
+    shorts.dedup();
+    let mut out = Vec::new();
+    for home in &homes {
+        for short in &shorts {
+            let dir = format!("/{home}/.local/lib/python{short}/site-packages");
+            if rootfs.is_dir(&dir) {
+                out.extend(distributions_in(rootfs, &dir)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The files [`recorded_files`] reads.
+pub fn record_wanted(path: &str, _size: u64) -> Option<Keep> {
+    path.ends_with(".dist-info/RECORD").then_some(Keep::Whole)
+}
+
+/// The files the installer recorded for `dist` with their SHA-256 (its `RECORD`, as
+/// the wheel spec defines it), or `None` when it has none (an `.egg-info`, a Debian
+/// package's distribution). Entries without a hash (`RECORD` itself, bytecode written
+/// later) are left out.
+pub fn recorded_files(
+    rootfs: &RootFs,
+    dist: &Distribution,
+) -> Result<Option<Vec<Recorded>>, ImageError> {
+    if !dist.metadata_path.ends_with(".dist-info") {
+        return Ok(None);
+    }
+    let Some(bytes) = rootfs.read_file(&format!("{}/RECORD", dist.metadata_path))? else {
+        return Ok(None);
+    };
+    Ok(Some(parse_record(
+        &String::from_utf8_lossy(&bytes),
+        &dist.location,
+    )))
+}
+
+/// The rows of a RECORD (CSV: path, `sha256=` urlsafe base64 without padding, size),
+/// paths taken relative to the site directory `location`.
+fn parse_record(text: &str, location: &str) -> Vec<Recorded> {
+    use base64::Engine as _;
+    text.lines()
+        .filter_map(|line| {
+            let fields = csv_fields(line);
+            let (path, hash) = (fields.first()?, fields.get(1)?);
+            let encoded = hash.strip_prefix("sha256=")?;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded.trim_end_matches('='))
+                .ok()?;
+            let digest = RecordedDigest::Sha256(bytes.try_into().ok()?);
+            let path = crate::base::recorded::join(location, path)?;
+            Some(Recorded { path, digest })
+        })
+        .collect()
+}
+
+/// One CSV line's fields: `,` separates, `"…"` quotes, `""` is a quote inside quotes.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = fields.last_mut().expect("never empty");
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(String::new()),
+            c => field.push(c),
+        }
+    }
+    fields
 }
 
 /// PEP 503 normalized name, for sorting.
@@ -436,6 +536,25 @@ pub(crate) fn parse_ini(text: &str) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_rows() {
+        let files = parse_record(
+            "idna/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n\"a,\"\"b\"\".py\",sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nidna-3.7.dist-info/RECORD,,\n../../../bin/x,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nbad,sha256=!!,1\n",
+            "/usr/local/lib/python3.11/site-packages",
+        );
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/usr/local/lib/python3.11/site-packages/idna/__init__.py",
+                "/usr/local/lib/python3.11/site-packages/a,\"b\".py",
+                "/usr/local/bin/x"
+            ]
+        );
+        let empty = crate::image::rootfs::FileDigests::of(b"");
+        assert!(files[0].digest.matches(&empty));
+    }
 
     #[test]
     fn names_and_ini() {

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::base::dpkg::DpkgPackage;
+use crate::base::recorded::{Recorded, RecordedDigest};
 use crate::deb822::owned::paragraphs;
 use crate::image::ImageError;
 use crate::image::rootfs::{Keep, RootFs};
@@ -52,6 +53,37 @@ pub fn wanted(path: &str, size: u64) -> Option<Keep> {
         || path.ends_with("lib/R/etc/Renviron.site")
         || path.ends_with("lib/R/etc/Rprofile.site");
     keep.then_some(Keep::Whole)
+}
+
+/// The files [`recorded_files`] reads: `LIBRARY/PKG/MD5`.
+pub fn record_wanted(path: &str, size: u64) -> Option<Keep> {
+    (path.ends_with("/MD5") && size <= 4 << 20).then_some(Keep::Whole)
+}
+
+/// The files R recorded for an installed package with their MD5 (the `MD5` file
+/// `R CMD INSTALL` writes into the package's directory, which `tools::checkMD5sums`
+/// checks), or `None` when it has none.
+pub fn recorded_files(
+    rootfs: &RootFs,
+    package: &RPackage,
+) -> Result<Option<Vec<Recorded>>, ImageError> {
+    let dir = format!("{}/{}", package.library, package.name);
+    let Some(bytes) = rootfs.read_file(&format!("{dir}/MD5"))? else {
+        return Ok(None);
+    };
+    Ok(Some(parse_md5(&String::from_utf8_lossy(&bytes), &dir)))
+}
+
+/// `HEX32 *relative/path` lines, relative to the package directory `dir`.
+fn parse_md5(text: &str, dir: &str) -> Vec<Recorded> {
+    text.lines()
+        .filter_map(|line| {
+            let (hash, path) = line.split_once(' ')?;
+            let digest = RecordedDigest::md5_hex(hash)?;
+            let path = crate::base::recorded::join(dir, path.strip_prefix('*').unwrap_or(path))?;
+            Some(Recorded { path, digest })
+        })
+        .collect()
 }
 
 /// Every R installation of the image (usually none or one).
@@ -232,6 +264,19 @@ fn expand_renviron(value: &str, env: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn md5_lines() {
+        let files = parse_md5(
+            "d41d8cd98f00b204e9800998ecf8427e *DESCRIPTION\nd41d8cd98f00b204e9800998ecf8427e *R/rlang.rdb\nxx *y\n",
+            "/usr/local/lib/R/site-library/rlang",
+        );
+        assert_eq!(files.len(), 2);
+        assert_eq!(
+            files[1].path,
+            "/usr/local/lib/R/site-library/rlang/R/rlang.rdb"
+        );
+    }
 
     #[test]
     fn renviron_defaults() {
