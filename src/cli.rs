@@ -306,6 +306,8 @@ Examples:
   rtlock export pylock -o pylock.toml             # PEP 751
   rtlock export renv > renv.lock
   rtlock export dockerfile > Dockerfile           # an equivalent, pinned Dockerfile
+  rtlock export spdx -o sbom.spdx.json            # SBOM of what the lock promises
+  rtlock export cyclonedx -o sbom.cdx.json        # (audit IMAGE --format … for an image)
 
 With -o the file is replaced atomically (a full disk leaves the old file, never half of \
 the new one), and only when it is a regular file or does not exist.")]
@@ -327,6 +329,10 @@ pub enum ExportFormat {
     Pylock,
     Renv,
     Dockerfile,
+    /// SPDX 2.3 JSON: an SBOM of what the lock promises
+    Spdx,
+    /// CycloneDX 1.5 JSON: an SBOM of what the lock promises
+    Cyclonedx,
 }
 
 #[cfg(test)]

@@ -28,5 +28,6 @@ pub mod oci;
 pub mod pip;
 pub mod progress;
 pub mod r;
+pub mod sbom;
 pub mod task;
 pub mod why;

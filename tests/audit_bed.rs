@@ -43,6 +43,45 @@ fn findings(v: &Value) -> Value {
     v
 }
 
+/// `audit SOURCE --format FORMAT` (an SBOM of what the image holds): its exit code and
+/// the document.
+fn sbom(dir: &Path, cache: &Path, source: &str, format: &str) -> (i32, String) {
+    let out = rtlock(dir, cache, &["audit", source, "--format", format]);
+    let code = out.status.code().unwrap();
+    assert!(
+        code == 0 || code == 3,
+        "audit --format {format} {source} failed ({code}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (code, String::from_utf8(out.stdout).unwrap())
+}
+
+/// How many SPDX packages (the image itself aside) have a purl of `purl_type`.
+fn spdx_count(document: &str, purl_type: &str) -> usize {
+    let v: Value = serde_json::from_str(document).unwrap();
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .is_some_and(|l| l.starts_with(&format!("pkg:{purl_type}/")))
+        })
+        .count()
+}
+
+/// Writes `document` to `dir/name` and has the format's own validator check it.
+fn validate(dir: &Path, name: &str, document: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, document).unwrap();
+    if name.contains("spdx") {
+        common::sbom_tools::assert_valid_spdx(&path);
+    } else {
+        common::sbom_tools::assert_valid_cyclonedx(&path);
+    }
+}
+
 fn exec(container: &str, script: &str) -> String {
     ok(
         &format!("docker exec {script}"),
@@ -140,6 +179,88 @@ fn an_image_from_the_lock_matches_and_each_change_in_a_container_is_named() {
     let (code, daemon) = audit(dir.path(), &cache, &format!("docker-daemon:{tag}"));
     assert_eq!(code, 0);
     assert_eq!(findings(&daemon), findings(&built));
+
+    // SBOMs of what the image holds: valid by the formats' own tools, the same bytes
+    // twice, and as many packages as dpkg, pip and R count in a container of it.
+    let (code, spdx) = sbom(dir.path(), &cache, "oci:out:latest", "spdx");
+    assert_eq!(code, 0);
+    assert_eq!(sbom(dir.path(), &cache, "oci:out:latest", "spdx").1, spdx);
+    validate(dir.path(), "image.spdx.json", &spdx);
+    let (_, cyclonedx) = sbom(dir.path(), &cache, "oci:out:latest", "cyclonedx");
+    assert_eq!(
+        sbom(dir.path(), &cache, "oci:out:latest", "cyclonedx").1,
+        cyclonedx
+    );
+    validate(dir.path(), "image.cdx.json", &cyclonedx);
+    let pip_list = ok(
+        "pip list",
+        docker(&[
+            "run", "--rm", &tag, "python3", "-m", "pip", "list", "--format", "json",
+        ]),
+    );
+    let pip_list: Value = serde_json::from_str(&pip_list).unwrap();
+    assert_eq!(
+        spdx_count(&spdx, "deb"),
+        installed.lines().filter(|l| *l == "installed").count()
+    );
+    assert_eq!(
+        spdx_count(&spdx, "pypi"),
+        pip_list.as_array().unwrap().len()
+    );
+    assert_eq!(spdx_count(&spdx, "cran"), 0);
+    let cdx: Value = serde_json::from_str(&cyclonedx).unwrap();
+    let components = cdx["components"].as_array().unwrap();
+    assert_eq!(
+        components.len(),
+        spdx_count(&spdx, "deb") + spdx_count(&spdx, "pypi")
+    );
+    // What the lock pins carries its artifact's sha256; what the base has, its license.
+    let lock = rtlock::lockfile::Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
+    let jq = lock.apt.iter().find(|p| p.name == "jq").unwrap();
+    let jq_component = components.iter().find(|c| c["name"] == "jq").unwrap();
+    assert_eq!(jq_component["hashes"][0]["content"], jq.sha256.as_str());
+    assert_eq!(
+        jq_component["purl"],
+        format!(
+            "pkg:deb/debian/jq@{}?arch=amd64",
+            jq.version.as_str().replace('+', "%2B")
+        )
+    );
+    let bash = components.iter().find(|c| c["name"] == "bash").unwrap();
+    assert!(bash.get("licenses").is_some(), "{bash:#}");
+    let v: Value = serde_json::from_str(&spdx).unwrap();
+    let depends: Vec<&Value> = v["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["relationshipType"] == "DEPENDS_ON")
+        .collect();
+    assert!(
+        depends
+            .iter()
+            .any(|r| r["spdxElementId"] == "SPDXRef-apt-jq-amd64"),
+        "jq's requires are DEPENDS_ON relationships: {depends:#?}"
+    );
+
+    // SBOMs of what the lock promises: every locked package, valid, the same bytes twice.
+    for format in ["spdx", "cyclonedx"] {
+        let exported = succeed("export", rtlock(dir.path(), &cache, &["export", format]));
+        assert_eq!(
+            succeed("export", rtlock(dir.path(), &cache, &["export", format])),
+            exported
+        );
+        validate(dir.path(), &format!("lock.{format}.json"), &exported);
+        for p in &lock.apt {
+            assert!(
+                exported.contains(&p.sha256),
+                "{} in the {format} export",
+                p.name
+            );
+        }
+        for p in &lock.pip {
+            assert!(exported.contains(&format!("pkg:pypi/{}@{}", p.name, p.version)));
+        }
+    }
 
     // A running session: audited as it is now, before and after changes.
     ok(
@@ -261,6 +382,22 @@ fn an_image_from_the_lock_matches_and_each_change_in_a_container_is_named() {
         assert!(text.contains(line), "{line:?} in:\n{text}");
     }
     assert!(text.contains("drift: 6 differences"), "{text}");
+
+    // An SBOM of the drifted container: what it holds now, and the drift's exit code.
+    let (code, drifted) = sbom(dir.path(), &cache, &source, "cyclonedx");
+    assert_eq!(code, 3);
+    validate(dir.path(), "drifted.cdx.json", &drifted);
+    for purl in [
+        "pkg:deb/debian/tree@",
+        "pkg:pypi/six@1.16.0",
+        "pkg:pypi/urllib3@2.2.3",
+    ] {
+        assert!(
+            drifted.contains(purl),
+            "{purl} in the SBOM of the container"
+        );
+    }
+    assert!(!drifted.contains("pkg:deb/debian/libonig5@"));
 
     // Committed, the image says the same as the container did.
     ok("docker commit", docker(&["commit", &container, &committed]));
@@ -396,6 +533,20 @@ fn r_packages_are_audited_by_their_md5_files() {
         "{built:#}"
     );
     assert!(r["files"].as_u64().unwrap() > 10, "{built:#}");
+
+    // The SBOM counts what installed.packages() lists, each with its DESCRIPTION's license.
+    let (_, spdx) = sbom(dir.path(), &cache, &format!("docker-daemon:{tag}"), "spdx");
+    validate(dir.path(), "r.spdx.json", &spdx);
+    let installed = common::cli::run_in(&tag, &[], "Rscript -e 'cat(nrow(installed.packages()))'");
+    assert_eq!(spdx_count(&spdx, "cran").to_string(), installed);
+    let v: Value = serde_json::from_str(&spdx).unwrap();
+    let r6 = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "R6")
+        .unwrap();
+    assert_eq!(r6["licenseDeclared"], "MIT", "{r6:#}");
 
     ok(
         "docker run",

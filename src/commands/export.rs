@@ -2,7 +2,8 @@
 //! with `-o PATH`, in a file replaced atomically.
 //!
 //! `requirements` and `pylock` carry the pip packages, `renv` the R packages (see
-//! [`crate::export`]); `dockerfile` is not written yet and says so.
+//! [`crate::export`]); `spdx` and `cyclonedx` are SBOMs of every package the lock pins
+//! ([`crate::sbom`]); `dockerfile` is not written yet and says so.
 
 use std::process::ExitCode;
 
@@ -51,6 +52,16 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     anstream::eprintln!("error: {e}");
                     return Ok(ExitCode::from(super::EXIT_ERROR));
                 }
+            }
+        }
+        ExportFormat::Spdx | ExportFormat::Cyclonedx => {
+            let lock = Lockfile::read(&args.lock)?;
+            // Debian's, unless the lock's base says otherwise; a lock alone does not.
+            let sbom = crate::sbom::of_lock(&lock, "debian");
+            if args.format == ExportFormat::Spdx {
+                crate::sbom::spdx::document(&sbom)
+            } else {
+                crate::sbom::cyclonedx::document(&sbom)
             }
         }
         ExportFormat::Dockerfile => {

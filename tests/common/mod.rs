@@ -6,6 +6,7 @@ pub mod apt_repo;
 pub mod cli;
 pub mod cran;
 pub mod pip_index;
+pub mod sbom_tools;
 pub mod server;
 pub mod testbed;
 pub mod uv;

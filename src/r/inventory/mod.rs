@@ -192,6 +192,11 @@ fn one(
     let mut packages = Vec::new();
     for library in &library_paths {
         for (name, _) in rootfs.list_dir(library)? {
+            // What `installed.packages()` lists: an installed package has its parsed
+            // metadata (R's own `translations` directory has a DESCRIPTION, not this).
+            if !rootfs.exists(&format!("{library}/{name}/Meta/package.rds")) {
+                continue;
+            }
             let Some(text) = read(&format!("{library}/{name}/DESCRIPTION"))? else {
                 continue;
             };
