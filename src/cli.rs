@@ -325,9 +325,14 @@ pub struct ExportArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// pip's requirements format, every file with --hash
     Requirements,
+    /// PEP 751 pylock.toml
     Pylock,
+    /// renv.lock of the R packages (reads the base's R version)
     Renv,
+    /// A Dockerfile that `docker build` turns into an equivalent image: FROM the base by
+    /// digest, every file by URL and sha256 (reads the base's user)
     Dockerfile,
     /// SPDX 2.3 JSON: an SBOM of what the lock promises
     Spdx,

@@ -82,6 +82,24 @@ fn validate(dir: &Path, name: &str, document: &str) {
     }
 }
 
+/// A directory holding `manifest` as its runtime.toml, locked; and its cache directory.
+fn locked(manifest: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::write(dir.path().join("runtime.toml"), manifest).unwrap();
+    succeed("lock", rtlock(dir.path(), &cache, &["lock"]));
+    (dir, cache)
+}
+
+/// An R runtime of the bed's R base: R6, and ellipsis with rlang, which it needs.
+fn r_manifest(cran: &common::cran::CranRepo) -> String {
+    format!(
+        "[base]\nimage = \"{}\"\n[r]\npackages = [\"R6\", \"ellipsis\"]\nrepos = [\"{}\"]\n",
+        testbed().image_r,
+        cran.url()
+    )
+}
+
 fn exec(container: &str, script: &str) -> String {
     ok(
         &format!("docker exec {script}"),
@@ -494,21 +512,9 @@ fn with_md5_file(cran: &common::cran::CranRepo) {
 /// R's own `tools::checkMD5sums` agrees about the file.
 #[test]
 fn r_packages_are_audited_by_their_md5_files() {
-    let bed = testbed();
     let cran = common::cran::CranRepo::serve_copy();
     with_md5_file(&cran);
-    let dir = TempDir::new().unwrap();
-    let cache = dir.path().join("cache");
-    std::fs::write(
-        dir.path().join("runtime.toml"),
-        format!(
-            "[base]\nimage = \"{}\"\n[r]\npackages = [\"R6\", \"ellipsis\"]\nrepos = [\"{}\"]\n",
-            bed.image_r,
-            cran.url()
-        ),
-    )
-    .unwrap();
-    succeed("lock", rtlock(dir.path(), &cache, &["lock"]));
+    let (dir, cache) = locked(&r_manifest(&cran));
     let tag = format!("rtlock-audit-test:{}-r", std::process::id());
     let container = format!("rtlock-audit-test-{}-r", std::process::id());
     let _cleanup = Cleanup(vec![
@@ -595,4 +601,184 @@ fn r_packages_are_audited_by_their_md5_files() {
         "{r_says}"
     );
     assert_eq!(after["apt"], built["apt"], "nothing changed for dpkg");
+}
+
+/// `docker build` (the engine's own builder, nothing of rtlock) of DIR/Dockerfile as
+/// `tag`, on the host's network (the bed's indexes listen on 127.0.0.1), never from the
+/// engine's build cache: each step runs, as on a fresh machine.
+fn docker_build(context: &Path, tag: &str) -> Output {
+    docker(&[
+        "build",
+        "--no-cache",
+        "--network",
+        "host",
+        "-t",
+        tag,
+        context.to_str().unwrap(),
+    ])
+}
+
+/// The parts of an image's config the lock decides, as `docker inspect` shows them.
+fn inspected_config(tag: &str) -> Value {
+    let out = ok(
+        "docker inspect",
+        docker(&["image", "inspect", "--format", "{{json .Config}}", tag]),
+    );
+    let config: Value = serde_json::from_str(&out).unwrap();
+    json!({
+        "Env": config["Env"],
+        "Labels": config["Labels"],
+        "User": config["User"],
+        "WorkingDir": config["WorkingDir"],
+        "Entrypoint": config["Entrypoint"],
+        "Cmd": config["Cmd"],
+    })
+}
+
+/// The exported Dockerfile, built by plain `docker build` from a directory holding only
+/// it, gives an image that audits as a match of the lock (apt, pip: every file of every
+/// package compared) with the config `rtlock build` gives: what a team without rtlock in
+/// its pipeline gets from the same lock.
+#[test]
+fn docker_build_of_the_exported_dockerfile_matches_the_lock() {
+    let bed = testbed();
+    let index = PipIndex::start(&[exact("idna", &["3.7"]), exact("urllib3", &["2.2.2"])]);
+    index.ensure_all_bodies();
+    let (dir, cache) = locked(&format!(
+        "[base]\nimage = \"{}\"\n[apt]\npackages = [\"jq\"]\n\
+             [pip]\npackages = [\"idna==3.7\", \"urllib3==2.2.2\"]\nindex-url = \"{}\"\n\
+             [image]\nenv = {{ TZ = \"UTC\", GREETING = \"say \\\"hi\\\" to $USER\" }}\n\
+             labels = {{ \"com.example.team\" = \"data platform\" }}\n\
+             user = \"1000:1000\"\nworkdir = \"/srv/work\"\ncmd = [\"python3\"]\n",
+        bed.image_python,
+        index.url()
+    ));
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).unwrap();
+    let exported = rtlock(
+        dir.path(),
+        &cache,
+        &["export", "dockerfile", "-o", "context/Dockerfile"],
+    );
+    succeed("export dockerfile", exported);
+    let text = std::fs::read_to_string(context.join("Dockerfile")).unwrap();
+    assert!(text.contains("# rtlock-requested apt: jq"), "{text}");
+    assert!(text.contains("# rtlock-requested pip: idna"), "{text}");
+    assert!(text.contains("# rtlock-requested pip: urllib3"), "{text}");
+    // What jq pulls in is installed from its file, but not marked requested.
+    assert!(
+        text.contains("/libjq1_") && !text.contains("requested apt: libjq1"),
+        "{text}"
+    );
+
+    let id = std::process::id();
+    let (exported_tag, built_tag) = (
+        format!("rtlock-dockerfile-test:{id}"),
+        format!("rtlock-dockerfile-test:{id}-rtlock"),
+    );
+    let _cleanup = Cleanup(vec![vec![
+        "rmi".into(),
+        "-f".into(),
+        exported_tag.clone(),
+        built_tag.clone(),
+    ]]);
+    ok("docker build", docker_build(&context, &exported_tag));
+    let (code, audited) = audit(dir.path(), &cache, &format!("docker-daemon:{exported_tag}"));
+    assert_eq!(code, 0, "{audited:#}");
+    assert_eq!(audited["status"], "match");
+    // jq, libjq1 and libonig5 with every file; idna and urllib3 with their RECORDs.
+    assert!(
+        audited["checked"]["pip"]["files"].as_u64().unwrap() > 20,
+        "{audited:#}"
+    );
+
+    succeed(
+        "build",
+        rtlock(
+            dir.path(),
+            &cache,
+            &["build", "-o", &format!("docker-daemon:{built_tag}")],
+        ),
+    );
+    let (_, built) = audit(dir.path(), &cache, &format!("docker-daemon:{built_tag}"));
+    assert_eq!(audited["checked"]["apt"], built["checked"]["apt"]);
+    assert_eq!(
+        audited["checked"]["pip"]["packages"],
+        built["checked"]["pip"]["packages"]
+    );
+    assert_eq!(
+        inspected_config(&exported_tag),
+        inspected_config(&built_tag)
+    );
+}
+
+/// R packages from the exported Dockerfile: downloaded and checked by sha256, installed
+/// by `install.packages(FILES, repos = NULL)` in dependency order (rlang before
+/// ellipsis); the image audits as a match. A tarball that is not the lock's
+/// stops `docker build`.
+#[test]
+fn docker_build_installs_the_r_packages_of_the_exported_dockerfile() {
+    let cran = common::cran::CranRepo::serve_copy();
+    let (dir, cache) = locked(&r_manifest(&cran));
+    let context = dir.path().join("context");
+    std::fs::create_dir(&context).unwrap();
+    succeed(
+        "export dockerfile",
+        rtlock(
+            dir.path(),
+            &cache,
+            &["export", "dockerfile", "-o", "context/Dockerfile"],
+        ),
+    );
+    let text = std::fs::read_to_string(context.join("Dockerfile")).unwrap();
+    // ellipsis needs rlang: rlang's file is fetched and installed first.
+    let (rlang, ellipsis) = (
+        text.find("/rlang_").unwrap(),
+        text.find("/ellipsis_").unwrap(),
+    );
+    assert!(rlang < ellipsis, "{text}");
+    let tag = format!("rtlock-dockerfile-test:{}-r", std::process::id());
+    let bad_tag = format!("{tag}-bad");
+    let _cleanup = Cleanup(vec![vec![
+        "rmi".into(),
+        "-f".into(),
+        tag.clone(),
+        bad_tag.clone(),
+    ]]);
+    ok("docker build", docker_build(&context, &tag));
+    let (code, audited) = audit(dir.path(), &cache, &format!("docker-daemon:{tag}"));
+    assert_eq!(code, 0, "{audited:#}");
+    let installed = common::cli::run_in(
+        &tag,
+        &[],
+        "Rscript -e 'for (p in c(\"R6\", \"rlang\", \"ellipsis\")) cat(p, as.character(packageVersion(p)), \"\\n\")'",
+    );
+    let installed: BTreeSet<&str> = installed.lines().map(str::trim).collect();
+    let lock = rtlock::lockfile::Lockfile::read(&dir.path().join("runtime.lock")).unwrap();
+    assert_eq!(lock.r.len(), 3, "R6, ellipsis and rlang: {:?}", lock.r);
+    for p in &lock.r {
+        assert!(
+            installed.contains(format!("{} {}", p.name, p.version).as_str()),
+            "{} {} is not installed: {installed:?}",
+            p.name,
+            p.version
+        );
+    }
+
+    // The repository now serves another file under R6's name: the build stops.
+    let r6 = lock.r.iter().find(|p| p.name == "R6").unwrap();
+    let served = cran
+        .contrib()
+        .join(rtlock::lockfile::url_file_name(&r6.url).unwrap());
+    let mut bytes = std::fs::read(&served).unwrap();
+    bytes.extend_from_slice(b"\0");
+    std::fs::write(&served, bytes).unwrap();
+    let out = docker_build(&context, &bad_tag);
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("Hash Sum mismatch"), "{log}");
 }

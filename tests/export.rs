@@ -424,14 +424,22 @@ fn a_lock_without_pip_packages_is_refused() {
     }
 }
 
+/// The Dockerfile needs the base's user (its installs run as root and switch back), so
+/// a base that cannot be read is an error naming it, and nothing is printed.
 #[test]
-fn dockerfile_is_not_available_yet() {
+fn dockerfile_of_a_base_that_cannot_be_read_names_it() {
     let index = Index::start();
     let dir = TempDir::new().unwrap();
     let out = export(dir.path(), &lock_text(&index), "dockerfile");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("not available yet"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "cannot read the config of the base image \
+             127.0.0.1:5000/rtlock-test/debian-python:bookworm@sha256:2222"
+        ),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 

@@ -502,6 +502,12 @@ Package: removed\nStatus: purge ok not-installed\nArchitecture: amd64\nVersion: 
         E::File("usr/lib/R/library/base/DESCRIPTION", b"Package: base\nVersion: 4.0.4\nPriority: base\nBuilt: R 4.0.4; ; 2021-02-15; unix\n"),
         E::File("usr/lib/R/library/MASS/DESCRIPTION", b"Package: MASS\nPriority: recommended\nVersion: 7.3-53\n"),
         E::File("usr/lib/R/site-library/data.table/DESCRIPTION", b"Package: data.table\nVersion: 1.14.0\nTitle: Extension of\n  data.frame\n"),
+        // What R CMD INSTALL leaves in every installed package; a DESCRIPTION without it
+        // (a source tree, an install cut short) is not an installed package.
+        E::File("usr/lib/R/library/base/Meta/package.rds", b"rds"),
+        E::File("usr/lib/R/library/MASS/Meta/package.rds", b"rds"),
+        E::File("usr/lib/R/site-library/data.table/Meta/package.rds", b"rds"),
+        E::File("usr/lib/R/site-library/unfinished/DESCRIPTION", b"Package: unfinished\nVersion: 1.0\n"),
     ]);
     let root = layout(dir.path(), &[gz_blob(&base), gz_blob(&python), gz_blob(&r)]);
     let out = assert_cmd::Command::cargo_bin("rtlock")

@@ -3,27 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use crate::lockfile::Lockfile;
+use crate::lockfile::{Lockfile, rfc3339};
 use crate::oci::Digest;
+use crate::oci::annotation::{
+    BASE_DIGEST as LABEL_BASE_DIGEST, BASE_NAME as LABEL_BASE_NAME, CREATED as LABEL_CREATED,
+};
 use crate::oci::types::{History, ImageConfig};
-
-pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
-pub const LABEL_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-pub const LABEL_BASE_NAME: &str = "org.opencontainers.image.base.name";
 
 /// One layer rtlock adds: its diff_id and what the history says it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddedLayer {
     pub diff_id: Digest,
     pub created_by: String,
-}
-
-/// RFC 3339 in UTC with `Z`, whole seconds: `2025-11-01T00:00:00Z`.
-pub fn rfc3339(epoch: i64) -> String {
-    match jiff::Timestamp::from_second(epoch) {
-        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Err(_) => "1970-01-01T00:00:00Z".to_string(),
-    }
 }
 
 /// The config of the built image.

@@ -3,7 +3,8 @@
 //!
 //! `requirements` and `pylock` carry the pip packages, `renv` the R packages (see
 //! [`crate::export`]); `spdx` and `cyclonedx` are SBOMs of every package the lock pins
-//! ([`crate::sbom`]); `dockerfile` is not written yet and says so.
+//! ([`crate::sbom`]); `dockerfile` an equivalent Dockerfile ([`crate::export::dockerfile`]),
+//! for which the base image's config is read (its user).
 
 use std::process::ExitCode;
 
@@ -12,6 +13,8 @@ use anyhow::Context as _;
 use crate::cli::{ExportArgs, ExportFormat, GlobalArgs};
 use crate::export;
 use crate::lockfile::Lockfile;
+use crate::oci::reference::Reference;
+use crate::oci::registry::image::{self as remote, Select};
 
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     if let Some(output) = &args.output {
@@ -65,7 +68,15 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             }
         }
         ExportFormat::Dockerfile => {
-            return super::not_yet("export dockerfile", "Dockerfile exports");
+            let lock = Lockfile::read(&args.lock)?;
+            let user = base_user(&lock, &args.lock, global)?;
+            match export::dockerfile(&lock, &args.lock, &user) {
+                Ok(text) => text,
+                Err(e) => {
+                    anstream::eprintln!("error: {e}");
+                    return Ok(ExitCode::from(super::EXIT_ERROR));
+                }
+            }
         }
     };
     match &args.output {
@@ -74,6 +85,30 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         None => super::print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user the lock's base image runs as (its config's `User`, empty for root): the
+/// Dockerfile's installs switch to root and back. Only the manifest and config are read,
+/// by the digest the lock pins.
+fn base_user(
+    lock: &Lockfile,
+    path: &std::path::Path,
+    global: &GlobalArgs,
+) -> anyhow::Result<String> {
+    let fetcher = super::context::fetcher(global)?;
+    let registry = super::context::registry(&fetcher)?;
+    let reference: Reference = lock.base.reference.parse().with_context(|| {
+        format!(
+            "{} names the base `{}`, which is not an image reference",
+            path.display(),
+            lock.base.reference
+        )
+    })?;
+    let pinned = reference.with_digest(lock.base.manifest.clone());
+    let image = super::context::runtime()?
+        .block_on(remote::read(&registry, &pinned, Select::ManifestOnly))
+        .with_context(|| format!("cannot read the config of the base image {pinned}"))?;
+    Ok(image.config.config.and_then(|c| c.user).unwrap_or_default())
 }
 
 /// The R version of the lock's base, which renv.lock names: from the base facts this

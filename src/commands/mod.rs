@@ -80,12 +80,3 @@ pub fn refuse_overwriting(
         .map(drop)
         .with_context(|| format!("cannot write {}", output.display()))
 }
-
-/// Commands whose implementation has not landed say so plainly and fail; they never
-/// pretend to have done something.
-fn not_yet(command: &str, what: &str) -> anyhow::Result<ExitCode> {
-    anstream::eprintln!(
-        "error: `rtlock {command}` is not available yet in this version of rtlock ({what} are still being built)"
-    );
-    Ok(ExitCode::from(EXIT_ERROR))
-}

@@ -1,12 +1,15 @@
-//! `rtlock export`: the lock's pip and R packages in other tools' formats, so that a
-//! team can hand the exact same pins to pip, uv, any PEP 751 installer or renv.
+//! `rtlock export`: the lock in other tools' formats, so that a team can hand the exact
+//! same pins to pip, uv, any PEP 751 installer, renv, or plain `docker build`.
 //!
-//! Both formats are written from the lock alone (no network, no image): the same lock
-//! gives the same bytes. Packages that the base image provides are not in the lock, and
-//! so not in the exports either; the header of each says which base they extend.
+//! Each is written from the lock alone (no network, no image; the Dockerfile also takes
+//! the base image's user, which its caller reads): the same lock gives the same bytes.
+//! Packages that the base image provides are not in the lock, and so not in the exports
+//! either; the header of each says which base they extend.
 //!
-//! Above the lockfile: imports only `lockfile`.
+//! Above the lockfile: imports `lockfile`, `oci`'s annotation keys, and R's install
+//! order (`r::layer::source::build_order`), which the Dockerfile follows.
 
+mod dockerfile;
 mod pylock;
 mod renv;
 mod requirements;
@@ -18,6 +21,7 @@ use pep508_rs::PackageName;
 
 use crate::lockfile::{Lockfile, PipPackage};
 
+pub use dockerfile::{DockerfileError, dockerfile};
 pub use pylock::pylock;
 pub use renv::{RenvError, renv};
 pub use requirements::requirements;

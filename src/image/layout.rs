@@ -16,7 +16,7 @@ use crate::oci::media_type::{ManifestKind, manifest_kind, sniff_manifest};
 use crate::oci::types::{Descriptor, ImageConfig, ImageIndex, ImageManifest};
 
 /// The annotation that names an entry of an OCI layout's `index.json` (its tag).
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use crate::oci::annotation::REF_NAME;
 
 /// Opens the image `tag` (or the only one) of an OCI layout.
 pub fn open_oci(

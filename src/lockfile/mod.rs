@@ -26,8 +26,17 @@ use crate::oci::layer::Compression;
 use crate::oci::types::Platform;
 
 pub use read::parse;
-pub use validate::{MAX_SOURCE_DATE_EPOCH, url_file_name};
+pub use validate::{MAX_SOURCE_DATE_EPOCH, percent_decode, url_file_name};
 pub use version::{AptVersion, Grammar, PipVersion, RVersion, Verbatim, VersionError};
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339 in UTC, whole seconds) of `epoch` seconds: how every
+/// timestamp derived from the source-date-epoch is written (image config and history,
+/// labels, SBOMs).
+pub fn rfc3339(epoch: i64) -> String {
+    jiff::Timestamp::from_second(epoch)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
 
 /// The lockfile format this rtlock reads and writes.
 pub const FORMAT_VERSION: i64 = 1;

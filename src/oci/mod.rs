@@ -6,6 +6,7 @@
 //! Below everything but `fetch` and the small shared modules: may import `fetch`,
 //! `atomic_file`, `diagnostic` and `progress`.
 
+pub mod annotation;
 pub mod canonical_json;
 pub mod digest;
 pub mod layer;

@@ -324,13 +324,6 @@ pub fn purl_cran(name: &str, version: &str) -> String {
     format!("pkg:cran/{}@{}", encode(name), encode(version))
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of `epoch` seconds.
-pub fn rfc3339(epoch: i64) -> String {
-    jiff::Timestamp::from_second(epoch)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +343,6 @@ mod tests {
             "pkg:pypi/charset-normalizer@3.3.2"
         );
         assert_eq!(purl_cran("R6", "2.5.1"), "pkg:cran/R6@2.5.1");
-        assert_eq!(rfc3339(1761955200), "2025-11-01T00:00:00Z");
     }
 }
 

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::Sbom;
 use super::license::spdx_expression;
-use super::{Sbom, rfc3339};
+use crate::lockfile::rfc3339;
 
 pub fn document(sbom: &Sbom) -> String {
     let hex = sbom.subject.digest.trim_start_matches("sha256:");

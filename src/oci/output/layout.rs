@@ -16,7 +16,7 @@ use crate::oci::layer::HashWriter;
 use crate::oci::media_type;
 use crate::oci::types::ImageIndex;
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub use crate::oci::annotation::REF_NAME;
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes `image` into the layout at `dir`, named `tag` in its index when given.
