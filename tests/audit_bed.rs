@@ -13,7 +13,7 @@ use std::process::Output;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use common::cli::{rtlock_in, succeed};
+use common::cli::{locked, rtlock_in, succeed};
 use common::pip_index::{PipIndex, exact};
 use common::testbed::{docker, ok, testbed};
 
@@ -80,24 +80,6 @@ fn validate(dir: &Path, name: &str, document: &str) {
     } else {
         common::sbom_tools::assert_valid_cyclonedx(&path);
     }
-}
-
-/// A directory holding `manifest` as its runtime.toml, locked; and its cache directory.
-fn locked(manifest: &str) -> (TempDir, std::path::PathBuf) {
-    let dir = TempDir::new().unwrap();
-    let cache = dir.path().join("cache");
-    std::fs::write(dir.path().join("runtime.toml"), manifest).unwrap();
-    succeed("lock", rtlock(dir.path(), &cache, &["lock"]));
-    (dir, cache)
-}
-
-/// An R runtime of the bed's R base: R6, and ellipsis with rlang, which it needs.
-fn r_manifest(cran: &common::cran::CranRepo) -> String {
-    format!(
-        "[base]\nimage = \"{}\"\n[r]\npackages = [\"R6\", \"ellipsis\"]\nrepos = [\"{}\"]\n",
-        testbed().image_r,
-        cran.url()
-    )
 }
 
 fn exec(container: &str, script: &str) -> String {
@@ -514,7 +496,7 @@ fn with_md5_file(cran: &common::cran::CranRepo) {
 fn r_packages_are_audited_by_their_md5_files() {
     let cran = common::cran::CranRepo::serve_copy();
     with_md5_file(&cran);
-    let (dir, cache) = locked(&r_manifest(&cran));
+    let (dir, cache) = locked(&common::cran::small_r_manifest(&cran));
     let tag = format!("rtlock-audit-test:{}-r", std::process::id());
     let container = format!("rtlock-audit-test-{}-r", std::process::id());
     let _cleanup = Cleanup(vec![
@@ -719,7 +701,7 @@ fn docker_build_of_the_exported_dockerfile_matches_the_lock() {
 #[test]
 fn docker_build_installs_the_r_packages_of_the_exported_dockerfile() {
     let cran = common::cran::CranRepo::serve_copy();
-    let (dir, cache) = locked(&r_manifest(&cran));
+    let (dir, cache) = locked(&common::cran::small_r_manifest(&cran));
     let context = dir.path().join("context");
     std::fs::create_dir(&context).unwrap();
     succeed(

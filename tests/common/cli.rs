@@ -98,3 +98,13 @@ pub fn succeed(what: &str, out: Output) -> String {
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
+
+/// A new directory holding `manifest` as its `runtime.toml`, locked (quietly) with a cache
+/// of its own; the directory and that cache.
+pub fn locked(manifest: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::write(dir.path().join("runtime.toml"), manifest).unwrap();
+    succeed("lock", rtlock_in(dir.path(), &cache, &["-q", "lock"]));
+    (dir, cache)
+}

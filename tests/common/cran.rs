@@ -204,6 +204,16 @@ pub fn dependency_names(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A small R runtime of the bed's R base from `repo`: R6, and ellipsis with rlang, which
+/// it needs (all three binaries, so the base needs no compiler).
+pub fn small_r_manifest(repo: &CranRepo) -> String {
+    format!(
+        "[base]\nimage = \"{}\"\n[r]\npackages = [\"R6\", \"ellipsis\"]\nrepos = [\"{}\"]\n",
+        testbed().image_r,
+        repo.url()
+    )
+}
+
 /// `docker pull` of `image` once per test binary (from the bed's plain registry).
 pub fn pull(image: &str) {
     static PULLED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
