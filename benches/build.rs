@@ -140,29 +140,10 @@ struct Sample {
     max_rss_kib: u64,
 }
 
-/// Runs `cmd` under `/usr/bin/time -v`; panics when it fails.
+/// Runs `cmd` under `/usr/bin/time -v` (outside any proxy: the bed is local); panics
+/// when it fails.
 fn measure(cmd: &mut Command) -> Sample {
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
-    let started = std::time::Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-v")
-        .arg(&program)
-        .args(&args)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .output()
-        .expect("/usr/bin/time (apt-get install time)");
-    let wall = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{program:?} failed:\n{stderr}");
-    let max_rss_kib = stderr
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .expect("time -v reports the peak RSS");
+    let (wall, max_rss_kib) = support::time_rss(cmd.env("NO_PROXY", "127.0.0.1,localhost"));
     Sample { wall, max_rss_kib }
 }
 

@@ -21,7 +21,7 @@ mod support;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
@@ -175,27 +175,12 @@ fn write_lock(dir: &Path, base: &str, wheels: &[WheelFile], port: u16) {
 
 /// `rtlock build` under `/usr/bin/time -v`: how long it took and its peak RSS in kB.
 fn rtlock_build(dir: &Path, cache: &Path, destination: &str) -> (Duration, u64) {
-    let mut cmd = Command::new("/usr/bin/time");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
     cmd.current_dir(dir)
-        .arg("-v")
-        .arg(env!("CARGO_BIN_EXE_rtlock"))
         .args(["-q", "--cache-dir"])
         .arg(cache)
         .args(["build", "-o", destination]);
-    let started = Instant::now();
-    let out = cmd.output().expect("run rtlock under /usr/bin/time");
-    let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rtlock build failed: {stderr}");
-    let rss = stderr
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .expect("/usr/bin/time -v reports the peak RSS");
-    (took, rss)
+    support::time_rss(&cmd)
 }
 
 /// `python3 -m http.server` on a free port of 127.0.0.1: the find-links directory for

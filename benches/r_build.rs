@@ -18,7 +18,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cran::{CranRepo, pull};
 use common::testbed::{registry_digest, testbed};
@@ -145,26 +145,11 @@ fn main() {
 
 /// `rtlock build` under `/usr/bin/time -v`: how long it took and its peak RSS in kB.
 fn rtlock_build(dir: &Path, cache: &Path, destination: &str) -> (Duration, u64) {
-    let mut cmd = Command::new("/usr/bin/time");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtlock"));
     cmd.current_dir(dir)
         .envs(testbed().env())
-        .arg("-v")
-        .arg(env!("CARGO_BIN_EXE_rtlock"))
         .args(["-q", "--cache-dir"])
         .arg(cache)
         .args(["build", "-o", destination]);
-    let started = Instant::now();
-    let out = cmd.output().expect("run rtlock under /usr/bin/time");
-    let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rtlock build failed: {stderr}");
-    let rss = stderr
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .expect("/usr/bin/time -v reports the peak RSS");
-    (took, rss)
+    support::time_rss(&cmd)
 }

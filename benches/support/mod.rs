@@ -46,3 +46,33 @@ pub fn median(times: &mut [Duration]) -> f64 {
     times.sort();
     times[times.len() / 2].as_secs_f64()
 }
+
+/// Runs `cmd` to success under `/usr/bin/time -v` (the disk synced first): how long it
+/// took and its peak resident set in KiB.
+pub fn time_rss(cmd: &Command) -> (Duration, u64) {
+    let _ = Command::new("sync").status();
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(
+            cmd.get_current_dir()
+                .unwrap_or_else(|| std::path::Path::new(".")),
+        )
+        .output()
+        .expect("/usr/bin/time (apt-get install time)");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed:\n{stderr}");
+    let kib = stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .expect("/usr/bin/time -v reports the peak RSS");
+    (took, kib)
+}
