@@ -76,6 +76,7 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Init(InitArgs),
     Lock(LockArgs),
     Build(BuildArgs),
     Diff(DiffArgs),
@@ -84,6 +85,40 @@ pub enum Command {
     Inspect(InspectArgs),
     Fetch(FetchArgs),
     Export(ExportArgs),
+}
+
+/// Write a commented runtime.toml to start from: for a base image, or from a Dockerfile
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  rtlock init --base registry.example.com/ml/python:3.11   # empty sections, the base's facts
+  rtlock init --from Dockerfile                # FROM, apt-get/pip/R installs, ENV, LABEL, USER…
+  rtlock init --from Dockerfile --force        # replace an existing runtime.toml
+
+--from converts what a manifest can say and lists, with line numbers, what it cannot \
+(a COPY, a `curl | sh`): do those by hand, or keep them in a Dockerfile FROM the image \
+rtlock builds. A Dockerfile written by `rtlock export dockerfile` converts back.")]
+pub struct InitArgs {
+    /// The base image to extend (a registry reference); its inventory fills the comments
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        conflicts_with = "from",
+        required_unless_present = "from"
+    )]
+    pub base: Option<String>,
+    /// The Dockerfile to convert
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// The platform of the base to read (with --base)
+    #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH")]
+    pub platform: String,
+    /// Where to write the manifest
+    #[arg(short, long, default_value = "runtime.toml", value_name = "PATH")]
+    pub output: PathBuf,
+    /// Replace the file if it exists
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Resolve runtime.toml against its base image and write runtime.lock

@@ -20,6 +20,7 @@ pub mod elf;
 pub mod export;
 pub mod fetch;
 pub mod image;
+pub mod init;
 pub mod inspect;
 pub mod lock;
 pub mod lockfile;

@@ -17,6 +17,7 @@ pub mod context;
 pub mod diff;
 pub mod export;
 pub mod fetch;
+pub mod init;
 pub mod inspect;
 pub mod lock;
 pub mod why;
@@ -28,6 +29,7 @@ pub const EXIT_ERROR: u8 = 1;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = &cli.global;
     match &cli.command {
+        Command::Init(args) => init::run(args, global),
         Command::Lock(args) => lock::run(args, global),
         Command::Fetch(args) => fetch::run(args, global).map(|()| ExitCode::SUCCESS),
         Command::Build(args) => build::run(args, global),

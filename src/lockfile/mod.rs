@@ -28,6 +28,7 @@ use crate::oci::types::Platform;
 pub use read::parse;
 pub use validate::{MAX_SOURCE_DATE_EPOCH, percent_decode, url_file_name};
 pub use version::{AptVersion, Grammar, PipVersion, RVersion, Verbatim, VersionError};
+pub(crate) use write::{key as toml_key, string as toml_string};
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339 in UTC, whole seconds) of `epoch` seconds: how every
 /// timestamp derived from the source-date-epoch is written (image config and history,

@@ -123,7 +123,7 @@ fn array(items: &[String]) -> String {
 }
 
 /// A bare key when TOML allows one, else a quoted key.
-fn key(k: &str) -> String {
+pub(crate) fn key(k: &str) -> String {
     let bare = !k.is_empty()
         && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

@@ -21,7 +21,9 @@ use crate::apt::relation::Relation;
 use crate::diagnostic::SourceError;
 use crate::r::requirement::RRequirement;
 
-pub use runtime::{FORBIDDEN_RUNTIME_KEYS, RuntimeMetadata};
+pub use runtime::{
+    ENV_PREFIX, FORBIDDEN_RUNTIME_KEYS, LABEL_PREFIX, RUNTIME_KEYS, RuntimeMetadata,
+};
 
 // The lower layer's types, so that a manifest, the lock and the build speak of the same
 // platform and compression.
