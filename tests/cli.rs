@@ -92,7 +92,7 @@ fn commands_that_read_a_lock_say_how_to_make_one() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains(
-                "runtime.lock does not exist: run `rtlock lock` to create it",
+                "runtime.lock does not exist\nhelp: run `rtlock lock` to create it",
             ));
     }
     // Nothing was written by any of them.
@@ -231,5 +231,18 @@ fn each_cause_of_an_error_is_printed_once() {
         .code(1);
     let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
     insta::assert_snapshot!(err);
-    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+    // A manifest that cannot be read for another reason: its cause, once.
+    std::fs::create_dir(dir.path().join("runtime.toml")).unwrap();
+    let assert = rtlock()
+        .current_dir(dir.path())
+        .arg("lock")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    assert!(
+        err.contains("cannot read the manifest runtime.toml"),
+        "{err}"
+    );
 }

@@ -29,6 +29,7 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let lock = Lockfile::read(&args.lock)?;
+    warn_if_stale(&lock, &args.lock);
     let options = BuildOptions {
         mirrors: mirrors(args)?,
         no_daemon: args.no_daemon,
@@ -159,4 +160,28 @@ fn mirrors(args: &BuildArgs) -> anyhow::Result<Vec<url::Url>> {
                 .with_context(|| format!("{from}: `{m}` is not a URL (e.g. http://host/debian)"))
         })
         .collect()
+}
+
+/// The build is of the lock alone; a manifest next to it that changed since it was
+/// locked is most likely a `rtlock lock` forgotten, so it is said (the build goes on:
+/// the lock is what was reviewed).
+fn warn_if_stale(lock: &Lockfile, lock_path: &std::path::Path) {
+    let manifest = lock_path
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .join("runtime.toml");
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return;
+    };
+    let Ok(parsed) = crate::manifest::Manifest::parse(&text, &manifest) else {
+        return;
+    };
+    if parsed.normalized_hash() != lock.manifest {
+        anstream::eprintln!(
+            "warning: {} is out of date: {} changed since it was locked; this builds what \
+             the lock pins\nhelp: run `rtlock lock` first to build what the manifest asks for",
+            lock_path.display(),
+            manifest.display()
+        );
+    }
 }

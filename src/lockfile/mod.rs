@@ -186,7 +186,10 @@ impl RKind {
 /// Why a lock could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LockfileError {
-    #[error("{} does not exist: run `rtlock lock` to create it", path.display())]
+    #[error(
+        "{} does not exist\nhelp: run `rtlock lock` to create it from the manifest",
+        path.display()
+    )]
     Missing { path: PathBuf },
     #[error("cannot read {}: {source}", path.display())]
     Read {

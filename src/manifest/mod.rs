@@ -133,6 +133,13 @@ pub struct LockSpec {
 /// Why a manifest could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    #[error(
+        "{} does not exist\n\
+         help: start one with `rtlock init --from Dockerfile` (from the Dockerfile you have) \
+         or `rtlock init --base IMAGE`; or name another manifest with `-m PATH`",
+        path.display()
+    )]
+    Missing { path: std::path::PathBuf },
     #[error("cannot read the manifest {}: {source}", path.display())]
     Read {
         path: std::path::PathBuf,
@@ -147,7 +154,7 @@ impl ManifestError {
     pub fn source_error(&self) -> Option<&SourceError> {
         match self {
             ManifestError::Invalid(e) => Some(e),
-            ManifestError::Read { .. } => None,
+            ManifestError::Read { .. } | ManifestError::Missing { .. } => None,
         }
     }
 }
@@ -161,9 +168,17 @@ impl From<SourceError> for ManifestError {
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ManifestError::Missing {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ManifestError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         Ok(Manifest::parse(&text, path)?)
     }
