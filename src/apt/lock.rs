@@ -102,6 +102,25 @@ pub enum AptLockError {
     },
 }
 
+/// `[apt] exclude-sources`: the sources whose URI starts with one of `prefixes` are
+/// left out of resolution (a prefix that matches none is said, as a likely typo).
+fn exclude(configured: &mut Vec<sources::AptSource>, prefixes: &[String]) {
+    for prefix in prefixes {
+        let before = configured.len();
+        configured.retain(|s| !s.uri.starts_with(prefix.as_str()));
+        if configured.len() == before {
+            tracing::warn!(
+                "[apt] exclude-sources: `{prefix}` matches none of the apt sources; check it"
+            );
+        } else {
+            tracing::info!(
+                "[apt] exclude-sources: {} source(s) under {prefix} left out",
+                before - configured.len()
+            );
+        }
+    }
+}
+
 /// A needed soname that no apt package of the sources can provide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownSoname {
@@ -267,13 +286,14 @@ impl AptArchives {
         native_arch: &str,
         contents: bool,
     ) -> Result<(AptArchives, Option<SharedObjects>), AptLockError> {
-        let configured = match &spec.sources {
+        let mut configured = match &spec.sources {
             Some(lines) => sources::from_manifest(lines)?,
             None => sources::from_image(rootfs).map_err(|e| match e {
                 sources::ImageSourcesError::Image(e) => AptLockError::Image(e),
                 sources::ImageSourcesError::Source(e) => AptLockError::Source(e),
             })?,
         };
+        exclude(&mut configured, &spec.exclude_sources);
         if configured.is_empty() {
             return Err(AptLockError::NoSources);
         }

@@ -61,6 +61,9 @@ pub struct AptSpec {
     pub install_recommends: bool,
     /// One-line `deb …` source entries; `None` means the base image's own sources.
     pub sources: Option<Vec<String>>,
+    /// URL prefixes of sources to leave out of resolution (a vendor's paywalled or
+    /// unreachable repositories); the image's own sources files are left as they are.
+    pub exclude_sources: Vec<String>,
 }
 
 impl Default for AptSpec {
@@ -69,6 +72,7 @@ impl Default for AptSpec {
             packages: Vec::new(),
             install_recommends: true,
             sources: None,
+            exclude_sources: Vec::new(),
         }
     }
 }

@@ -22,6 +22,8 @@ struct Normalized<'a> {
     apt_packages: Vec<String>,
     apt_install_recommends: bool,
     apt_sources: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    apt_exclude_sources: &'a [String],
     pip_packages: Vec<String>,
     pip_index_url: Option<&'a str>,
     pip_extra_index_urls: Vec<&'a str>,
@@ -55,6 +57,7 @@ pub(super) fn hash(manifest: &Manifest) -> String {
         apt_packages: m.apt.packages.iter().map(ToString::to_string).collect(),
         apt_install_recommends: m.apt.install_recommends,
         apt_sources: m.apt.sources.as_deref(),
+        apt_exclude_sources: &m.apt.exclude_sources,
         pip_packages: m.pip.packages.iter().map(ToString::to_string).collect(),
         pip_index_url: m.pip.index_url.as_ref().map(url::Url::as_str),
         pip_extra_index_urls: m

@@ -24,7 +24,12 @@ type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: [&str; 7] = ["base", "apt", "pip", "r", "image", "runtime", "lock"];
 const BASE_KEYS: [&str; 2] = ["image", "platform"];
-const APT_KEYS: [&str; 3] = ["packages", "install-recommends", "sources"];
+const APT_KEYS: [&str; 4] = [
+    "packages",
+    "install-recommends",
+    "sources",
+    "exclude-sources",
+];
 const PIP_KEYS: [&str; 4] = ["packages", "index-url", "extra-index-urls", "allow-upgrade"];
 const R_KEYS: [&str; 5] = [
     "packages",
@@ -330,6 +335,17 @@ impl Cx<'_> {
                 sources.push(s.trim().to_string());
             }
             spec.sources = Some(sources);
+        }
+        if let Some(v) = table.get("exclude-sources") {
+            for (s, span) in self.strings(v, "apt.exclude-sources")? {
+                let s = s.trim();
+                if !(s.starts_with("http://") || s.starts_with("https://")) {
+                    return Err(self
+                        .error(span, format!("`{s}` is not the start of a source URL"))
+                        .with_help("write the URL prefix of the sources to leave out, e.g. \"https://archive.vendor.example/\""));
+                }
+                spec.exclude_sources.push(s.to_string());
+            }
         }
         Ok(spec)
     }

@@ -125,6 +125,20 @@ pub enum IndexError {
         #[source]
         source: FetchError,
     },
+    /// A source's release file could not be fetched at all: the usual sign of a
+    /// repository that is not meant to be reached from here.
+    #[error(
+        "{what}: {source}\n\
+         help: if this source cannot be reached from here (a vendor's paywalled repository), \
+         leave it out of resolution with `[apt] exclude-sources = [\"{uri}\"]`; the image \
+         keeps it in its sources file"
+    )]
+    SourceUnreachable {
+        what: String,
+        uri: String,
+        #[source]
+        source: Box<FetchError>,
+    },
     #[error(
         "{url} is not signed (source {origin}): apt would refuse it; if you trust this \
          repository anyway, mark the source `[trusted=yes]`"
@@ -308,6 +322,11 @@ fn is_missing(error: &FetchError) -> bool {
     matches!(error, FetchError::Status { status, .. } if status.as_u16() == 404 || status.as_u16() == 410)
 }
 
+/// A source's URI as messages show it: without credentials.
+fn shown_uri(uri: &str) -> String {
+    Url::parse(uri).map_or_else(|_| "the source's URI".to_string(), |u| redact(&u))
+}
+
 fn join(base: &Url, path: &str) -> Result<Url, IndexError> {
     base.join(path).map_err(|e| IndexError::Release {
         url: redact(base),
@@ -369,16 +388,16 @@ pub async fn fetch_release(
         }
         Err(e) if is_missing(&e) => {
             let release_url = join(&dist, "Release")?;
-            let blob = fetcher
-                .fetch_index(&release_url)
-                .await
-                .map_err(|e| IndexError::Fetch {
+            let blob = fetcher.fetch_index(&release_url).await.map_err(|e| {
+                IndexError::SourceUnreachable {
                     what: format!(
                         "source {} has neither InRelease nor a readable Release",
                         source.origin
                     ),
-                    source: e,
-                })?;
+                    uri: shown_uri(&source.uri),
+                    source: Box::new(e),
+                }
+            })?;
             let raw = read_text(&blob.path, &release_url)?;
             let gpg_url = join(&dist, "Release.gpg")?;
             let verdict = match fetcher.fetch_index(&gpg_url).await {
@@ -408,9 +427,10 @@ pub async fn fetch_release(
             }
         }
         Err(e) => {
-            return Err(IndexError::Fetch {
+            return Err(IndexError::SourceUnreachable {
                 what: format!("InRelease of source {}", source.origin),
-                source: e,
+                uri: shown_uri(&source.uri),
+                source: Box::new(e),
             });
         }
     };
