@@ -85,3 +85,78 @@ fn a_stale_lock_at_build_time_and_an_unknown_package() {
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!("a_base_that_is_not_there", said(&out, dir.path()));
 }
+
+/// Cloudera's rules where they bite: a new iteration with the same maintenance version
+/// is warned about; a base that is not Debian or Ubuntu is refused by what it says it is.
+#[test]
+fn cloudera_rules_maintenance_version_and_the_base_distribution() {
+    let bed = testbed();
+    let dir = TempDir::new().unwrap();
+    let manifest = dir.path().join("runtime.toml");
+    let write = |packages: &str, maintenance: u32| {
+        std::fs::write(
+            &manifest,
+            format!(
+                "[base]\nimage = \"{}\"\n[apt]\npackages = [{packages}]\n\
+                 [runtime]\nedition = \"Team\"\nmaintenance-version = {maintenance}\n",
+                bed.image_minimal
+            ),
+        )
+        .unwrap();
+    };
+    write("\"jq\"", 1);
+    succeed("lock", run(dir.path(), &["lock"]));
+    write("\"jq\", \"less\"", 1);
+    let out = run(dir.path(), &["lock"]);
+    assert!(out.status.success(), "{}", said(&out, dir.path()));
+    let warned = said(&out, dir.path());
+    assert!(
+        warned.contains("maintenance-version is still 1") && warned.contains("raise it"),
+        "{warned}"
+    );
+    write("\"jq\", \"less\", \"file\"", 2);
+    let out = run(dir.path(), &["lock"]);
+    assert!(!said(&out, dir.path()).contains("maintenance-version is still"));
+
+    // A Wolfi- or Alpine-like base: refused naming its os-release.
+    let context = TempDir::new().unwrap();
+    std::fs::write(
+        context.path().join("os-release"),
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY os-release /etc/os-release\n",
+    )
+    .unwrap();
+    let image = format!(
+        "{}/rtlock-test/not-debian:{}",
+        bed.registry,
+        std::process::id()
+    );
+    common::testbed::ok(
+        "docker build",
+        common::testbed::docker(&[
+            "build",
+            "-q",
+            "-t",
+            &image,
+            context.path().to_str().unwrap(),
+        ]),
+    );
+    common::testbed::ok(
+        "docker push",
+        common::testbed::docker(&["push", "-q", &image]),
+    );
+    std::fs::write(
+        &manifest,
+        format!("[base]\nimage = \"{image}\"\n[pip]\npackages = [\"idna\"]\n"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["-q", "lock"]);
+    assert_eq!(out.status.code(), Some(1));
+    let refused = said(&out, dir.path()).replace(&std::process::id().to_string(), "ID");
+    insta::assert_snapshot!("a_base_that_is_not_debian", refused);
+    let _ = common::testbed::docker(&["rmi", "-f", &image]);
+}

@@ -44,12 +44,15 @@ const DPKG_ARCH: &str = "var/lib/dpkg/arch";
 /// The name of the cached copy of [`wanted`]'s files of a base (see
 /// [`crate::base::view`]). Bump when [`wanted`] changes: a cached copy then holds the
 /// wrong set of files.
-pub const BASE_FILES: &str = "v1";
+pub const BASE_FILES: &str = "v2";
 
 /// The paths of the base that the apt lock reads: dpkg's status and architectures,
-/// apt's configuration (sources, preferences, trusted keys), and the keyrings.
+/// apt's configuration (sources, preferences, trusted keys), the keyrings, and
+/// os-release (a base that is not Debian or Ubuntu is refused by name).
 pub fn wanted(path: &str) -> bool {
     path == DPKG_STATUS
+        || path == "etc/os-release"
+        || path == "usr/lib/os-release"
         || path == DPKG_ARCH
         || path.starts_with("etc/apt/")
         || path.starts_with("usr/share/keyrings/")

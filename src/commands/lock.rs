@@ -52,6 +52,9 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     warn_as_of_without_snapshots(&manifest);
+    if let Some(previous) = &previous {
+        warn_same_maintenance_version(previous, &locked.lock);
+    }
 
     let unchanged = previous
         .as_ref()
@@ -63,6 +66,40 @@ pub fn run(args: &LockArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         anstream::eprint!("{}", summary::text(&locked, &lock_path, unchanged));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cloudera shows only the highest maintenance version of a runtime: a new iteration
+/// with other packages but the same `[runtime] maintenance-version` would be hidden
+/// behind (or confused with) the one already deployed.
+fn warn_same_maintenance_version(previous: &Lockfile, lock: &Lockfile) {
+    const KEY: &str = "ML_RUNTIME_MAINTENANCE_VERSION";
+    let (Some(before), Some(now)) = (previous.image.env.get(KEY), lock.image.env.get(KEY)) else {
+        return;
+    };
+    if before != now {
+        return;
+    }
+    let pins = |l: &Lockfile| -> Vec<(String, String)> {
+        let apt = l
+            .apt
+            .iter()
+            .map(|p| (format!("apt:{}", p.name), p.sha256.clone()));
+        let pip = l
+            .pip
+            .iter()
+            .map(|p| (format!("pip:{}", p.name), p.sha256.clone()));
+        let r =
+            l.r.iter()
+                .map(|p| (format!("r:{}", p.name), p.sha256.clone()));
+        apt.chain(pip).chain(r).collect()
+    };
+    if pins(previous) != pins(lock) || previous.base.manifest != lock.base.manifest {
+        tracing::warn!(
+            "the runtime's packages changed but [runtime] maintenance-version is still \
+             {now}: Cloudera shows only the highest maintenance version of a runtime, so \
+             raise it for this new iteration"
+        );
+    }
 }
 
 /// SPEC.md: apt honours `as-of` only through dated snapshot sources.

@@ -67,6 +67,17 @@ pub enum LockError {
         #[source]
         source: ImageError,
     },
+    #[error(
+        "the base image {reference} is {name} (ID={id} in its os-release), not Debian or Ubuntu: \
+         rtlock installs packages the way dpkg, apt, pip and R do on Debian and Ubuntu bases\n\
+         help: extend a Debian- or Ubuntu-based image (Cloudera's hardened, Wolfi-based \
+         editions cannot be extended with rtlock)"
+    )]
+    NotDebian {
+        reference: String,
+        name: String,
+        id: String,
+    },
     #[error(transparent)]
     Apt(#[from] AptLockError),
     #[error(transparent)]
@@ -75,6 +86,33 @@ pub enum LockError {
     R(#[from] RLockError),
     #[error(transparent)]
     Epoch(#[from] EpochError),
+}
+
+/// The name and ID of a base whose os-release names neither Debian nor Ubuntu (nor a
+/// derivative of them in `ID_LIKE`): such a base is refused by what it says it is. A
+/// base without os-release is left to the ecosystems (an old or stripped image may
+/// still hold dpkg).
+fn other_distribution(rootfs: &crate::image::RootFs) -> Option<(String, String)> {
+    let text = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| rootfs.read_file(p).ok().flatten());
+    let text = text?;
+    let fields = crate::base::os::parse_os_release(&String::from_utf8_lossy(&text));
+    let debian_like = |v: &str| {
+        v.split_whitespace()
+            .any(|id| id == "debian" || id == "ubuntu")
+    };
+    let id = fields.get("ID").map(String::as_str).unwrap_or("");
+    let like = fields.get("ID_LIKE").map(String::as_str).unwrap_or("");
+    if debian_like(id) || debian_like(like) {
+        return None;
+    }
+    let name = fields
+        .get("PRETTY_NAME")
+        .or_else(|| fields.get("NAME"))
+        .cloned()
+        .unwrap_or_else(|| "an unnamed system".to_string());
+    Some((name, id.to_string()))
 }
 
 /// The ecosystems a lock holds, in the order they are locked (and their layers built).
@@ -191,6 +229,13 @@ pub async fn lock(
             reference: base.reference.clone(),
             source,
         })?;
+    if let Some((name, id)) = other_distribution(&files.apt) {
+        return Err(LockError::NotDebian {
+            reference: base.reference.clone(),
+            name,
+            id,
+        });
+    }
     let native_arch = dpkg_arch(
         &base.platform.architecture,
         base.platform.variant.as_deref(),
