@@ -160,3 +160,70 @@ fn cloudera_rules_maintenance_version_and_the_base_distribution() {
     insta::assert_snapshot!("a_base_that_is_not_debian", refused);
     let _ = common::testbed::docker(&["rmi", "-f", &image]);
 }
+
+/// Each destination's digest as its own tools show it: a Docker Engine's image ID (what
+/// `docker images` lists) for `docker-daemon:` alone, the manifest digest a layout or
+/// registry holds otherwise; stderr labels each, JSON carries both.
+#[test]
+fn one_digest_a_user_can_find_again() {
+    let bed = testbed();
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("runtime.toml"),
+        format!("[base]\nimage = \"{}\"\n", bed.image_minimal),
+    )
+    .unwrap();
+    succeed("lock", run(dir.path(), &["-q", "lock"]));
+    let tag = format!("rtlock-digest-test:{}", std::process::id());
+    let daemon = format!("docker-daemon:{tag}");
+    let out = run(dir.path(), &["build", "-o", &daemon]);
+    let printed = succeed("build", out.clone());
+    let image_id = common::testbed::ok(
+        "docker inspect",
+        common::testbed::docker(&["image", "inspect", "--format", "{{.Id}}", &tag]),
+    );
+    assert_eq!(printed.trim(), image_id.trim(), "the image ID docker shows");
+    let labelled = said(&out, dir.path());
+    assert!(
+        labelled.contains(&format!(
+            "wrote {daemon} (image ID {}",
+            &image_id.trim()[..19]
+        )),
+        "{labelled}"
+    );
+    assert!(
+        labelled.contains("the digest below is the image ID"),
+        "{labelled}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&succeed(
+        "build --format json",
+        run(
+            dir.path(),
+            &["-q", "build", "-o", &daemon, "--format", "json"],
+        ),
+    ))
+    .unwrap();
+    assert_eq!(json["digest"], image_id.trim());
+    assert_eq!(json["config"], image_id.trim());
+    assert!(json["manifest"].is_null(), "{json}");
+
+    // With a layout too: the manifest digest, which skopeo reads from the layout.
+    let out = run(dir.path(), &["build", "-o", &daemon, "-o", "oci:out:t"]);
+    let printed = succeed("build", out.clone());
+    let skopeo = common::testbed::ok(
+        "skopeo inspect",
+        common::testbed::skopeo(&[
+            "inspect",
+            "--format",
+            "{{.Digest}}",
+            &format!("oci:{}:t", dir.path().join("out").display()),
+        ]),
+    );
+    assert_eq!(printed.trim(), skopeo.trim());
+    assert!(said(&out, dir.path()).contains(&format!(
+        "wrote oci:out:t (manifest {}",
+        &skopeo.trim()[..19]
+    )));
+    let _ = common::testbed::docker(&["rmi", "-f", &tag]);
+}

@@ -9,7 +9,14 @@ use super::{BuildNotes, Built};
 /// The JSON document of `build --format json`.
 #[derive(Debug, Serialize)]
 pub struct Summary {
+    /// What standard output's last line says: the manifest digest, or the image ID when
+    /// the only destinations are Docker Engines (which store no manifest).
     pub digest: String,
+    /// The manifest digest a registry or an image layout holds; `null` when only Docker
+    /// Engines were written (their layers travel uncompressed: no such manifest exists).
+    pub manifest: Option<String>,
+    /// The config digest: the image ID `docker images` shows, the same for every
+    /// destination.
     pub config: String,
     pub layers: Vec<LayerSummary>,
     /// Present when the image has an apt layer.
@@ -42,10 +49,17 @@ pub struct LayerSummary {
 
 /// The summary of `built`, with what the build left (`notes`) and how many wheels it
 /// installed.
-pub fn of(built: &Built, notes: &BuildNotes, pip_packages: usize) -> Summary {
+pub fn of(built: &Built, notes: &BuildNotes, pip_packages: usize, daemon_only: bool) -> Summary {
+    let manifest = built.image.manifest_digest.to_string();
+    let config = built.image.config_descriptor.digest.to_string();
     Summary {
-        digest: built.image.manifest_digest.to_string(),
-        config: built.image.config_descriptor.digest.to_string(),
+        digest: if daemon_only {
+            config.clone()
+        } else {
+            manifest.clone()
+        },
+        manifest: (!daemon_only).then_some(manifest),
+        config,
         layers: built
             .image
             .layers

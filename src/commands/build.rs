@@ -120,17 +120,41 @@ pub fn run(args: &BuildArgs, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         &mut notes.leftovers,
     )));
     written?;
+    // Each destination with the digest its own tools show for it.
+    let manifest = built.image.manifest_digest.to_string();
+    let image_id = built.image.config_descriptor.digest.to_string();
     for destination in &destinations {
-        say(format!("wrote {destination}"));
+        match destination {
+            Destination::DockerDaemon(_) => say(format!(
+                "wrote {destination} (image ID {}, as `docker images` shows it)",
+                short(&image_id)
+            )),
+            _ => say(format!(
+                "wrote {destination} (manifest {})",
+                short(&manifest)
+            )),
+        }
+    }
+    if options.uncompressed {
+        say(
+            "the digest below is the image ID (the config digest, the same for every \
+             destination): a Docker Engine stores no manifest; with oci: or docker:// the \
+             manifest digest is printed"
+                .to_string(),
+        );
     }
     if destinations.is_empty() && !args.check {
         say("no -o DEST given: the image was built and nothing was written".to_string());
     }
     let result = match args.format {
-        BuildFormat::Text => built.image.manifest_digest.to_string(),
-        BuildFormat::Json => {
-            serde_json::to_string(&build::summary::of(&built, &notes, lock.pip.len()))?
-        }
+        BuildFormat::Text if options.uncompressed => image_id,
+        BuildFormat::Text => manifest,
+        BuildFormat::Json => serde_json::to_string(&build::summary::of(
+            &built,
+            &notes,
+            lock.pip.len(),
+            options.uncompressed,
+        ))?,
     };
     super::print(&format!("{result}\n"))?;
     drop(scratch);
@@ -184,4 +208,9 @@ fn warn_if_stale(lock: &Lockfile, lock_path: &std::path::Path) {
             manifest.display()
         );
     }
+}
+
+/// `sha256:` and the first 12 hex digits, as `docker images` shortens an ID.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
 }
