@@ -102,7 +102,7 @@ pub fn convert(text: &str, path: &Path) -> Result<Converted, ConvertError> {
         .ok_or(ConvertError::NoFrom { file: file.clone() })?;
     for (n, instruction) in parsed.instructions.iter().enumerate() {
         if n < last_from {
-            c.before_last_stage(instruction, &file)?;
+            c.before_last_stage(instruction);
         } else {
             c.instruction(instruction, &file)?;
         }
@@ -145,7 +145,7 @@ impl Converter {
 
     /// Instructions of the stages before the last: ARGs still count (before the first
     /// FROM they are global); the rest builds something the image may COPY from.
-    fn before_last_stage(&mut self, i: &Instruction, file: &str) -> Result<(), ConvertError> {
+    fn before_last_stage(&mut self, i: &Instruction) {
         match i.keyword.as_str() {
             "ARG" => self.arg(&i.args),
             "FROM" => {
@@ -160,8 +160,6 @@ impl Converter {
             }
             _ => {}
         }
-        let _ = file;
-        Ok(())
     }
 
     fn arg(&mut self, args: &str) {
