@@ -215,3 +215,79 @@ fn point_at_bed(text: &str, image: &str, index: &str, cran: &str) -> String {
     }
     out.join("\n") + "\n"
 }
+
+/// A Dockerfile of the usual shape, against the bed: `docker build` of it as written and
+/// `rtlock build` of what `init --from` made of it install the same Debian packages at
+/// the same versions (`dpkg-query -W`) and the same Python distributions (`pip list`).
+#[test]
+fn a_converted_dockerfile_builds_what_docker_build_of_it_installs() {
+    let bed = testbed();
+    let index = PipIndex::start(&[
+        exact("idna", &["3.7"]),
+        exact("urllib3", &["2.2.2", "2.2.3"]),
+    ]);
+    index.ensure_all_bodies();
+    // Debian's pip 23 reads PEP 691 JSON pages wrongly; HTML is what it handles.
+    index.set_html_only(true);
+    let dir = TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!(
+            "FROM {}\n\
+             ARG DEBIAN_FRONTEND=noninteractive\n\
+             RUN apt-get update \\\n && apt-get install -y --no-install-recommends jq curl \\\n \
+             && rm -rf /var/lib/apt/lists/*\n\
+             RUN python3 -m pip install --no-cache-dir --break-system-packages \\\n      \
+             --index-url {} idna==3.7 'urllib3>=2,<3'\n",
+            bed.image_python,
+            index.url()
+        ),
+    )
+    .unwrap();
+    let original = format!("rtlock-init-original:{}", std::process::id());
+    let converted = format!("rtlock-init-converted:{}", std::process::id());
+    common::testbed::ok(
+        "docker build of the original",
+        common::testbed::docker(&[
+            "build",
+            "--no-cache",
+            "--network",
+            "host",
+            "-q",
+            "-t",
+            &original,
+            dir.path().to_str().unwrap(),
+        ]),
+    );
+    let out = init(dir.path(), &["-q", "--from", "Dockerfile"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cache = dir.path().join("cache");
+    succeed("lock", rtlock_in(dir.path(), &cache, &["-q", "lock"]));
+    succeed(
+        "build",
+        rtlock_in(
+            dir.path(),
+            &cache,
+            &["-q", "build", "-o", &format!("docker-daemon:{converted}")],
+        ),
+    );
+    let dpkg = "dpkg-query -W -f '${db:Status-Status} ${Package} ${Version}\\n' | grep '^installed ' | sort";
+    let pip = "python3 -m pip list --format freeze 2>/dev/null | sort";
+    for (what, script, must) in [
+        ("dpkg-query -W", dpkg, "installed jq "),
+        ("pip list", pip, "idna==3.7"),
+    ] {
+        let expected = run_in(&original, &[], script);
+        assert!(
+            expected.contains(must),
+            "{what} of the original: {expected}"
+        );
+        common::cli::assert_same_lines(
+            &expected,
+            &run_in(&converted, &[], script),
+            "docker-build",
+            what,
+        );
+    }
+    let _ = common::testbed::docker(&["rmi", "-f", &original, &converted]);
+}
