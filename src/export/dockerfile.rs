@@ -368,71 +368,8 @@ fn json(args: &[String]) -> String {
 mod tests {
     use super::*;
 
-    const LOCK: &str = r#"version = 1
-manifest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-source-date-epoch = 1748736000
-
-[base]
-reference = "registry.example.com/ml/python:3.11"
-digest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
-manifest = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
-platform = "linux/amd64"
-
-[image]
-env = { TZ = "UTC", GREETING = "say \"hi\" to $USER" }
-labels = { "com.example.team" = "data" }
-user = "8536"
-workdir = "/home/cdsw"
-entrypoint = ["/bin/sh", "-c"]
-
-[[apt]]
-name = "libgdal32"
-version = "3.6.2+dfsg-1+b2"
-arch = "amd64"
-url = "http://mirror.example.com/debian/pool/main/g/gdal/libgdal32_3.6.2+dfsg-1+b2_amd64.deb"
-filename = "pool/main/g/gdal/libgdal32_3.6.2+dfsg-1+b2_amd64.deb"
-sha256 = "4444444444444444444444444444444444444444444444444444444444444444"
-size = 100
-requires = ["libc6"]
-needed-by = ["r:sf"]
-
-[[apt]]
-name = "graphviz"
-version = "2.42.2-7+b3"
-arch = "amd64"
-url = "http://mirror.example.com/debian/pool/main/g/graphviz/graphviz_2.42.2-7+b3_amd64.deb"
-filename = "pool/main/g/graphviz/graphviz_2.42.2-7+b3_amd64.deb"
-sha256 = "5555555555555555555555555555555555555555555555555555555555555555"
-size = 100
-requested = true
-
-[[pip]]
-name = "requests"
-version = "2.32.3"
-file = "requests-2.32.3-py3-none-any.whl"
-url = "http://127.0.0.1:8080/files/requests-2.32.3-py3-none-any.whl"
-sha256 = "6666666666666666666666666666666666666666666666666666666666666666"
-size = 300
-requested = true
-
-[[r]]
-name = "sf"
-version = "1.0-14"
-kind = "source"
-url = "http://127.0.0.1:8081/src/contrib/sf_1.0-14.tar.gz"
-sha256 = "7777777777777777777777777777777777777777777777777777777777777777"
-size = 400
-requested = true
-requires = ["units"]
-
-[[r]]
-name = "units"
-version = "0.8-5"
-kind = "binary"
-url = "http://127.0.0.1:8081/bin/units_0.8-5_R_x86_64-pc-linux-gnu.tar.gz"
-sha256 = "8888888888888888888888888888888888888888888888888888888888888888"
-size = 400
-"#;
+    /// Every ecosystem and every `[image]` key; `init`'s round trip reads it too.
+    const LOCK: &str = include_str!("../../fixtures/locks/export-roundtrip.lock");
 
     fn lock(text: &str) -> Lockfile {
         crate::lockfile::parse(text, Path::new("runtime.lock")).unwrap()
