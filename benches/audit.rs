@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::testbed::{ok, registry_digest, testbed};
+use common::testbed::{lock_header, ok, testbed};
 
 /// How many copies of the python image's `/usr` the extra layer holds.
 const COPIES: usize = 6;
@@ -177,19 +177,8 @@ fn big_layout(python_oci: &str) -> BigLayout {
 
 /// The lock of `image` (the bed's python image) with nothing added.
 fn write_lock(dir: &Path, image: &str) -> PathBuf {
-    let digest = registry_digest(image);
     let path = dir.join("runtime.lock");
-    std::fs::write(
-        &path,
-        format!(
-            "version = 1\n\
-             manifest = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n\
-             source-date-epoch = 1761955200\n\n\
-             [base]\nreference = \"{image}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
-             platform = \"linux/amd64\"\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, lock_header(image, 1_761_955_200)).unwrap();
     path
 }
 

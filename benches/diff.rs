@@ -20,7 +20,7 @@ mod support;
 use std::fmt::Write as _;
 use std::process::Command;
 
-use common::testbed::{registry_digest, testbed};
+use common::testbed::{lock_header, testbed};
 
 const APT: usize = 300;
 const PIP: usize = 150;
@@ -102,13 +102,7 @@ fn hex(seed: usize) -> String {
 }
 
 fn lock(image: &str, side: Side) -> String {
-    let digest = registry_digest(image);
-    let mut text = format!(
-        "version = 1\nmanifest = \"sha256:{}\"\nsource-date-epoch = 1761955200\n\n\
-         [base]\nreference = \"{image}\"\ndigest = \"{digest}\"\nmanifest = \"{digest}\"\n\
-         platform = \"linux/amd64\"\n",
-        hex(side as usize)
-    );
+    let mut text = lock_header(image, 1_761_955_200);
     // Package `i` requires `i + 1` within its ecosystem; every tenth is requested.
     let requires = |i: usize, n: usize, prefix: &str, side: Side| -> String {
         match (i + 1 < n)

@@ -224,22 +224,20 @@ fn a_lock_that_fails_writes_nothing() {
 #[test]
 fn each_cause_of_an_error_is_printed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let assert = rtlock()
-        .current_dir(dir.path())
-        .arg("lock")
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let lock_fails = || {
+        let assert = rtlock()
+            .current_dir(dir.path())
+            .arg("lock")
+            .assert()
+            .code(1);
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let err = lock_fails();
     insta::assert_snapshot!(err);
     assert_eq!(err.matches("does not exist").count(), 1, "{err}");
     // A manifest that cannot be read for another reason: its cause, once.
     std::fs::create_dir(dir.path().join("runtime.toml")).unwrap();
-    let assert = rtlock()
-        .current_dir(dir.path())
-        .arg("lock")
-        .assert()
-        .code(1);
-    let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let err = lock_fails();
     assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
     assert!(
         err.contains("cannot read the manifest runtime.toml"),
